@@ -1,0 +1,40 @@
+//! Tollgate's custom resources, group `tollgate.dev`, version `v1alpha1`.
+//!
+//! These types are the API a platform team writes: `ModelProvider`, `AIRoute`, `BudgetPolicy`
+//! and `MCPServer`. They are plain serde + schemars types with no I/O, shared by the controller
+//! (which reads them from the API server or from YAML files) and by the CRD generator that
+//! produces `crds/`.
+
+mod ai_route;
+mod budget_policy;
+mod common;
+pub mod crd;
+mod mcp_server;
+mod model_provider;
+
+pub use ai_route::{
+    AIRoute, AIRouteBackend, AIRouteMatch, AIRouteRule, AIRouteSpec, AIRouteStatus,
+};
+pub use budget_policy::{
+    BudgetEnforcement, BudgetLimit, BudgetPolicy, BudgetPolicySpec, BudgetPolicyStatus,
+    BudgetSubject, BudgetSubjectKind, BudgetWindow, FailureMode,
+};
+pub use common::{
+    API_KEY_LABEL, GROUP, ParentReference, ResourceStatus, RouteParentStatus, SecretKeyRef,
+    TEAM_LABEL, USER_LABEL, VERSION,
+};
+pub use mcp_server::{MCPServer, MCPServerSpec, MCPServerStatus, MCPToolRules, MCPTransport};
+pub use model_provider::{
+    ModelPricing, ModelProvider, ModelProviderSpec, ModelProviderStatus, ProviderAuth,
+    ProviderModel, ProviderTimeouts, ProviderType,
+};
+
+/// Gateway API and core Kubernetes types that Tollgate's translation consumes, re-exported so
+/// every crate agrees on one version of each.
+pub mod upstream {
+    pub use gateway_api::gatewayclasses::GatewayClass;
+    pub use gateway_api::gateways::Gateway;
+    pub use gateway_api::httproutes::HttpRoute;
+    pub use k8s_openapi::api::core::v1::Secret;
+    pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
+}

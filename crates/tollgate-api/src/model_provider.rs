@@ -1,0 +1,117 @@
+//! `ModelProvider`: one upstream model API and the models it serves.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{ResourceStatus, SecretKeyRef};
+
+/// One upstream model API: where it is, how to authenticate to it, which models it serves and
+/// what they cost.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "tollgate.dev",
+    version = "v1alpha1",
+    kind = "ModelProvider",
+    namespaced,
+    status = "ModelProviderStatus",
+    shortname = "mp",
+    category = "tollgate",
+    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type"}"#,
+    printcolumn = r#"{"name":"Endpoint","type":"string","jsonPath":".spec.endpoint"}"#,
+    printcolumn = r#"{"name":"Accepted","type":"string","jsonPath":".status.conditions[?(@.type==\"Accepted\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelProviderSpec {
+    /// The API the upstream speaks.
+    #[serde(rename = "type")]
+    pub provider_type: ProviderType,
+    /// Base URL of the upstream, scheme and host with an optional path prefix
+    /// (for example `https://api.openai.com`). Request paths such as `/v1/chat/completions` are
+    /// appended to it. Defaults to the provider type's public endpoint where it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The credential Tollgate presents upstream. The caller's own credential never reaches the
+    /// upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<ProviderAuth>,
+    /// The models this provider serves, with their prices.
+    #[serde(default)]
+    pub models: Vec<ProviderModel>,
+    /// Limits on how long Tollgate waits for this upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<ProviderTimeouts>,
+}
+
+/// The wire API an upstream speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ProviderType {
+    /// OpenAI's API (`api.openai.com`).
+    OpenAI,
+    /// Any server that speaks OpenAI's API: vLLM, Ollama, Mistral, Groq, DeepSeek, Together...
+    OpenAICompatible,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// Google's Gemini API (generateContent).
+    Gemini,
+    /// Amazon Bedrock's Converse API.
+    Bedrock,
+    /// Azure OpenAI deployments.
+    AzureOpenAI,
+    /// Google Vertex AI (Gemini and Anthropic models).
+    VertexAI,
+}
+
+/// How Tollgate authenticates to the upstream.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderAuth {
+    /// The Secret key holding the upstream API key.
+    pub secret_ref: SecretKeyRef,
+}
+
+/// One model served by a provider.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderModel {
+    /// The model's name as the upstream knows it (for example `gpt-4o-mini`).
+    pub name: String,
+    /// What the model costs; requests to a model without pricing are counted at zero cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<ModelPricing>,
+}
+
+/// Prices in US dollars per million tokens, as decimal strings so that money is never a float.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelPricing {
+    /// USD per million input (prompt) tokens, a decimal string such as `"0.15"`.
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?$"))]
+    pub input_per_million_tokens: String,
+    /// USD per million output (completion) tokens, a decimal string such as `"0.60"`.
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?$"))]
+    pub output_per_million_tokens: String,
+    /// USD per million cached input tokens; defaults to the input price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?$"))]
+    pub cached_input_per_million_tokens: Option<String>,
+}
+
+/// Timeouts for calls to one upstream, as Gateway API durations (`500ms`, `10s`, `2m`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderTimeouts {
+    /// Time allowed to open a connection (TCP and TLS). Default `10s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"))]
+    pub connect: Option<String>,
+    /// Time allowed from sending the request until the upstream's response headers arrive.
+    /// Default `120s`. A request that exceeds it fails with 504.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"))]
+    pub response_headers: Option<String>,
+}
+
+/// What Tollgate observed about this provider.
+pub type ModelProviderStatus = ResourceStatus;

@@ -1,0 +1,101 @@
+//! Callers and the API keys that identify them.
+
+use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use subtle::ConstantTimeEq;
+
+/// Who is calling: the key they presented and the team and user it belongs to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    /// A stable, non-secret name for the key (`namespace/secret-name`); never the key itself.
+    pub key_id: String,
+    /// The team that owns the key, if labelled.
+    pub team: Option<String>,
+    /// The user that owns the key, if labelled.
+    pub user: Option<String>,
+}
+
+/// The API keys callers may present, held as SHA-256 digests so the snapshot never carries
+/// them in the clear beyond translation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ApiKeys {
+    by_digest: HashMap<[u8; 32], Identity>,
+}
+
+impl ApiKeys {
+    /// Adds a key given in plaintext. A key already held by another identity is left with
+    /// it, and that identity is returned as the error.
+    pub fn insert(&mut self, key: &str, identity: Identity) -> Result<(), Identity> {
+        match self.by_digest.entry(digest(key)) {
+            Entry::Occupied(held) => Err(held.get().clone()),
+            Entry::Vacant(free) => {
+                free.insert(identity);
+                Ok(())
+            }
+        }
+    }
+
+    /// The identity a presented key belongs to. The lookup goes through the key's digest and
+    /// the final comparison is constant-time, so timing reveals nothing about stored keys.
+    pub fn authenticate(&self, presented: &str) -> Option<&Identity> {
+        let wanted = digest(presented);
+        let (stored, identity) = self.by_digest.get_key_value(&wanted)?;
+        bool::from(stored.ct_eq(&wanted)).then_some(identity)
+    }
+
+    /// How many keys there are.
+    pub fn len(&self) -> usize {
+        self.by_digest.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.by_digest.is_empty()
+    }
+}
+
+impl Serialize for ApiKeys {
+    /// Lists the identities by key id, never the keys or their digests.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut identities: Vec<&Identity> = self.by_digest.values().collect();
+        identities.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+        serializer.collect_seq(identities)
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> Identity {
+        Identity {
+            key_id: "default/alice-key".into(),
+            team: Some("research".into()),
+            user: Some("alice".into()),
+        }
+    }
+
+    #[test]
+    fn authenticates_known_keys_only() {
+        let mut keys = ApiKeys::default();
+        keys.insert("tg-alice", alice()).unwrap();
+        assert_eq!(keys.authenticate("tg-alice"), Some(&alice()));
+        assert_eq!(keys.authenticate("tg-alic"), None);
+        assert_eq!(keys.authenticate(""), None);
+    }
+
+    #[test]
+    fn serialises_without_keys() {
+        let mut keys = ApiKeys::default();
+        keys.insert("tg-alice", alice()).unwrap();
+        let json = serde_json::to_string(&keys).unwrap();
+        assert!(!json.contains("tg-alice\""), "{json}");
+        assert!(json.contains("default/alice-key"));
+    }
+}

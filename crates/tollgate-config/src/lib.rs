@@ -1,0 +1,100 @@
+//! The snapshot: the plain, validated configuration a Tollgate proxy serves one Gateway with.
+//!
+//! Translation (in `tollgate-controller`) is the only producer; the proxy only ever reads an
+//! immutable [`Snapshot`]. Nothing here does I/O, and every value is already validated, so the
+//! proxy never has to second-guess its configuration on the request path.
+
+mod identity;
+mod provider;
+mod routes;
+mod secret;
+
+use serde::Serialize;
+use std::fmt;
+
+pub use identity::{ApiKeys, Identity};
+pub use provider::{Pricing, Provider, ProviderId, ProviderKind, Timeouts};
+pub use routes::{Backend, RouteTable, Rule};
+pub use secret::Secret;
+
+/// A snapshot as published to a proxy: the configuration and the version it was published as.
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    /// Increases by one each time the published configuration of a Gateway changes.
+    pub version: u64,
+    /// The configuration itself.
+    pub config: GatewayConfig,
+}
+
+/// Everything one Gateway's proxy needs to serve traffic.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct GatewayConfig {
+    /// The Gateway this configuration is for.
+    pub gateway: ObjectRef,
+    /// Where to listen.
+    pub listeners: Vec<Listener>,
+    /// The upstream providers, addressed by [`ProviderId`].
+    pub providers: Vec<Provider>,
+    /// How requests are matched to providers.
+    pub routes: RouteTable,
+    /// The API keys callers may present.
+    pub api_keys: ApiKeys,
+}
+
+impl GatewayConfig {
+    /// The provider a backend points at.
+    pub fn provider(&self, id: ProviderId) -> &Provider {
+        &self.providers[id.0]
+    }
+}
+
+/// The namespace and name of a Kubernetes object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    /// The object's namespace.
+    pub namespace: String,
+    /// The object's name.
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// A reference to `namespace/name`.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+impl Serialize for ObjectRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// One port the proxy listens on.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Listener {
+    /// The Gateway listener's name.
+    pub name: String,
+    /// The TCP port.
+    pub port: u16,
+    /// The certificate to terminate TLS with; plain HTTP when unset.
+    pub tls: Option<TlsCertificate>,
+}
+
+/// A certificate chain and its private key, PEM-encoded.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TlsCertificate {
+    /// The certificate chain, leaf first.
+    pub certificate_chain_pem: String,
+    /// The private key.
+    pub private_key_pem: Secret,
+}

@@ -1,0 +1,138 @@
+//! Upstream providers: where they are, how to authenticate, what their models cost.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::{ObjectRef, Secret};
+
+/// Index of a provider in [`crate::GatewayConfig::providers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct ProviderId(pub usize);
+
+/// One upstream, validated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Provider {
+    /// The ModelProvider resource this came from.
+    pub name: ObjectRef,
+    /// The wire API it speaks.
+    pub kind: ProviderKind,
+    /// Base URL without a trailing slash; request paths are appended to it.
+    pub endpoint: String,
+    /// The key Tollgate presents upstream.
+    pub api_key: Option<Secret>,
+    /// Prices of the models it serves, by upstream model name.
+    pub models: BTreeMap<String, Pricing>,
+    /// How long to wait for it.
+    pub timeouts: Timeouts,
+}
+
+/// The wire APIs the proxy can call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ProviderKind {
+    /// OpenAI itself.
+    OpenAI,
+    /// A server speaking OpenAI's API.
+    OpenAICompatible,
+}
+
+impl ProviderKind {
+    /// The name used in metrics and traces (`gen_ai.provider.name`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAI => "openai",
+            ProviderKind::OpenAICompatible => "openai_compatible",
+        }
+    }
+}
+
+/// Limits on waiting for an upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Timeouts {
+    /// Opening a connection, TCP and TLS.
+    #[serde(with = "duration_text")]
+    pub connect: Duration,
+    /// From sending the request until the response headers arrive.
+    #[serde(with = "duration_text")]
+    pub response_headers: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            response_headers: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A model's prices in USD per million tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pricing {
+    /// Per million input tokens not served from cache.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub input_per_million: Decimal,
+    /// Per million input tokens served from the provider's prompt cache.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub cached_input_per_million: Decimal,
+    /// Per million output tokens.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub output_per_million: Decimal,
+}
+
+impl Pricing {
+    /// The cost in USD of a request's tokens. `input_tokens` includes `cached_tokens`, as
+    /// providers report it.
+    pub fn cost(&self, input_tokens: u64, cached_tokens: u64, output_tokens: u64) -> Decimal {
+        let cached = cached_tokens.min(input_tokens);
+        let million = Decimal::from(1_000_000u32);
+        (Decimal::from(input_tokens - cached) * self.input_per_million
+            + Decimal::from(cached) * self.cached_input_per_million
+            + Decimal::from(output_tokens) * self.output_per_million)
+            / million
+    }
+}
+
+mod duration_text {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}ms", value.as_millis()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn cost_is_exact_decimal_arithmetic() {
+        let pricing = Pricing {
+            input_per_million: Decimal::from_str("0.15").unwrap(),
+            cached_input_per_million: Decimal::from_str("0.075").unwrap(),
+            output_per_million: Decimal::from_str("0.60").unwrap(),
+        };
+        // 1000 fresh input at 0.15/M + 0 cached + 500 output at 0.60/M = 0.00015 + 0.0003
+        assert_eq!(
+            pricing.cost(1000, 0, 500),
+            Decimal::from_str("0.00045").unwrap()
+        );
+        // cached tokens are part of the input count and priced at the cached rate
+        assert_eq!(
+            pricing.cost(1000, 400, 0),
+            Decimal::from_str("0.00012").unwrap()
+        );
+        // a provider reporting more cached than input tokens cannot make cost negative
+        assert_eq!(
+            pricing.cost(10, 20, 0),
+            Decimal::from_str("0.00000075").unwrap()
+        );
+    }
+}

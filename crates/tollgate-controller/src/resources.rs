@@ -1,0 +1,63 @@
+//! The set of resources translation reads.
+
+use tollgate_api::upstream::{Gateway, GatewayClass, HttpRoute, Secret};
+use tollgate_api::{AIRoute, BudgetPolicy, MCPServer, ModelProvider};
+
+/// One resource of a kind translation understands.
+#[derive(Clone, Debug)]
+pub enum Resource {
+    /// A Gateway API GatewayClass.
+    GatewayClass(Box<GatewayClass>),
+    /// A Gateway API Gateway.
+    Gateway(Box<Gateway>),
+    /// A Gateway API HTTPRoute.
+    HttpRoute(Box<HttpRoute>),
+    /// A Tollgate AIRoute.
+    AIRoute(Box<AIRoute>),
+    /// A Tollgate ModelProvider.
+    ModelProvider(Box<ModelProvider>),
+    /// A Tollgate BudgetPolicy.
+    BudgetPolicy(Box<BudgetPolicy>),
+    /// A Tollgate MCPServer.
+    MCPServer(Box<MCPServer>),
+    /// A core Secret.
+    Secret(Box<Secret>),
+}
+
+/// Everything translation needs, as gathered by a source. Every resource has a namespace
+/// (sources default it) except GatewayClasses, which are cluster-scoped.
+#[derive(Clone, Debug, Default)]
+pub struct Resources {
+    /// GatewayClasses.
+    pub gateway_classes: Vec<GatewayClass>,
+    /// Gateways.
+    pub gateways: Vec<Gateway>,
+    /// HTTPRoutes.
+    pub http_routes: Vec<HttpRoute>,
+    /// AIRoutes.
+    pub ai_routes: Vec<AIRoute>,
+    /// ModelProviders.
+    pub model_providers: Vec<ModelProvider>,
+    /// BudgetPolicies.
+    pub budget_policies: Vec<BudgetPolicy>,
+    /// MCPServers.
+    pub mcp_servers: Vec<MCPServer>,
+    /// Secrets: provider credentials, TLS certificates, API keys.
+    pub secrets: Vec<Secret>,
+}
+
+impl Resources {
+    /// Adds one resource to the set.
+    pub fn push(&mut self, resource: Resource) {
+        match resource {
+            Resource::GatewayClass(r) => self.gateway_classes.push(*r),
+            Resource::Gateway(r) => self.gateways.push(*r),
+            Resource::HttpRoute(r) => self.http_routes.push(*r),
+            Resource::AIRoute(r) => self.ai_routes.push(*r),
+            Resource::ModelProvider(r) => self.model_providers.push(*r),
+            Resource::BudgetPolicy(r) => self.budget_policies.push(*r),
+            Resource::MCPServer(r) => self.mcp_servers.push(*r),
+            Resource::Secret(r) => self.secrets.push(*r),
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Gateways of a Tollgate class → listeners, and what each listener lets attach.
+
+use std::collections::{BTreeMap, HashSet};
+use tollgate_api::upstream::Gateway;
+use tollgate_config::{Listener, ObjectRef, Secret, TlsCertificate};
+
+use gateway_api::gateways::{GatewayListeners, GatewayListenersAllowedRoutesNamespacesFrom};
+
+use super::secrets::SecretIndex;
+use super::{CONTROLLER_NAME, TranslateOptions, name_of, namespace_of};
+use crate::{Diagnostic, Resources};
+
+const KIND: &str = "Gateway";
+
+/// A Gateway that Tollgate serves, with what routes need to know to attach to it.
+pub(super) struct ServedGateway {
+    pub(super) name: ObjectRef,
+    pub(super) listeners: Vec<Listener>,
+    /// For each listener name, which route namespaces may attach: `None` means any.
+    pub(super) allowed_namespaces: BTreeMap<String, Option<String>>,
+}
+
+pub(super) fn translate_all(
+    resources: &Resources,
+    options: &TranslateOptions,
+    secrets: &SecretIndex<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<ServedGateway> {
+    let mut classes: HashSet<&str> = resources
+        .gateway_classes
+        .iter()
+        .filter(|c| c.spec.controller_name == CONTROLLER_NAME)
+        .map(|c| name_of(&c.metadata))
+        .collect();
+    if let Some(implicit) = &options.implicit_gateway_class {
+        classes.insert(implicit);
+    }
+    resources
+        .gateways
+        .iter()
+        .filter(|g| classes.contains(g.spec.gateway_class_name.as_str()))
+        .map(|g| translate(g, secrets, diagnostics))
+        .collect()
+}
+
+fn translate(
+    gateway: &Gateway,
+    secrets: &SecretIndex<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> ServedGateway {
+    let name = ObjectRef::new(namespace_of(&gateway.metadata), name_of(&gateway.metadata));
+    let mut listeners: Vec<Listener> = Vec::new();
+    let mut allowed_namespaces = BTreeMap::new();
+    for (index, spec) in gateway.spec.listeners.iter().enumerate() {
+        let field = format!("spec.listeners[{index}]");
+        let error = |sub: &str, reason: &'static str, message: String| {
+            Diagnostic::error(
+                KIND,
+                &name.namespace,
+                &name.name,
+                format!("{field}{sub}"),
+                reason,
+                message,
+            )
+        };
+        let Ok(port) = u16::try_from(spec.port)
+            .map_err(drop)
+            .and_then(|p| if p == 0 { Err(()) } else { Ok(p) })
+        else {
+            diagnostics.push(error(
+                ".port",
+                "InvalidPort",
+                format!("port {} is not between 1 and 65535", spec.port),
+            ));
+            continue;
+        };
+        let tls = match spec.protocol.as_str() {
+            "HTTP" => None,
+            "HTTPS" => match certificate(&name, spec, secrets) {
+                Ok(tls) => Some(tls),
+                Err((reason, message)) => {
+                    diagnostics.push(error(".tls.certificateRefs", reason, message));
+                    continue;
+                }
+            },
+            other => {
+                diagnostics.push(
+                    error(
+                        ".protocol",
+                        "UnsupportedProtocol",
+                        format!("protocol {other:?} is not supported; use HTTP or HTTPS"),
+                    )
+                    .warning(),
+                );
+                continue;
+            }
+        };
+        if let Some(existing) = listeners.iter().find(|l| l.port == port) {
+            diagnostics.push(error(
+                ".port",
+                "PortConflict",
+                format!(
+                    "port {port} is already used by listener {:?}; give each listener its own port",
+                    existing.name
+                ),
+            ));
+            continue;
+        }
+        allowed_namespaces.insert(spec.name.clone(), allowed_namespace(&name, spec));
+        listeners.push(Listener {
+            name: spec.name.clone(),
+            port,
+            tls,
+        });
+    }
+    ServedGateway {
+        name,
+        listeners,
+        allowed_namespaces,
+    }
+}
+
+/// Which namespace routes must live in to attach to a listener; `None` means any. Selector
+/// rules need Namespace labels, which sources do not gather yet, so they admit only the
+/// Gateway's own namespace.
+fn allowed_namespace(gateway: &ObjectRef, listener: &GatewayListeners) -> Option<String> {
+    let from = listener
+        .allowed_routes
+        .as_ref()
+        .and_then(|a| a.namespaces.as_ref())
+        .and_then(|n| n.from.clone());
+    match from {
+        Some(GatewayListenersAllowedRoutesNamespacesFrom::All) => None,
+        _ => Some(gateway.namespace.clone()),
+    }
+}
+
+fn certificate(
+    gateway: &ObjectRef,
+    listener: &GatewayListeners,
+    secrets: &SecretIndex<'_>,
+) -> Result<TlsCertificate, (&'static str, String)> {
+    let refs = listener
+        .tls
+        .as_ref()
+        .and_then(|t| t.certificate_refs.as_deref())
+        .unwrap_or_default();
+    let Some(cert_ref) = refs.first() else {
+        return Err((
+            "InvalidCertificateRef",
+            "an HTTPS listener needs tls.certificateRefs naming a kubernetes.io/tls Secret".into(),
+        ));
+    };
+    if cert_ref.kind.as_deref().is_some_and(|k| k != "Secret")
+        || cert_ref.group.as_deref().is_some_and(|g| !g.is_empty())
+    {
+        return Err((
+            "InvalidCertificateRef",
+            "certificateRefs must name a core Secret".into(),
+        ));
+    }
+    if cert_ref
+        .namespace
+        .as_deref()
+        .is_some_and(|ns| ns != gateway.namespace)
+    {
+        return Err((
+            "RefNotPermitted",
+            "certificateRefs to another namespace are not supported yet".into(),
+        ));
+    }
+    let read = |key: &str| {
+        secrets
+            .value(&gateway.namespace, &cert_ref.name, key)
+            .map_err(|e| {
+                (
+                    "InvalidCertificateRef",
+                    e.message(&gateway.namespace, &cert_ref.name, key),
+                )
+            })
+    };
+    let chain = read("tls.crt")?;
+    let key = read("tls.key")?;
+    if !chain.contains("-----BEGIN CERTIFICATE-----") {
+        return Err((
+            "InvalidCertificateRef",
+            format!(
+                "tls.crt of Secret {}/{} holds no PEM certificate",
+                gateway.namespace, cert_ref.name
+            ),
+        ));
+    }
+    if !key.contains("PRIVATE KEY-----") {
+        return Err((
+            "InvalidCertificateRef",
+            format!(
+                "tls.key of Secret {}/{} holds no PEM private key",
+                gateway.namespace, cert_ref.name
+            ),
+        ));
+    }
+    Ok(TlsCertificate {
+        certificate_chain_pem: chain,
+        private_key_pem: Secret::new(key),
+    })
+}

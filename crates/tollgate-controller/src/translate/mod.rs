@@ -1,0 +1,84 @@
+//! The pure translation from resources to one configuration per Gateway.
+//!
+//! Invalid parts are left out and reported as [`Diagnostic`]s; what is valid is still
+//! translated, so a caller can choose to serve the rest (the Kubernetes controller, which
+//! reports per resource in status) or refuse the whole change (`tollgate run`, which keeps its
+//! last good snapshot on any error).
+
+mod gateways;
+mod keys;
+mod pending;
+mod providers;
+mod routes;
+mod secrets;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use tollgate_config::{GatewayConfig, ObjectRef};
+
+use crate::{Diagnostic, Resources};
+
+/// The `controllerName` of GatewayClasses that Tollgate serves.
+pub const CONTROLLER_NAME: &str = "tollgate.dev/gateway-controller";
+
+/// Choices that depend on where resources come from.
+#[derive(Clone, Debug, Default)]
+pub struct TranslateOptions {
+    /// A GatewayClass name served even when no GatewayClass object declares it. `tollgate run`
+    /// sets `tollgate`, so a directory of manifests needs no GatewayClass; in a cluster the
+    /// GatewayClass object is the contract and this is unset.
+    pub implicit_gateway_class: Option<String>,
+}
+
+/// The result of a translation.
+#[derive(Clone, Debug, Default)]
+pub struct Translation {
+    /// One configuration per Gateway that Tollgate serves.
+    pub configs: BTreeMap<ObjectRef, GatewayConfig>,
+    /// Everything found wrong, errors first, then in resource order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Translation {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Translates a set of resources into one configuration per Gateway of a Tollgate class.
+pub fn translate(resources: &Resources, options: &TranslateOptions) -> Translation {
+    let mut diagnostics = Vec::new();
+    let secrets = secrets::SecretIndex::new(&resources.secrets);
+    let providers =
+        providers::translate_all(&resources.model_providers, &secrets, &mut diagnostics);
+    let api_keys = keys::translate_all(&resources.secrets, &mut diagnostics);
+    let gateways = gateways::translate_all(resources, options, &secrets, &mut diagnostics);
+    let mut configs = routes::attach_all(
+        &resources.ai_routes,
+        &gateways,
+        &providers,
+        &mut diagnostics,
+    );
+    for config in configs.values_mut() {
+        config.api_keys = api_keys.clone();
+    }
+    pending::report(resources, &mut diagnostics);
+    diagnostics.sort_by_key(|d| d.severity);
+    Translation {
+        configs,
+        diagnostics,
+    }
+}
+
+/// The namespace of a resource; sources always set it, but a missing one reads as `default`.
+fn namespace_of(meta: &tollgate_api::upstream::ObjectMeta) -> &str {
+    meta.namespace.as_deref().unwrap_or("default")
+}
+
+/// The name of a resource.
+fn name_of(meta: &tollgate_api::upstream::ObjectMeta) -> &str {
+    meta.name.as_deref().unwrap_or_default()
+}

@@ -1,0 +1,25 @@
+//! Resources this version accepts but does not act on yet, reported so that nobody believes
+//! a budget or an MCP server is in force when it is not.
+
+use tollgate_api::upstream::ObjectMeta;
+
+use super::{name_of, namespace_of};
+use crate::{Diagnostic, Resources};
+
+pub(super) fn report(resources: &Resources, diagnostics: &mut Vec<Diagnostic>) {
+    let mut warn = |kind: &str, meta: &ObjectMeta, what: &str| {
+        diagnostics.push(
+            Diagnostic::error(kind, namespace_of(meta), name_of(meta), "spec", "NotImplemented", format!("{what} are not enforced by this version of Tollgate; this resource has no effect"))
+                .warning(),
+        );
+    };
+    for policy in &resources.budget_policies {
+        warn("BudgetPolicy", &policy.metadata, "budgets");
+    }
+    for server in &resources.mcp_servers {
+        warn("MCPServer", &server.metadata, "MCP servers");
+    }
+    for route in &resources.http_routes {
+        warn("HTTPRoute", &route.metadata, "HTTPRoutes");
+    }
+}

@@ -1,0 +1,280 @@
+//! AIRoutes → the rules of each Gateway they attach to, in precedence order.
+
+use std::collections::{BTreeMap, HashMap};
+use tollgate_api::{AIRoute, AIRouteRule, ParentReference};
+use tollgate_config::{Backend, GatewayConfig, ObjectRef, ProviderId, RouteTable, Rule};
+
+use super::gateways::ServedGateway;
+use super::providers::Providers;
+use super::{name_of, namespace_of};
+use crate::Diagnostic;
+
+const KIND: &str = "AIRoute";
+const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+
+/// Builds every served Gateway's configuration from the routes that attach to it.
+pub(super) fn attach_all(
+    routes: &[AIRoute],
+    gateways: &[ServedGateway],
+    providers: &Providers,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> BTreeMap<ObjectRef, GatewayConfig> {
+    let mut ordered: Vec<&AIRoute> = routes.iter().collect();
+    ordered.sort_by(|a, b| {
+        let key = |r: &AIRoute| {
+            (
+                r.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                namespace_of(&r.metadata).to_string(),
+                name_of(&r.metadata).to_string(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+
+    let mut rules_by_gateway: HashMap<&ObjectRef, Vec<(ObjectRef, usize, &AIRouteRule)>> =
+        HashMap::new();
+    for route in ordered {
+        let route_name = ObjectRef::new(namespace_of(&route.metadata), name_of(&route.metadata));
+        if !rules_are_valid(route, &route_name, providers, diagnostics) {
+            continue;
+        }
+        // A Gateway's rules are shared by all its listeners: a route attached to it through
+        // several parentRefs (one per listener, say) adds its rules once.
+        let mut attached: Vec<&ObjectRef> = Vec::new();
+        for (index, parent) in route.spec.parent_refs.iter().enumerate() {
+            let field = format!("spec.parentRefs[{index}]");
+            match attach(parent, &route_name, gateways) {
+                Ok(gateway) if attached.contains(&&gateway.name) => {}
+                Ok(gateway) => {
+                    attached.push(&gateway.name);
+                    let rules = rules_by_gateway.entry(&gateway.name).or_default();
+                    rules.extend(
+                        route
+                            .spec
+                            .rules
+                            .iter()
+                            .enumerate()
+                            .map(|(i, r)| (route_name.clone(), i, r)),
+                    );
+                }
+                Err((reason, message)) => diagnostics.push(
+                    Diagnostic::error(
+                        KIND,
+                        &route_name.namespace,
+                        &route_name.name,
+                        field,
+                        reason,
+                        message,
+                    )
+                    .warning(),
+                ),
+            }
+        }
+    }
+
+    gateways
+        .iter()
+        .map(|gateway| {
+            let rules = rules_by_gateway.remove(&gateway.name).unwrap_or_default();
+            (
+                gateway.name.clone(),
+                build_config(gateway, rules, providers),
+            )
+        })
+        .collect()
+}
+
+/// Checks every rule of a route; a route with any invalid rule is left out entirely, so that
+/// a half-understood route never serves traffic.
+fn rules_are_valid(
+    route: &AIRoute,
+    name: &ObjectRef,
+    providers: &Providers,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
+    let before = diagnostics.len();
+    let error = |field: String, reason: &'static str, message: String| {
+        Diagnostic::error(KIND, &name.namespace, &name.name, field, reason, message)
+    };
+    if route.spec.rules.is_empty() {
+        diagnostics.push(error(
+            "spec.rules".into(),
+            "NoRules",
+            "a route needs at least one rule".into(),
+        ));
+    }
+    for (r, rule) in route.spec.rules.iter().enumerate() {
+        for (m, matched) in rule.matches.iter().enumerate() {
+            if matched.model.as_deref() == Some("") {
+                diagnostics.push(error(
+                    format!("spec.rules[{r}].matches[{m}].model"),
+                    "InvalidMatch",
+                    "model must not be empty; omit it to match every model".into(),
+                ));
+            }
+        }
+        if rule.backends.is_empty() {
+            diagnostics.push(error(
+                format!("spec.rules[{r}].backends"),
+                "NoBackends",
+                "a rule needs at least one backend".into(),
+            ));
+        } else if rule.backends.iter().all(|b| b.weight == Some(0)) {
+            diagnostics.push(error(
+                format!("spec.rules[{r}].backends"),
+                "NoBackends",
+                "every backend has weight 0, so the rule can serve nothing".into(),
+            ));
+        }
+        for (b, backend) in rule.backends.iter().enumerate() {
+            let field = format!("spec.rules[{r}].backends[{b}]");
+            let provider_ref = ObjectRef::new(&name.namespace, &backend.provider);
+            match providers.get(&provider_ref) {
+                None => diagnostics.push(error(
+                    format!("{field}.provider"),
+                    "BackendNotFound",
+                    format!("ModelProvider {provider_ref} does not exist"),
+                )),
+                Some(None) => diagnostics.push(error(
+                    format!("{field}.provider"),
+                    "InvalidBackend",
+                    format!("ModelProvider {provider_ref} is invalid; see its own errors"),
+                )),
+                Some(Some(provider)) => {
+                    let listed = |model: &str| {
+                        provider.models.is_empty() || provider.models.contains_key(model)
+                    };
+                    let upstream_models: Vec<&str> = match &backend.model {
+                        Some(model) => vec![model.as_str()],
+                        // An empty model is already an InvalidMatch error.
+                        None => rule
+                            .matches
+                            .iter()
+                            .filter_map(|m| m.model.as_deref())
+                            .filter(|m| !m.is_empty())
+                            .collect(),
+                    };
+                    for model in upstream_models.into_iter().filter(|m| !listed(m)) {
+                        diagnostics.push(
+                            error(
+                                format!("{field}.model"),
+                                "ModelNotListed",
+                                format!("ModelProvider {provider_ref} does not list model {model:?}, so its usage is priced at zero"),
+                            )
+                            .warning(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    !diagnostics[before..].iter().any(Diagnostic::is_error)
+}
+
+/// Finds the served Gateway a parent reference names and checks that the route may attach.
+fn attach<'g>(
+    parent: &ParentReference,
+    route: &ObjectRef,
+    gateways: &'g [ServedGateway],
+) -> Result<&'g ServedGateway, (&'static str, String)> {
+    let group = parent.group.as_deref().unwrap_or(GATEWAY_GROUP);
+    let kind = parent.kind.as_deref().unwrap_or("Gateway");
+    if group != GATEWAY_GROUP || kind != "Gateway" {
+        return Err((
+            "InvalidKind",
+            format!("parentRefs must name a {GATEWAY_GROUP} Gateway, not {group}/{kind}"),
+        ));
+    }
+    let wanted = ObjectRef::new(
+        parent.namespace.as_deref().unwrap_or(&route.namespace),
+        &parent.name,
+    );
+    let gateway = gateways.iter().find(|g| g.name == wanted).ok_or_else(|| {
+        (
+            "NoMatchingParent",
+            format!("Gateway {wanted} does not exist or is not of a Tollgate GatewayClass"),
+        )
+    })?;
+    let listeners: Vec<&String> = match &parent.section_name {
+        Some(section) => gateway
+            .allowed_namespaces
+            .keys()
+            .filter(|l| *l == section)
+            .collect(),
+        None => gateway.allowed_namespaces.keys().collect(),
+    };
+    if listeners.is_empty() {
+        return Err((
+            "NoMatchingParent",
+            format!(
+                "Gateway {wanted} has no listener {:?}",
+                parent.section_name.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    let allowed = listeners.iter().any(|l| {
+        gateway.allowed_namespaces[*l]
+            .as_ref()
+            .is_none_or(|ns| *ns == route.namespace)
+    });
+    if !allowed {
+        return Err((
+            "NotAllowedByListeners",
+            format!(
+                "Gateway {wanted}'s listeners do not allow routes from namespace {}",
+                route.namespace
+            ),
+        ));
+    }
+    Ok(gateway)
+}
+
+/// Builds one Gateway's configuration; rules arrive in precedence order and already valid.
+fn build_config(
+    gateway: &ServedGateway,
+    rules: Vec<(ObjectRef, usize, &AIRouteRule)>,
+    providers: &Providers,
+) -> GatewayConfig {
+    let mut provider_ids: BTreeMap<ObjectRef, ProviderId> = BTreeMap::new();
+    let mut config_providers = Vec::new();
+    let mut config_rules = Vec::new();
+    for (route, index, rule) in rules {
+        let backends = rule
+            .backends
+            .iter()
+            .map(|backend| {
+                let provider_ref = ObjectRef::new(&route.namespace, &backend.provider);
+                let id = *provider_ids.entry(provider_ref.clone()).or_insert_with(|| {
+                    let provider = providers[&provider_ref]
+                        .clone()
+                        .expect("rules were validated");
+                    config_providers.push(provider);
+                    ProviderId(config_providers.len() - 1)
+                });
+                Backend {
+                    provider: id,
+                    model: backend.model.clone(),
+                    weight: backend.weight.unwrap_or(1),
+                }
+            })
+            .collect();
+        config_rules.push(Rule {
+            route,
+            name: rule.name.clone().unwrap_or_else(|| index.to_string()),
+            models: rule
+                .matches
+                .iter()
+                .filter_map(|m| m.model.clone())
+                .collect(),
+            matches_any: rule.matches.is_empty() || rule.matches.iter().any(|m| m.model.is_none()),
+            backends,
+        });
+    }
+    GatewayConfig {
+        gateway: gateway.name.clone(),
+        listeners: gateway.listeners.clone(),
+        providers: config_providers,
+        routes: RouteTable::new(config_rules),
+        api_keys: Default::default(),
+    }
+}

@@ -1,0 +1,272 @@
+//! ModelProviders: endpoint, credential, prices and timeouts.
+
+use std::time::Duration;
+use tollgate_config::{ObjectRef, Pricing, Provider, ProviderKind, Timeouts};
+
+use super::{assert_clean, diagnostic, gateway, provider, reasons, route, run, secret};
+use crate::{Diagnostic, Translation};
+
+/// Secrets the credential cases refer to: `text` holds a text `apiKey`, `binary` bytes that
+/// are not UTF-8.
+fn credentials() -> [String; 2] {
+    [
+        secret("default", "text", "{}", "stringData: {apiKey: sk-text}"),
+        secret("default", "binary", "{}", "data: {apiKey: //4=}"),
+    ]
+}
+
+/// Translates the providers with a route that sends one rule to each of them through
+/// `default/ai-gateway`.
+fn run_providers(providers: &[String]) -> Translation {
+    let backends: Vec<String> = (0..providers.len())
+        .map(|i| format!("{{backends: [{{provider: p{i}}}]}}"))
+        .collect();
+    let route = route(
+        "default",
+        "chat",
+        &format!(
+            "{{parentRefs: [{{name: ai-gateway}}], rules: [{}]}}",
+            backends.join(", ")
+        ),
+    );
+    let gateway = gateway(
+        "default",
+        "ai-gateway",
+        "[{name: http, protocol: HTTP, port: 8080}]",
+    );
+    let mut documents: Vec<String> = providers
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| provider("default", &format!("p{i}"), spec))
+        .collect();
+    documents.extend([gateway, route]);
+    documents.extend(credentials());
+    run(&documents.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The translated providers of `default/ai-gateway`, in the order the route uses them.
+fn providers(translation: &Translation) -> &[Provider] {
+    &translation.configs[&ObjectRef::new("default", "ai-gateway")].providers
+}
+
+/// Checks that a provider spec is refused with one error of `reason` on `field`, and that the
+/// route using it is left out. Returns the error.
+fn assert_refused(spec: &str, reason: &str, field: &str) -> Diagnostic {
+    let translation = run_providers(&[spec.to_string()]);
+    let found = diagnostic(
+        &translation,
+        reason,
+        &format!("error ModelProvider default/p0 {field}"),
+    );
+    diagnostic(
+        &translation,
+        "InvalidBackend",
+        "error AIRoute default/chat spec.rules[0].backends[0].provider",
+    );
+    assert_eq!(reasons(&translation), [reason, "InvalidBackend"], "{found}");
+    assert!(providers(&translation).is_empty(), "{spec}");
+    found.clone()
+}
+
+#[test]
+fn defaults_and_normalisation() {
+    let translation = run_providers(&[
+        "{type: OpenAI}".into(),
+        r#"{type: OpenAICompatible, endpoint: "http://vllm.internal:8000/v1/", timeouts: {connect: 500ms, responseHeaders: 1m30s},
+            models: [{name: llama}, {name: qwen, pricing: {inputPerMillionTokens: "1", outputPerMillionTokens: "2.5", cachedInputPerMillionTokens: "0.1"}}]}"#
+            .into(),
+        r#"{type: OpenAI, endpoint: "https://proxy.example.com", auth: {secretRef: {name: text, key: apiKey}}, timeouts: {responseHeaders: 5m}}"#.into(),
+    ]);
+    assert_clean(&translation);
+    let [openai, local, proxied] = providers(&translation) else {
+        panic!("three providers")
+    };
+
+    assert_eq!(
+        (openai.kind, openai.endpoint.as_str()),
+        (ProviderKind::OpenAI, "https://api.openai.com")
+    );
+    assert!(openai.api_key.is_none() && openai.models.is_empty());
+    assert_eq!(openai.timeouts, Timeouts::default());
+
+    assert_eq!(
+        (local.kind, local.endpoint.as_str()),
+        (
+            ProviderKind::OpenAICompatible,
+            "http://vllm.internal:8000/v1"
+        )
+    );
+    let timeouts = Timeouts {
+        connect: Duration::from_millis(500),
+        response_headers: Duration::from_secs(90),
+    };
+    assert_eq!(local.timeouts, timeouts);
+    assert_eq!(
+        local.models["llama"],
+        Pricing::default(),
+        "a model without pricing costs nothing"
+    );
+    let qwen = Pricing {
+        input_per_million: "1".parse().unwrap(),
+        cached_input_per_million: "0.1".parse().unwrap(),
+        output_per_million: "2.5".parse().unwrap(),
+    };
+    assert_eq!(local.models["qwen"], qwen);
+
+    assert_eq!(
+        proxied.api_key.as_ref().map(|k| k.expose()),
+        Some("sk-text")
+    );
+    assert_eq!(proxied.timeouts.response_headers, Duration::from_secs(300));
+    assert_eq!(proxied.timeouts.connect, Timeouts::default().connect);
+}
+
+#[test]
+fn unsupported_provider_types_are_refused() {
+    for kind in ["Anthropic", "Gemini", "Bedrock", "AzureOpenAI", "VertexAI"] {
+        assert_refused(
+            &format!(r#"{{type: {kind}, endpoint: "https://api.example.com"}}"#),
+            "UnsupportedProviderType",
+            "spec.type",
+        );
+    }
+}
+
+#[test]
+fn bad_endpoints_are_refused() {
+    assert_refused(
+        "{type: OpenAICompatible}",
+        "MissingEndpoint",
+        "spec.endpoint",
+    );
+    for endpoint in [
+        "not a url",
+        "/v1",
+        "ftp://files.example.com",
+        "http://vllm:8000/v1?debug=1",
+        "http://vllm:8000/#top",
+        "https://user:pass@api.example.com",
+    ] {
+        assert_refused(
+            &format!("{{type: OpenAICompatible, endpoint: {endpoint:?}}}"),
+            "InvalidEndpoint",
+            "spec.endpoint",
+        );
+    }
+}
+
+#[test]
+fn unusable_credentials_are_refused() {
+    let cases = [
+        (
+            "{name: missing, key: apiKey}",
+            "SecretNotFound",
+            "Secret default/missing does not exist",
+        ),
+        (
+            "{name: text, key: token}",
+            "SecretKeyNotFound",
+            "Secret default/text has no key \"token\"",
+        ),
+        (
+            "{name: binary, key: apiKey}",
+            "InvalidSecret",
+            "not UTF-8 text",
+        ),
+    ];
+    for (secret_ref, reason, message) in cases {
+        let spec = format!("{{type: OpenAI, auth: {{secretRef: {secret_ref}}}}}");
+        let found = assert_refused(&spec, reason, "spec.auth.secretRef");
+        assert!(found.message.contains(message), "{found}");
+    }
+}
+
+#[test]
+fn bad_prices_are_refused() {
+    for price in ["-1", "1e3", "abc", "", "1.2.3", "0x10", " 1", "+1", "."] {
+        for (field, pricing) in [
+            (
+                "inputPerMillionTokens",
+                format!("{{inputPerMillionTokens: {price:?}, outputPerMillionTokens: \"1\"}}"),
+            ),
+            (
+                "outputPerMillionTokens",
+                format!("{{inputPerMillionTokens: \"1\", outputPerMillionTokens: {price:?}}}"),
+            ),
+            (
+                "cachedInputPerMillionTokens",
+                format!(
+                    "{{inputPerMillionTokens: \"1\", outputPerMillionTokens: \"1\", cachedInputPerMillionTokens: {price:?}}}"
+                ),
+            ),
+        ] {
+            let spec =
+                format!("{{type: OpenAI, models: [{{name: gpt-4o-mini, pricing: {pricing}}}]}}");
+            assert_refused(
+                &spec,
+                "InvalidPrice",
+                &format!("spec.models[0].pricing.{field}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_durations_are_refused() {
+    for duration in ["10", "ten seconds", "1d", "0s", "-1s", "1.5s"] {
+        for (field, timeouts) in [
+            ("connect", format!("{{connect: {duration:?}}}")),
+            (
+                "responseHeaders",
+                format!("{{responseHeaders: {duration:?}}}"),
+            ),
+        ] {
+            assert_refused(
+                &format!("{{type: OpenAI, timeouts: {timeouts}}}"),
+                "InvalidDuration",
+                &format!("spec.timeouts.{field}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn empty_and_duplicate_model_names_are_refused() {
+    assert_refused(
+        "{type: OpenAI, models: [{name: gpt-4o}, {name: \"\"}]}",
+        "InvalidModel",
+        "spec.models[1].name",
+    );
+    assert_refused(
+        "{type: OpenAI, models: [{name: gpt-4o}, {name: gpt-4o-mini}, {name: gpt-4o}]}",
+        "DuplicateModel",
+        "spec.models[2].name",
+    );
+}
+
+#[test]
+fn every_error_of_a_provider_is_reported() {
+    let spec = r#"{type: OpenAI, auth: {secretRef: {name: missing, key: apiKey}},
+                   models: [{name: a, pricing: {inputPerMillionTokens: x, outputPerMillionTokens: "1"}}, {name: b}, {name: b}]}"#;
+    let translation = run_providers(&[spec.into()]);
+    assert_eq!(
+        reasons(&translation),
+        [
+            "SecretNotFound",
+            "InvalidPrice",
+            "DuplicateModel",
+            "InvalidBackend"
+        ]
+    );
+}
+
+#[test]
+fn providers_are_checked_even_when_no_route_uses_them() {
+    let unused = provider("default", "unused", "{type: Anthropic}");
+    let translation = run(&[&unused]);
+    diagnostic(
+        &translation,
+        "UnsupportedProviderType",
+        "error ModelProvider default/unused spec.type",
+    );
+}

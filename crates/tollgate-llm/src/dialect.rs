@@ -1,0 +1,101 @@
+//! The caller's API dialect, which decides the shape of every error Tollgate returns.
+
+use bytes::Bytes;
+use serde_json::json;
+
+/// The API a caller speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenAI's API (`/v1/chat/completions`, `/v1/embeddings`, `/v1/models`).
+    OpenAI,
+}
+
+/// What went wrong, in terms every dialect can express.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed (400).
+    InvalidRequest,
+    /// No or unknown credential (401).
+    Authentication,
+    /// The caller may not do this (403).
+    Permission,
+    /// The thing asked for does not exist (404).
+    NotFound,
+    /// The request body is too large (413).
+    TooLarge,
+    /// A limit was reached (429).
+    RateLimit,
+    /// The upstream failed or could not be reached (502).
+    Upstream,
+    /// Nothing can serve the request right now (503).
+    Unavailable,
+    /// The upstream did not answer in time (504).
+    Timeout,
+    /// Tollgate itself failed (500).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status for this kind of error.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidRequest => 400,
+            ErrorKind::Authentication => 401,
+            ErrorKind::Permission => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::TooLarge => 413,
+            ErrorKind::RateLimit => 429,
+            ErrorKind::Upstream => 502,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Timeout => 504,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
+impl Dialect {
+    /// The dialect of a request path. Every path Tollgate serves today is OpenAI's; the
+    /// Anthropic paths join here when they are served.
+    pub fn of_path(_path: &str) -> Dialect {
+        Dialect::OpenAI
+    }
+
+    /// An error body in this dialect. `code` is a stable machine-readable code such as
+    /// `model_not_found`.
+    pub fn error_body(self, kind: ErrorKind, code: &str, message: &str) -> Bytes {
+        match self {
+            Dialect::OpenAI => {
+                let error_type = match kind {
+                    ErrorKind::InvalidRequest | ErrorKind::NotFound | ErrorKind::TooLarge => {
+                        "invalid_request_error"
+                    }
+                    ErrorKind::Authentication => "authentication_error",
+                    ErrorKind::Permission => "permission_error",
+                    ErrorKind::RateLimit => "rate_limit_error",
+                    ErrorKind::Upstream
+                    | ErrorKind::Unavailable
+                    | ErrorKind::Timeout
+                    | ErrorKind::Internal => "api_error",
+                };
+                let body = json!({"error": {"message": message, "type": error_type, "param": null, "code": code}});
+                Bytes::from(body.to_string())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_errors_have_message_type_and_code() {
+        let body =
+            Dialect::OpenAI.error_body(ErrorKind::NotFound, "model_not_found", "no \"route\"");
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["error"]["message"], "no \"route\"");
+        assert_eq!(value["error"]["type"], "invalid_request_error");
+        assert_eq!(value["error"]["code"], "model_not_found");
+        assert_eq!(ErrorKind::NotFound.status(), 404);
+    }
+}

@@ -1,0 +1,254 @@
+//! Reads what an OpenAI request asks for and rewrites it for the upstream, touching only the
+//! bytes that must change: every other field passes through exactly as the caller sent it.
+
+use bytes::{Bytes, BytesMut};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::RequestError;
+
+/// The fields of a request body that Tollgate acts on, with where they sit in the body.
+#[derive(Debug)]
+pub struct InspectedRequest {
+    body: Bytes,
+    /// The model the caller asked for.
+    pub model: String,
+    /// Whether the caller asked for a stream.
+    pub stream: bool,
+    /// Whether the caller asked for usage in the stream (`stream_options.include_usage`).
+    pub include_usage: bool,
+    /// The cap on output tokens the caller set (`max_completion_tokens` or `max_tokens`).
+    pub max_tokens: Option<u64>,
+    model_span: (usize, usize),
+    stream_options_span: Option<(usize, usize)>,
+}
+
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(borrow)]
+    stream_options: Option<&'a RawValue>,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    include_usage: Option<bool>,
+}
+
+/// What to change in a request before sending it upstream.
+#[derive(Debug, Default)]
+pub struct Rewrite<'a> {
+    /// Replace the model with this one.
+    pub model: Option<&'a str>,
+    /// Ask a streaming upstream to report usage in its last event.
+    pub include_usage: bool,
+}
+
+impl InspectedRequest {
+    /// Reads a request body. Fails on anything that is not a JSON object with a string `model`.
+    pub fn parse(body: Bytes) -> Result<Self, RequestError> {
+        let fields: Fields<'_> =
+            serde_json::from_slice(&body).map_err(RequestError::InvalidJson)?;
+        let raw_model = fields.model.ok_or(RequestError::MissingField("model"))?;
+        let model: String =
+            serde_json::from_str(raw_model.get()).map_err(|_| RequestError::InvalidField {
+                field: "model",
+                reason: "must be a string",
+            })?;
+        if model.is_empty() {
+            return Err(RequestError::InvalidField {
+                field: "model",
+                reason: "must not be empty",
+            });
+        }
+        let include_usage = match fields.stream_options {
+            None => false,
+            Some(raw) if raw.get() == "null" => false,
+            Some(raw) => {
+                let options: StreamOptions =
+                    serde_json::from_str(raw.get()).map_err(|_| RequestError::InvalidField {
+                        field: "stream_options",
+                        reason: "must be an object",
+                    })?;
+                options.include_usage.unwrap_or(false)
+            }
+        };
+        Ok(Self {
+            model_span: span_in(&body, raw_model),
+            stream_options_span: fields.stream_options.map(|raw| span_in(&body, raw)),
+            model,
+            stream: fields.stream.unwrap_or(false),
+            include_usage,
+            max_tokens: fields.max_completion_tokens.or(fields.max_tokens),
+            body,
+        })
+    }
+
+    /// The body as the caller sent it.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body to send upstream. Without changes this is the caller's body itself, not a copy.
+    pub fn rewrite(&self, rewrite: &Rewrite<'_>) -> Bytes {
+        let new_model = rewrite.model.filter(|m| *m != self.model);
+        let add_usage = rewrite.include_usage && self.stream && !self.include_usage;
+        if new_model.is_none() && !add_usage {
+            return self.body.clone();
+        }
+        // Splices, in body order: (start, end, replacement).
+        let mut splices: Vec<(usize, usize, String)> = Vec::with_capacity(2);
+        if let Some(model) = new_model {
+            let quoted = serde_json::to_string(model).expect("a string serialises");
+            splices.push((self.model_span.0, self.model_span.1, quoted));
+        }
+        if add_usage {
+            let options = r#"{"include_usage":true}"#;
+            match self.stream_options_span {
+                Some((start, end)) => {
+                    splices.push((start, end, merged_stream_options(&self.body[start..end])))
+                }
+                None => {
+                    let close = self
+                        .body
+                        .iter()
+                        .rposition(|b| *b == b'}')
+                        .expect("a JSON object ends with }");
+                    splices.push((close, close, format!(r#","stream_options":{options}"#)));
+                }
+            }
+        }
+        splices.sort_by_key(|s| s.0);
+        let mut out = BytesMut::with_capacity(self.body.len() + 64);
+        let mut at = 0;
+        for (start, end, replacement) in splices {
+            out.extend_from_slice(&self.body[at..start]);
+            out.extend_from_slice(replacement.as_bytes());
+            at = end;
+        }
+        out.extend_from_slice(&self.body[at..]);
+        out.freeze()
+    }
+}
+
+/// The byte range a borrowed raw value occupies inside the body it was parsed from.
+fn span_in(body: &[u8], raw: &RawValue) -> (usize, usize) {
+    let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+    (start, start + raw.get().len())
+}
+
+/// `stream_options` (an object, or null) with `include_usage` set to true, other keys kept.
+fn merged_stream_options(raw: &[u8]) -> String {
+    let mut options: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(raw).unwrap_or_default();
+    options.insert("include_usage".into(), true.into());
+    serde_json::Value::Object(options).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inspect(body: &str) -> InspectedRequest {
+        InspectedRequest::parse(Bytes::copy_from_slice(body.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn reads_model_stream_and_limits() {
+        let r = inspect(r#"{"messages":[],"model":"gpt-4o-mini","stream":true,"max_tokens":50}"#);
+        assert_eq!(
+            (r.model.as_str(), r.stream, r.include_usage, r.max_tokens),
+            ("gpt-4o-mini", true, false, Some(50))
+        );
+        let r = inspect(
+            r#"{"model":"m","stream_options":{"include_usage":true},"max_completion_tokens":9,"max_tokens":5}"#,
+        );
+        assert!(r.include_usage);
+        assert_eq!(r.max_tokens, Some(9));
+    }
+
+    #[test]
+    fn refuses_what_cannot_be_routed() {
+        for (body, expected) in [
+            ("{not json", "not valid JSON"),
+            ("[1,2]", "not valid JSON"),
+            (r#"{"messages":[]}"#, "missing required field `model`"),
+            (r#"{"model":42}"#, "`model` is invalid"),
+            (r#"{"model":""}"#, "`model` is invalid"),
+            (r#"{"model":"a","model":"b"}"#, "not valid JSON"),
+            (r#"{"model":"a"} trailing"#, "not valid JSON"),
+            (r#"{"model":"a","stream":"yes"}"#, "not valid JSON"),
+            (
+                r#"{"model":"a","stream_options":7}"#,
+                "`stream_options` is invalid",
+            ),
+        ] {
+            let error = InspectedRequest::parse(Bytes::from(body))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{body}: {error}");
+        }
+    }
+
+    #[test]
+    fn rewrite_changes_only_the_model_bytes() {
+        let body = r#"{ "model" : "fast", "messages":[{"role":"user","content":"hi \"model\""}],"x-unknown":{"a":1.50} }"#;
+        let r = inspect(body);
+        let out = r.rewrite(&Rewrite {
+            model: Some("gpt-4o-mini"),
+            include_usage: true,
+        });
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{ "model" : "gpt-4o-mini", "messages":[{"role":"user","content":"hi \"model\""}],"x-unknown":{"a":1.50} }"#
+        );
+    }
+
+    #[test]
+    fn no_change_returns_the_same_buffer() {
+        let r = inspect(r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#);
+        let out = r.rewrite(&Rewrite {
+            model: Some("m"),
+            include_usage: true,
+        });
+        assert_eq!(out.as_ptr(), r.body().as_ptr());
+    }
+
+    #[test]
+    fn asks_for_stream_usage_when_the_caller_did_not() {
+        let r = inspect(r#"{"model":"a","stream":true}"#);
+        let out = r.rewrite(&Rewrite {
+            model: Some("b"),
+            include_usage: true,
+        });
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value["model"], "b");
+        assert_eq!(value["stream_options"]["include_usage"], true);
+
+        let r = inspect(
+            r#"{"model":"a","stream":true,"stream_options":{"include_usage":false,"other":1}}"#,
+        );
+        let value: serde_json::Value = serde_json::from_slice(&r.rewrite(&Rewrite {
+            model: None,
+            include_usage: true,
+        }))
+        .unwrap();
+        assert_eq!(
+            value["stream_options"],
+            serde_json::json!({"include_usage": true, "other": 1})
+        );
+
+        let r = inspect(r#"{"model":"a","stream":true,"stream_options":null}"#);
+        let value: serde_json::Value = serde_json::from_slice(&r.rewrite(&Rewrite {
+            model: None,
+            include_usage: true,
+        }))
+        .unwrap();
+        assert_eq!(value["stream_options"]["include_usage"], true);
+    }
+}

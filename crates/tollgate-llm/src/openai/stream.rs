@@ -1,0 +1,154 @@
+//! Reads usage from an OpenAI chat completion stream as it passes through.
+
+use bytes::{Bytes, BytesMut};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::usage::OpenAIUsage;
+use crate::sse::data_of;
+use crate::{SseEvents, Usage};
+
+/// The largest event held while waiting for its end; longer events pass through unread.
+const MAX_EVENT: usize = 1 << 20;
+
+/// The field OpenAI adds to every chunk once usage is requested.
+const NULL_USAGE: &[u8] = br#","usage":null"#;
+
+/// Watches an OpenAI chat stream for usage. When Tollgate asked for usage on the caller's
+/// behalf (`hide_usage`), it also removes what that request added, so the caller sees the
+/// stream it asked for: the final usage-only event is dropped and `"usage":null` is taken out
+/// of the other chunks. Otherwise every chunk passes through as the very same bytes.
+#[derive(Debug)]
+pub struct ChatStream {
+    events: SseEvents,
+    hide_usage: bool,
+    usage: Option<Usage>,
+    scratch: Vec<Bytes>,
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    usage: Option<OpenAIUsage>,
+    choices: Option<Vec<IgnoredAny>>,
+}
+
+impl ChatStream {
+    /// A watcher for one stream. `hide_usage` is true when the caller did not ask for usage.
+    pub fn new(hide_usage: bool) -> Self {
+        Self {
+            events: SseEvents::new(MAX_EVENT),
+            hide_usage,
+            usage: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The usage the stream reported, once its usage event has passed.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    /// Takes a chunk from upstream and returns what to send the caller now, if anything.
+    pub fn on_chunk(&mut self, chunk: Bytes) -> Option<Bytes> {
+        let mut events = std::mem::take(&mut self.scratch);
+        self.events.push(chunk.clone(), &mut events);
+        let out = if self.hide_usage {
+            self.rewrite_events(&mut events)
+        } else {
+            for event in &events {
+                self.read_usage(event);
+            }
+            Some(chunk)
+        };
+        events.clear();
+        self.scratch = events;
+        out
+    }
+
+    /// Called at the end of the stream: returns any unfinished last event still held.
+    pub fn finish(&mut self) -> Option<Bytes> {
+        let rest = self.events.finish()?;
+        self.read_usage(&rest);
+        self.hide_usage.then_some(rest)
+    }
+
+    /// Reads usage from an event; returns whether it is a usage-only event (no choices).
+    fn read_usage(&mut self, event: &[u8]) -> bool {
+        let data = data_of(event);
+        if memchr::memmem::find(&data, br#""usage""#).is_none() {
+            return false;
+        }
+        let Ok(chunk) = serde_json::from_slice::<Chunk>(&data) else {
+            return false;
+        };
+        let Some(usage) = chunk.usage else {
+            return false;
+        };
+        self.usage = Some(usage.into());
+        chunk.choices.is_some_and(|c| c.is_empty())
+    }
+
+    fn rewrite_events(&mut self, events: &mut [Bytes]) -> Option<Bytes> {
+        let mut out = BytesMut::new();
+        for event in events.iter() {
+            if self.read_usage(event) {
+                continue;
+            }
+            match memchr::memmem::find(event, NULL_USAGE) {
+                Some(at) => {
+                    out.extend_from_slice(&event[..at]);
+                    out.extend_from_slice(&event[at + NULL_USAGE.len()..]);
+                }
+                None => out.extend_from_slice(event),
+            }
+        }
+        (!out.is_empty()).then(|| out.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WITH_USAGE: &str = concat!(
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    fn run(stream: &mut ChatStream, chunks: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for chunk in chunks {
+            if let Some(bytes) = stream.on_chunk(Bytes::copy_from_slice(chunk)) {
+                out.extend_from_slice(&bytes);
+            }
+        }
+        out.extend(stream.finish().unwrap_or_default());
+        out
+    }
+
+    #[test]
+    fn caller_who_asked_for_usage_gets_the_stream_untouched() {
+        let mut stream = ChatStream::new(false);
+        let out = run(&mut stream, &[WITH_USAGE.as_bytes()]);
+        assert_eq!(out, WITH_USAGE.as_bytes());
+        assert_eq!(stream.usage().unwrap().input_tokens, 5);
+    }
+
+    #[test]
+    fn caller_who_did_not_ask_sees_no_trace_of_usage_at_any_split() {
+        let expected = concat!(
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let bytes = WITH_USAGE.as_bytes();
+        for cut in 0..bytes.len() {
+            let mut stream = ChatStream::new(true);
+            let out = run(&mut stream, &[&bytes[..cut], &bytes[cut..]]);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), expected, "cut at {cut}");
+            assert_eq!(stream.usage().unwrap().output_tokens, 2, "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! What the mock received, for tests to check: the last requests and stream outcomes.
+
+use bytes::Bytes;
+use http::{Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::Mutex;
+
+use crate::MockBody;
+
+/// How many requests are kept.
+const KEEP: usize = 200;
+
+/// Recent requests and counters.
+#[derive(Default)]
+pub(crate) struct Journal {
+    requests: Mutex<VecDeque<Value>>,
+    total: AtomicU64,
+    pub(crate) streams_started: AtomicU64,
+    pub(crate) streams_completed: AtomicU64,
+    pub(crate) streams_aborted: AtomicU64,
+}
+
+impl Journal {
+    pub(crate) async fn record(&self, parts: &http::request::Parts, body: &Bytes) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        let headers: serde_json::Map<String, Value> = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(v.to_str().unwrap_or_default())))
+            .collect();
+        let body = serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(body).into_owned()));
+        let entry = json!({"method": parts.method.as_str(), "path": parts.uri.path(), "headers": headers, "body": body});
+        let mut requests = self.requests.lock().await;
+        if requests.len() == KEEP {
+            requests.pop_front();
+        }
+        requests.push_back(entry);
+    }
+
+    /// `GET /_mock/requests` (recent requests, oldest first) and `GET /_mock/stats`.
+    pub(crate) async fn report(&self, path: &str) -> Response<MockBody> {
+        let body = match path {
+            "/_mock/requests" => Value::from(
+                self.requests
+                    .lock()
+                    .await
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            ),
+            "/_mock/stats" => json!({
+                "requests": self.total.load(Ordering::Relaxed),
+                "streams_started": self.streams_started.load(Ordering::Relaxed),
+                "streams_completed": self.streams_completed.load(Ordering::Relaxed),
+                "streams_aborted": self.streams_aborted.load(Ordering::Relaxed),
+            }),
+            _ => return crate::openai::error(StatusCode::NOT_FOUND, "unknown mock path"),
+        };
+        let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "application/json".parse().expect("valid"),
+        );
+        response
+    }
+}

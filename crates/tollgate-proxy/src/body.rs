@@ -1,0 +1,198 @@
+//! Response bodies: a complete body Tollgate wrote, or the upstream's body passing through
+//! frame by frame while usage is read from it.
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tollgate_llm::openai::{ChatStream, usage_of_response};
+
+use crate::exchange::SharedExchange;
+
+/// Errors a body can end with.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The largest non-streamed response whose usage is read; larger ones pass through unread.
+const MAX_READ_RESPONSE: usize = 16 << 20;
+
+/// A response body on its way to the caller.
+#[derive(Debug)]
+pub struct ProxyBody {
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Full(Option<Bytes>),
+    Upstream(Box<UpstreamBody>),
+}
+
+impl ProxyBody {
+    /// A body Tollgate wrote in full.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        Self {
+            kind: Kind::Full(Some(bytes.into())),
+        }
+    }
+
+    /// The upstream's body, read for usage as it passes. `stream` is set for SSE responses;
+    /// `hide_usage` when Tollgate asked for stream usage the caller did not ask for.
+    pub fn upstream(
+        inner: Incoming,
+        exchange: SharedExchange,
+        stream: bool,
+        hide_usage: bool,
+    ) -> Self {
+        let reader = if stream {
+            UsageReader::Stream(ChatStream::new(hide_usage))
+        } else {
+            UsageReader::Whole {
+                frames: Vec::new(),
+                size: 0,
+            }
+        };
+        Self {
+            kind: Kind::Upstream(Box::new(UpstreamBody {
+                inner,
+                reader,
+                exchange,
+                pending_end: false,
+            })),
+        }
+    }
+
+    /// Whether this body is Tollgate's own (an error or a listing) rather than the upstream's.
+    pub fn is_full(&self) -> bool {
+        matches!(self.kind, Kind::Full(_))
+    }
+}
+
+#[derive(Debug)]
+struct UpstreamBody {
+    inner: Incoming,
+    reader: UsageReader,
+    exchange: SharedExchange,
+    /// The upstream ended but a held-back tail was sent first; end on the next poll.
+    pending_end: bool,
+}
+
+#[derive(Debug)]
+enum UsageReader {
+    /// A stream: events are read as they pass.
+    Stream(ChatStream),
+    /// A complete body: frames are kept (shared, not copied) and read at the end.
+    Whole { frames: Vec<Bytes>, size: usize },
+}
+
+impl UpstreamBody {
+    /// Handles one data frame; `None` when nothing is to be sent for it.
+    fn on_data(&mut self, data: Bytes) -> Option<Bytes> {
+        match &mut self.reader {
+            UsageReader::Stream(stream) => stream.on_chunk(data),
+            UsageReader::Whole { frames, size } => {
+                *size += data.len();
+                if *size <= MAX_READ_RESPONSE {
+                    frames.push(data.clone());
+                } else {
+                    frames.clear();
+                }
+                Some(data)
+            }
+        }
+    }
+
+    /// Handles the end of the upstream body; returns a held-back tail to send first.
+    fn on_end(&mut self) -> Option<Bytes> {
+        let (usage, tail) = match &mut self.reader {
+            UsageReader::Stream(stream) => {
+                let tail = stream.finish();
+                (stream.usage(), tail)
+            }
+            UsageReader::Whole { frames, size } => {
+                let usage = match frames.len() {
+                    _ if *size > MAX_READ_RESPONSE => None,
+                    1 => usage_of_response(&frames[0]),
+                    _ => usage_of_response(&frames.concat()),
+                };
+                frames.clear();
+                (usage, None)
+            }
+        };
+        if let Some(usage) = usage {
+            let _ = self.exchange.usage.set(usage);
+        }
+        tail
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().kind {
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Upstream(body) => loop {
+                if body.pending_end {
+                    return Poll::Ready(None);
+                }
+                match ready!(Pin::new(&mut body.inner).poll_frame(cx)) {
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) => {
+                            let out = body.on_data(data);
+                            // A body of known length may be complete without a final empty
+                            // poll, and the server may never poll again: finish now.
+                            let out = if body.inner.is_end_stream() {
+                                body.pending_end = true;
+                                concat(out, body.on_end())
+                            } else {
+                                out
+                            };
+                            if let Some(out) = out {
+                                return Poll::Ready(Some(Ok(Frame::data(out))));
+                            }
+                        }
+                        Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                    },
+                    Some(Err(error)) => return Poll::Ready(Some(Err(error.into()))),
+                    None => {
+                        body.pending_end = true;
+                        if let Some(tail) = body.on_end() {
+                            return Poll::Ready(Some(Ok(Frame::data(tail))));
+                        }
+                    }
+                }
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Upstream(body) => body.pending_end,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
+            Kind::Full(None) => SizeHint::with_exact(0),
+            Kind::Upstream(body) => match body.reader {
+                UsageReader::Whole { .. } => body.inner.size_hint(),
+                UsageReader::Stream(_) => SizeHint::default(),
+            },
+        }
+    }
+}
+
+/// Joins two optional pieces of a body.
+fn concat(first: Option<Bytes>, second: Option<Bytes>) -> Option<Bytes> {
+    match (first, second) {
+        (Some(a), Some(b)) => Some([a, b].concat().into()),
+        (a, b) => a.or(b),
+    }
+}

@@ -1,0 +1,128 @@
+//! Every way a request can fail, and the one place failures become responses.
+
+use http::{HeaderValue, Response, StatusCode, header};
+use tollgate_llm::{Dialect, ErrorKind};
+
+use crate::body::ProxyBody;
+
+/// Why a request was not served. Each variant says where the fault lies (the caller, the
+/// upstream, or Tollgate) and maps to one status and error code; the variant names are stable
+/// because they become metric labels.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The caller sent no credential.
+    #[error("no API key provided; send `Authorization: Bearer <your Tollgate key>`")]
+    MissingCredential,
+    /// The caller's credential is not a known key.
+    #[error("invalid API key; check the Tollgate key you are using")]
+    InvalidCredential,
+    /// The request body exceeds the configured limit.
+    #[error("request body exceeds the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The request body could not be read from the caller.
+    #[error("could not read the request body: {0}")]
+    BodyRead(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The request body is not a request Tollgate can serve.
+    #[error("{0}")]
+    InvalidRequest(#[from] tollgate_llm::RequestError),
+    /// No route serves the requested model.
+    #[error("the model `{0}` does not exist or you do not have access to it")]
+    ModelNotFound(String),
+    /// No endpoint at this path and method.
+    #[error("unknown endpoint {method} {path}")]
+    UnknownEndpoint {
+        /// The request method.
+        method: http::Method,
+        /// The request path.
+        path: String,
+    },
+    /// The upstream could not be reached.
+    #[error("provider {provider} is unreachable: {reason}")]
+    UpstreamUnreachable {
+        /// The provider's name.
+        provider: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The upstream did not answer in time.
+    #[error("provider {provider} did not respond within {seconds:.1}s")]
+    UpstreamTimeout {
+        /// The provider's name.
+        provider: String,
+        /// The timeout that expired.
+        seconds: f64,
+    },
+    /// The upstream refused Tollgate's own credential: a configuration problem, not the caller's.
+    #[error(
+        "provider {provider} rejected the gateway's credential (status {status}); ask the gateway operator to check the ModelProvider's secret"
+    )]
+    UpstreamAuth {
+        /// The provider's name.
+        provider: String,
+        /// The upstream's status.
+        status: u16,
+    },
+    /// Tollgate failed to build something it should always be able to build.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ProxyError {
+    /// The dialect-independent kind, which fixes the status.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ProxyError::MissingCredential | ProxyError::InvalidCredential => {
+                ErrorKind::Authentication
+            }
+            ProxyError::BodyTooLarge { .. } => ErrorKind::TooLarge,
+            ProxyError::BodyRead(_) | ProxyError::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            ProxyError::ModelNotFound(_) | ProxyError::UnknownEndpoint { .. } => {
+                ErrorKind::NotFound
+            }
+            ProxyError::UpstreamUnreachable { .. } | ProxyError::UpstreamAuth { .. } => {
+                ErrorKind::Upstream
+            }
+            ProxyError::UpstreamTimeout { .. } => ErrorKind::Timeout,
+            ProxyError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The stable machine-readable code callers see in `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::MissingCredential => "missing_api_key",
+            ProxyError::InvalidCredential => "invalid_api_key",
+            ProxyError::BodyTooLarge { .. } => "request_too_large",
+            ProxyError::BodyRead(_) => "invalid_body",
+            ProxyError::InvalidRequest(_) => "invalid_request",
+            ProxyError::ModelNotFound(_) => "model_not_found",
+            ProxyError::UnknownEndpoint { .. } => "unknown_endpoint",
+            ProxyError::UpstreamUnreachable { .. } => "upstream_unreachable",
+            ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
+            ProxyError::UpstreamAuth { .. } => "upstream_auth_failed",
+            ProxyError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The error as a response in the caller's dialect.
+    pub fn into_response(self, dialect: Dialect) -> Response<ProxyBody> {
+        let kind = self.kind();
+        let body = dialect.error_body(kind, self.code(), &self.to_string());
+        let mut response = Response::new(ProxyBody::full(body));
+        *response.status_mut() =
+            StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if kind == ErrorKind::Authentication {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

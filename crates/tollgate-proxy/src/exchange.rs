@@ -1,0 +1,40 @@
+//! What the stages learn about a request, shared with the record stage that reports it.
+//!
+//! The record stage creates one [`Exchange`] per request and puts it in the request's
+//! extensions; inner stages fill in what they decide, and the response body fills in usage
+//! when the stream ends. Each field is written once, so no lock is needed.
+
+use std::sync::{Arc, OnceLock};
+use tollgate_config::{Identity, Pricing};
+use tollgate_llm::Usage;
+
+/// The facts of one request, written once each by the stage that learns them.
+#[derive(Debug, Default)]
+pub struct Exchange {
+    /// Who called (authenticate).
+    pub identity: OnceLock<Identity>,
+    /// Where the request went (route).
+    pub target: OnceLock<Target>,
+    /// What it consumed (the response body, at its end).
+    pub usage: OnceLock<Usage>,
+}
+
+/// The route and backend chosen for a request.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `namespace/name` of the AIRoute.
+    pub route: String,
+    /// The rule's name.
+    pub rule: String,
+    /// The model label for metrics: the rule's model when matched exactly, `*` for a catch-all.
+    pub model_label: String,
+    /// `namespace/name` of the provider.
+    pub provider: String,
+    /// The model asked of the upstream.
+    pub upstream_model: String,
+    /// What that model costs.
+    pub pricing: Pricing,
+}
+
+/// The shared handle stages find in request extensions.
+pub(crate) type SharedExchange = Arc<Exchange>;

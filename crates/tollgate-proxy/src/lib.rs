@@ -1,0 +1,289 @@
+//! Tollgate's data plane. A [`Proxy`] serves the Gateways whose snapshots it is given:
+//! it binds their listeners, runs every request through the stages in [`stack`], and swaps
+//! snapshots atomically so that requests in flight finish on the snapshot they started with.
+
+pub mod admin;
+mod body;
+mod error;
+mod exchange;
+mod listener;
+mod metrics;
+mod stack;
+mod stages;
+mod tls;
+mod upstream;
+
+use arc_swap::ArcSwap;
+use hyper_util::server::graceful::GracefulShutdown;
+use prometheus_client::registry::Registry;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tollgate_config::{ObjectRef, Snapshot};
+
+pub use error::ProxyError;
+pub use stack::RequestLimits;
+
+use listener::RunningListener;
+use metrics::{GatewayLabels, Metrics, ReloadLabels};
+use upstream::UpstreamClients;
+
+/// Settings fixed for the life of the process.
+#[derive(Clone, Copy, Debug)]
+pub struct ProxySettings {
+    /// The address Gateway listeners bind to (their ports come from the Gateway).
+    pub listen_address: IpAddr,
+    /// Limits on every request.
+    pub limits: RequestLimits,
+}
+
+/// Why a new set of snapshots was not applied. Nothing changes when apply fails.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Two Gateways want the same port.
+    #[error("port {port} is claimed by both Gateway {first} and Gateway {second}")]
+    PortConflict {
+        /// The port.
+        port: u16,
+        /// One Gateway.
+        first: ObjectRef,
+        /// The other.
+        second: ObjectRef,
+    },
+    /// A listener's certificate cannot be used.
+    #[error("listener {listener} of Gateway {gateway}: {reason}")]
+    Tls {
+        /// The Gateway.
+        gateway: ObjectRef,
+        /// The listener's name.
+        listener: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A port could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The proxy is draining and takes no new configuration.
+    #[error("the proxy is shutting down")]
+    ShuttingDown,
+}
+
+/// The running data plane.
+pub struct Proxy {
+    settings: ProxySettings,
+    metrics: Metrics,
+    clients: Arc<UpstreamClients>,
+    control: tokio::sync::Mutex<Control>,
+    published: ArcSwap<Vec<Arc<Snapshot>>>,
+    ready: AtomicBool,
+}
+
+/// What only configuration changes and shutdown touch, behind an async lock that the request
+/// path never takes.
+struct Control {
+    gateways: HashMap<ObjectRef, Arc<ArcSwap<Snapshot>>>,
+    listeners: HashMap<u16, (ObjectRef, RunningListener)>,
+    graceful: Option<Arc<GracefulShutdown>>,
+}
+
+impl Proxy {
+    /// A proxy with no Gateways yet, registering its metrics in `registry`.
+    pub fn new(settings: ProxySettings, registry: &mut Registry) -> Self {
+        Self {
+            settings,
+            metrics: Metrics::register(registry),
+            clients: Arc::new(UpstreamClients::default()),
+            control: tokio::sync::Mutex::new(Control {
+                gateways: HashMap::new(),
+                listeners: HashMap::new(),
+                graceful: Some(Arc::new(GracefulShutdown::new())),
+            }),
+            published: ArcSwap::from_pointee(Vec::new()),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Serves exactly these Gateways from now on: new listeners are bound first (so a port
+    /// that cannot be bound leaves everything as it was), then snapshots are swapped, then
+    /// listeners no longer wanted stop accepting while their open connections finish.
+    pub async fn apply(
+        &self,
+        snapshots: &BTreeMap<ObjectRef, Arc<Snapshot>>,
+    ) -> Result<(), ApplyError> {
+        let mut control = self.control.lock().await;
+        let graceful = control.graceful.clone().ok_or(ApplyError::ShuttingDown)?;
+
+        // What should listen where, with which certificate.
+        let mut wanted: HashMap<u16, (ObjectRef, Option<TlsAcceptor>)> = HashMap::new();
+        for (gateway, snapshot) in snapshots {
+            for listener in &snapshot.config.listeners {
+                let acceptor =
+                    match &listener.tls {
+                        None => None,
+                        Some(certificate) => Some(tls::acceptor(certificate).map_err(
+                            |reason| ApplyError::Tls {
+                                gateway: gateway.clone(),
+                                listener: listener.name.clone(),
+                                reason,
+                            },
+                        )?),
+                    };
+                if let Some((first, _)) = wanted.get(&listener.port) {
+                    return Err(ApplyError::PortConflict {
+                        port: listener.port,
+                        first: first.clone(),
+                        second: gateway.clone(),
+                    });
+                }
+                wanted.insert(listener.port, (gateway.clone(), acceptor));
+            }
+        }
+
+        // Bind every port not already served by the same Gateway, before changing anything.
+        let mut sockets = HashMap::new();
+        for (port, (gateway, _)) in &wanted {
+            let reusable = control
+                .listeners
+                .get(port)
+                .is_some_and(|(g, _)| g == gateway);
+            let moving = control.listeners.contains_key(port);
+            if !reusable && !moving {
+                let address = SocketAddr::new(self.settings.listen_address, *port);
+                let socket = TcpListener::bind(address)
+                    .await
+                    .map_err(|source| ApplyError::Bind { address, source })?;
+                sockets.insert(*port, socket);
+            }
+        }
+
+        // Swap snapshots: new requests see the new configuration from here on.
+        for (gateway, snapshot) in snapshots {
+            match control.gateways.get(gateway) {
+                Some(current) => current.store(snapshot.clone()),
+                None => {
+                    control
+                        .gateways
+                        .insert(gateway.clone(), Arc::new(ArcSwap::new(snapshot.clone())));
+                }
+            }
+            self.metrics
+                .config_version
+                .get_or_create(&GatewayLabels {
+                    gateway: gateway.to_string(),
+                })
+                .set(snapshot.version as i64);
+        }
+
+        // Stop listeners that are no longer wanted, or that move to another Gateway.
+        let stale: Vec<u16> = control
+            .listeners
+            .iter()
+            .filter(|(port, (gateway, _))| wanted.get(port).is_none_or(|(g, _)| g != gateway))
+            .map(|(port, _)| *port)
+            .collect();
+        for port in &stale {
+            if let Some((_, listener)) = control.listeners.remove(port) {
+                listener.stop().await;
+            }
+        }
+
+        // Start new listeners and update certificates of the ones that stay.
+        for (port, (gateway, acceptor)) in wanted {
+            if let Some((_, running)) = control.listeners.get(&port) {
+                running.tls.store(acceptor.map(Arc::new));
+                continue;
+            }
+            let socket = match sockets.remove(&port) {
+                Some(socket) => socket,
+                None => {
+                    // The port moved between Gateways: its old socket is closed now, bind anew.
+                    let address = SocketAddr::new(self.settings.listen_address, port);
+                    match TcpListener::bind(address).await {
+                        Ok(socket) => socket,
+                        Err(error) => {
+                            tracing::error!(%address, %error, "cannot listen after moving the port to another Gateway");
+                            continue;
+                        }
+                    }
+                }
+            };
+            let service = stack::gateway_service(
+                control.gateways[&gateway].clone(),
+                self.metrics.clone(),
+                self.clients.clone(),
+                self.settings.limits,
+            );
+            tracing::info!(%gateway, port, tls = acceptor.is_some(), "listening");
+            control.listeners.insert(
+                port,
+                (
+                    gateway,
+                    RunningListener::start(socket, service, acceptor, graceful.clone()),
+                ),
+            );
+        }
+
+        control
+            .gateways
+            .retain(|gateway, _| snapshots.contains_key(gateway));
+        self.published
+            .store(Arc::new(snapshots.values().cloned().collect()));
+        self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Counts a configuration change that was applied or rejected.
+    pub fn count_reload(&self, applied: bool) {
+        let result = if applied { "applied" } else { "rejected" };
+        self.metrics
+            .config_reloads
+            .get_or_create(&ReloadLabels { result })
+            .inc();
+    }
+
+    /// The snapshots in use, for the admin server.
+    pub fn snapshots(&self) -> Arc<Vec<Arc<Snapshot>>> {
+        self.published.load_full()
+    }
+
+    /// Whether a configuration has been applied and traffic can be served.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting connections, then waits up to `deadline` for open requests and
+    /// streams to finish. Returns whether they all did.
+    pub async fn drain(&self, deadline: Duration) -> bool {
+        let mut control = self.control.lock().await;
+        self.ready.store(false, Ordering::Release);
+        for (_, (_, listener)) in control.listeners.drain() {
+            listener.stop().await;
+        }
+        let Some(graceful) = control.graceful.take() else {
+            return true;
+        };
+        let Ok(graceful) = Arc::try_unwrap(graceful) else {
+            tracing::error!("connections are still being accepted; cannot drain cleanly");
+            return false;
+        };
+        let open = graceful.count();
+        tracing::info!(
+            open,
+            deadline_s = deadline.as_secs(),
+            "draining connections"
+        );
+        tokio::time::timeout(deadline, graceful.shutdown())
+            .await
+            .is_ok()
+    }
+}

@@ -1,0 +1,130 @@
+//! One listening socket: accepts connections, terminates TLS when configured, and serves
+//! HTTP/1.1 and HTTP/2 with the Gateway's service. Every connection is watched for graceful
+//! shutdown, so stopping a listener never cuts a request in flight.
+
+use arc_swap::ArcSwapOption;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::stack::GatewayService;
+
+/// How long a client may take to send request headers, and to finish a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A listener that is accepting connections.
+pub(crate) struct RunningListener {
+    /// The TLS acceptor, swapped in place when the certificate changes; `None` for plain HTTP.
+    pub(crate) tls: Arc<ArcSwapOption<TlsAcceptor>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningListener {
+    /// Starts accepting on `socket`, serving with `service`.
+    pub(crate) fn start(
+        socket: TcpListener,
+        service: GatewayService,
+        tls: Option<TlsAcceptor>,
+        graceful: Arc<GracefulShutdown>,
+    ) -> Self {
+        let tls = Arc::new(ArcSwapOption::from(tls.map(Arc::new)));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(socket, service, tls.clone(), graceful, stopped));
+        Self { tls, stop, task }
+    }
+
+    /// Stops accepting and closes the socket; connections already open carry on.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn accept_loop(
+    socket: TcpListener,
+    service: GatewayService,
+    tls: Arc<ArcSwapOption<TlsAcceptor>>,
+    graceful: Arc<GracefulShutdown>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HANDSHAKE_TIMEOUT)
+        .max_buf_size(256 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(1024);
+    loop {
+        let accepted = tokio::select! {
+            _ = stopped.changed() => return,
+            accepted = socket.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(error) => {
+                // Out of file descriptors and the like: pause instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let watcher = graceful.watcher();
+        let service = TowerToHyperService::new(service.clone());
+        let builder = builder.clone();
+        let acceptor = tls.load_full();
+        tokio::spawn(async move {
+            let result = match acceptor {
+                None => {
+                    watcher
+                        .watch(
+                            builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .into_owned(),
+                        )
+                        .await
+                }
+                Some(acceptor) => match handshake(&acceptor, stream).await {
+                    Ok(stream) => {
+                        watcher
+                            .watch(
+                                builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .into_owned(),
+                            )
+                            .await
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "TLS handshake failed");
+                        return;
+                    }
+                },
+            };
+            if let Err(error) = result {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+) -> Result<tokio_rustls::server::TlsStream<TcpStream>, String> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("handshake timed out".into()),
+    }
+}

@@ -1,0 +1,113 @@
+//! Prometheus metrics, registered once and served on the admin port.
+//!
+//! Labels come from configuration (route, rule model, provider), never from what a caller
+//! sends, so their number is bounded by the configuration, not by traffic.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of a request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RequestLabels {
+    /// `namespace/name` of the AIRoute, empty when none was chosen.
+    pub route: String,
+    /// The rule's model, `*` for a catch-all rule, empty when no rule was chosen.
+    pub model: String,
+    /// `namespace/name` of the provider, empty when none was chosen.
+    pub provider: String,
+    /// The HTTP status returned to the caller.
+    pub status: u16,
+    /// `ok`, a stable error code, or `client_disconnect`.
+    pub outcome: String,
+}
+
+/// Labels of token counts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TokenLabels {
+    /// `namespace/name` of the AIRoute.
+    pub route: String,
+    /// The rule's model.
+    pub model: String,
+    /// `namespace/name` of the provider.
+    pub provider: String,
+    /// `input`, `output`, `cached` or `reasoning`.
+    pub r#type: &'static str,
+}
+
+/// Labels of configuration state.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct GatewayLabels {
+    /// `namespace/name` of the Gateway.
+    pub gateway: String,
+}
+
+/// Labels of configuration reloads.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ReloadLabels {
+    /// `applied` or `rejected`.
+    pub result: &'static str,
+}
+
+/// Every metric the proxy records.
+#[derive(Clone)]
+pub(crate) struct Metrics {
+    /// Requests by route, model, provider, status and outcome.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Time from receiving a request until its response ended.
+    pub request_duration: Family<RequestLabels, Histogram>,
+    /// Tokens consumed.
+    pub tokens: Family<TokenLabels, Counter>,
+    /// Version of the configuration in use, per Gateway.
+    pub config_version: Family<GatewayLabels, Gauge>,
+    /// Configuration changes applied or rejected.
+    pub config_reloads: Family<ReloadLabels, Counter>,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them with `registry` under the `tollgate_` prefix.
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            requests: Family::default(),
+            request_duration: Family::new_with_constructor(|| {
+                Histogram::new([
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                    120.0,
+                ])
+            }),
+            tokens: Family::default(),
+            config_version: Family::default(),
+            config_reloads: Family::default(),
+        };
+        let registry = registry.sub_registry_with_prefix("tollgate");
+        registry.register(
+            "requests",
+            "AI requests handled, by route, model, provider, status and outcome",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request to the end of the response",
+            metrics.request_duration.clone(),
+        );
+        registry.register(
+            "tokens",
+            "Tokens consumed, by route, model, provider and type",
+            metrics.tokens.clone(),
+        );
+        registry.register(
+            "config_version",
+            "Version of the configuration snapshot in use, per Gateway",
+            metrics.config_version.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Configuration changes, applied or rejected",
+            metrics.config_reloads.clone(),
+        );
+        metrics
+    }
+}

@@ -1,0 +1,62 @@
+//! The request path, written once: every AI request to a Gateway passes these stages in this
+//! order. Read it top to bottom.
+
+use arc_swap::ArcSwap;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tollgate_config::Snapshot;
+use tower::ServiceBuilder;
+use tower::util::BoxCloneSyncService;
+
+use crate::metrics::Metrics;
+use crate::stages::authenticate::AuthenticateLayer;
+use crate::stages::authorize::AuthorizeLayer;
+use crate::stages::endpoints::EndpointsLayer;
+use crate::stages::inspect::InspectLayer;
+use crate::stages::record::{RecordLayer, RecordedBody};
+use crate::stages::route::Route;
+use crate::upstream::UpstreamClients;
+
+/// The service a listener hands each connection's requests to.
+pub(crate) type GatewayService =
+    BoxCloneSyncService<Request<Incoming>, Response<RecordedBody>, Infallible>;
+
+/// Limits that apply to every request, whatever the Gateway.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestLimits {
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
+}
+
+/// Builds the stack serving one Gateway, whose current snapshot `snapshot` holds.
+pub(crate) fn gateway_service(
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    metrics: Metrics,
+    clients: Arc<UpstreamClients>,
+    limits: RequestLimits,
+) -> GatewayService {
+    let stack = ServiceBuilder::new()
+        // 1. record: outermost, so every outcome — success, refusal, upstream failure, client
+        //    disconnect — is timed, counted and logged, and every error becomes a response in
+        //    the caller's dialect. It also pins the snapshot the request finishes on.
+        .layer(RecordLayer::new(snapshot, metrics))
+        // 2. authenticate: no identity, no entry; nothing below runs for an unknown caller.
+        .layer(AuthenticateLayer)
+        // The model listing needs only an identity; AI operations continue down the pipeline.
+        .layer(EndpointsLayer)
+        // 3. inspect: read the body within its limits and parse what the request asks for.
+        .layer(InspectLayer::new(
+            limits.max_body_bytes,
+            limits.body_timeout,
+        ))
+        // 4. authorize: which rule serves the requested model, if any.
+        .layer(AuthorizeLayer)
+        // 5. route: call the provider and stream its answer back.
+        .service(Route::new(clients));
+    BoxCloneSyncService::new(stack)
+}

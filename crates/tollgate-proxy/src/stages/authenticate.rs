@@ -1,0 +1,158 @@
+//! **authenticate**: turns the caller's API key into an [`Identity`](tollgate_config::Identity).
+//! Nothing past this stage runs for a caller without one, so it sits right inside record.
+
+use http::{Request, Response, header};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tollgate_config::Snapshot;
+use tower::{Layer, Service};
+
+use super::StageFuture;
+use crate::body::ProxyBody;
+use crate::error::ProxyError;
+use crate::exchange::SharedExchange;
+
+/// Adds the authenticate stage.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct AuthenticateLayer;
+
+impl<S> Layer<S> for AuthenticateLayer {
+    type Service = Authenticate<S>;
+
+    fn layer(&self, inner: S) -> Authenticate<S> {
+        Authenticate { inner }
+    }
+}
+
+/// The authenticate stage's service.
+#[derive(Clone, Debug)]
+pub(crate) struct Authenticate<S> {
+    inner: S,
+}
+
+/// The key a caller presents: `Authorization: Bearer <key>`.
+fn presented_key<B>(request: &Request<B>) -> Option<&str> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, key) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| key.trim())
+        .filter(|k| !k.is_empty())
+}
+
+impl<S, B> Service<Request<B>> for Authenticate<S>
+where
+    S: Service<Request<B>, Response = Response<ProxyBody>, Error = ProxyError> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<ProxyBody>;
+    type Error = ProxyError;
+    type Future = StageFuture<Response<ProxyBody>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let outcome = authenticate(&request);
+        match outcome {
+            Ok(()) => Box::pin(self.inner.call(request)),
+            Err(error) => Box::pin(std::future::ready(Err(error))),
+        }
+    }
+}
+
+fn authenticate<B>(request: &Request<B>) -> Result<(), ProxyError> {
+    let snapshot = request
+        .extensions()
+        .get::<Arc<Snapshot>>()
+        .ok_or_else(|| ProxyError::Internal("no snapshot".into()))?;
+    let exchange = request
+        .extensions()
+        .get::<SharedExchange>()
+        .ok_or_else(|| ProxyError::Internal("no exchange".into()))?;
+    let key = presented_key(request).ok_or(ProxyError::MissingCredential)?;
+    let identity = snapshot
+        .config
+        .api_keys
+        .authenticate(key)
+        .ok_or(ProxyError::InvalidCredential)?;
+    let _ = exchange.identity.set(identity.clone());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::Exchange;
+    use tollgate_config::{GatewayConfig, Identity};
+    use tower::ServiceExt;
+
+    fn request(authorization: Option<&str>) -> (Request<()>, SharedExchange) {
+        let mut config = GatewayConfig::default();
+        config
+            .api_keys
+            .insert(
+                "tg-alice-secret",
+                Identity {
+                    key_id: "default/alice-key".into(),
+                    ..Identity::default()
+                },
+            )
+            .unwrap();
+        let exchange = SharedExchange::new(Exchange::default());
+        let mut builder = Request::builder().uri("/v1/models");
+        if let Some(value) = authorization {
+            builder = builder.header(header::AUTHORIZATION, value);
+        }
+        let mut request = builder.body(()).unwrap();
+        request
+            .extensions_mut()
+            .insert(Arc::new(Snapshot { version: 1, config }));
+        request.extensions_mut().insert(exchange.clone());
+        (request, exchange)
+    }
+
+    async fn call(
+        authorization: Option<&str>,
+    ) -> (Result<Response<ProxyBody>, ProxyError>, SharedExchange) {
+        let (request, exchange) = request(authorization);
+        let inner = tower::service_fn(|_: Request<()>| async {
+            Ok::<_, ProxyError>(Response::new(ProxyBody::full("ok")))
+        });
+        (
+            AuthenticateLayer.layer(inner).oneshot(request).await,
+            exchange,
+        )
+    }
+
+    #[tokio::test]
+    async fn known_key_passes_with_its_identity() {
+        let (result, exchange) = call(Some("Bearer tg-alice-secret")).await;
+        assert!(result.is_ok());
+        assert_eq!(exchange.identity.get().unwrap().key_id, "default/alice-key");
+        let (result, _) = call(Some("bearer   tg-alice-secret ")).await;
+        assert!(
+            result.is_ok(),
+            "scheme is case-insensitive and the key is trimmed"
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_or_unknown_keys_are_refused() {
+        for (header, expected) in [
+            (None, "missing_api_key"),
+            (Some("Bearer "), "missing_api_key"),
+            (Some("Basic dXNlcjpwYXNz"), "missing_api_key"),
+            (Some("Bearer tg-mallory"), "invalid_api_key"),
+        ] {
+            let (result, exchange) = call(header).await;
+            assert_eq!(result.unwrap_err().code(), expected, "{header:?}");
+            assert!(exchange.identity.get().is_none());
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! **record**, the outermost stage: loads the snapshot the request will finish on, times the
+//! request, turns any stage's error into a response in the caller's dialect, and when the
+//! response ends — completed, failed, or abandoned by a disconnecting client — records
+//! metrics and an access log line. It sits outermost so that nothing escapes it.
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::time::Instant;
+use tollgate_config::Snapshot;
+use tollgate_llm::Dialect;
+use tower::{Layer, Service};
+
+use crate::body::{BoxError, ProxyBody};
+use crate::error::ProxyError;
+use crate::exchange::{Exchange, SharedExchange};
+use crate::metrics::{Metrics, RequestLabels, TokenLabels};
+
+/// The header carrying a request's id, taken from the caller or made up.
+const REQUEST_ID: &str = "x-request-id";
+
+/// Adds the record stage.
+#[derive(Clone)]
+pub(crate) struct RecordLayer {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    metrics: Metrics,
+}
+
+impl RecordLayer {
+    /// Records requests to a Gateway whose current snapshot `snapshot` holds.
+    pub(crate) fn new(snapshot: Arc<ArcSwap<Snapshot>>, metrics: Metrics) -> Self {
+        Self { snapshot, metrics }
+    }
+}
+
+impl<S> Layer<S> for RecordLayer {
+    type Service = Record<S>;
+
+    fn layer(&self, inner: S) -> Record<S> {
+        Record {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The record stage's service.
+#[derive(Clone)]
+pub(crate) struct Record<S> {
+    inner: S,
+    layer: RecordLayer,
+}
+
+impl<S, B> Service<Request<B>> for Record<S>
+where
+    S: Service<Request<B>, Response = Response<ProxyBody>, Error = ProxyError> + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = Response<RecordedBody>;
+    type Error = std::convert::Infallible;
+    type Future = Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<Response<RecordedBody>, std::convert::Infallible>,
+                > + Send,
+        >,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self.inner.poll_ready(cx) {
+            Poll::Ready(_) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let start = Instant::now();
+        let dialect = Dialect::of_path(request.uri().path());
+        let request_id = request
+            .headers()
+            .get(REQUEST_ID)
+            .filter(|v| v.len() <= 128)
+            .cloned()
+            .unwrap_or_else(new_request_id);
+        let exchange: SharedExchange = Arc::new(Exchange::default());
+        request
+            .extensions_mut()
+            .insert(self.layer.snapshot.load_full());
+        request.extensions_mut().insert(exchange.clone());
+        let method = request.method().clone();
+        let path = request.uri().path().to_string();
+        let future = self.inner.call(request);
+        let metrics = self.layer.metrics.clone();
+        Box::pin(async move {
+            let (mut response, outcome) = match future.await {
+                Ok(response) => (response, None),
+                Err(error) => {
+                    let code = error.code();
+                    tracing::debug!(%error, code, "request refused");
+                    (error.into_response(dialect), Some(code))
+                }
+            };
+            response
+                .headers_mut()
+                .insert(REQUEST_ID, request_id.clone());
+            let report = Report {
+                exchange,
+                metrics,
+                start,
+                status: response.status().as_u16(),
+                request_id,
+                method,
+                path,
+                error_code: outcome,
+            };
+            Ok(response.map(|body| RecordedBody {
+                inner: body,
+                report: Some(report),
+            }))
+        })
+    }
+}
+
+fn new_request_id() -> HeaderValue {
+    let id = format!("{:032x}", rand::random::<u128>());
+    HeaderValue::from_str(&id).expect("hex is a valid header value")
+}
+
+/// What is needed to record a request once its response ends.
+struct Report {
+    exchange: SharedExchange,
+    metrics: Metrics,
+    start: Instant,
+    status: u16,
+    request_id: HeaderValue,
+    method: http::Method,
+    path: String,
+    error_code: Option<&'static str>,
+}
+
+impl Report {
+    fn finish(self, outcome: &str) {
+        let elapsed = self.start.elapsed();
+        let target = self.exchange.target.get();
+        let field =
+            |f: fn(&crate::exchange::Target) -> &str| target.map(f).unwrap_or_default().to_string();
+        let labels = RequestLabels {
+            route: field(|t| &t.route),
+            model: field(|t| &t.model_label),
+            provider: field(|t| &t.provider),
+            status: self.status,
+            outcome: self.error_code.unwrap_or(outcome).to_string(),
+        };
+        self.metrics.requests.get_or_create(&labels).inc();
+        self.metrics
+            .request_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        let usage = self.exchange.usage.get().copied().unwrap_or_default();
+        if let Some(target) = target {
+            for (kind, count) in [
+                ("input", usage.input_tokens),
+                ("output", usage.output_tokens),
+                ("cached", usage.cached_tokens),
+                ("reasoning", usage.reasoning_tokens),
+            ] {
+                if count > 0 {
+                    let token_labels = TokenLabels {
+                        route: labels.route.clone(),
+                        model: labels.model.clone(),
+                        provider: labels.provider.clone(),
+                        r#type: kind,
+                    };
+                    self.metrics
+                        .tokens
+                        .get_or_create(&token_labels)
+                        .inc_by(count);
+                }
+            }
+            let cost =
+                target
+                    .pricing
+                    .cost(usage.input_tokens, usage.cached_tokens, usage.output_tokens);
+            tracing::info!(
+                target: "tollgate::access",
+                request_id = ?self.request_id,
+                method = %self.method,
+                path = %self.path,
+                status = self.status,
+                outcome = %labels.outcome,
+                key_id = self.exchange.identity.get().map(|i| i.key_id.as_str()),
+                route = %target.route,
+                provider = %target.provider,
+                model = %target.upstream_model,
+                input_tokens = usage.input_tokens,
+                output_tokens = usage.output_tokens,
+                cost_usd = %cost,
+                duration_ms = elapsed.as_millis() as u64,
+                "request"
+            );
+        } else {
+            tracing::info!(
+                target: "tollgate::access",
+                request_id = ?self.request_id,
+                method = %self.method,
+                path = %self.path,
+                status = self.status,
+                outcome = %labels.outcome,
+                key_id = self.exchange.identity.get().map(|i| i.key_id.as_str()),
+                duration_ms = elapsed.as_millis() as u64,
+                "request"
+            );
+        }
+    }
+}
+
+/// The response body as sent to the caller: the stages' body, plus the report that is
+/// written when it ends or is dropped.
+pub(crate) struct RecordedBody {
+    inner: ProxyBody,
+    report: Option<Report>,
+}
+
+impl Body for RecordedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => {
+                if let Some(report) = this.report.take() {
+                    report.finish("ok");
+                }
+            }
+            Poll::Ready(Some(Err(error))) => {
+                tracing::warn!(%error, "upstream body failed mid-response");
+                if let Some(report) = this.report.take() {
+                    report.finish("upstream_body_error");
+                }
+            }
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for RecordedBody {
+    fn drop(&mut self) {
+        if let Some(report) = self.report.take() {
+            // A body Tollgate wrote is complete once handed over; only an unfinished upstream
+            // body means the caller went away early.
+            let complete = self.inner.is_full() || self.inner.is_end_stream();
+            let outcome = if complete { "ok" } else { "client_disconnect" };
+            report.finish(outcome);
+        }
+    }
+}

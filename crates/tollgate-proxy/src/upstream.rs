@@ -1,0 +1,109 @@
+//! Connections to providers: pooled, reused, HTTP/1.1 and HTTP/2, TLS through rustls.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, header};
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// A pooled HTTP client for providers.
+pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// One pooled client per connect timeout in use. Providers with the same timeout share a
+/// pool, and a configuration reload keeps the pools (and their warm connections).
+#[derive(Default)]
+pub(crate) struct UpstreamClients {
+    by_connect_timeout: RwLock<HashMap<Duration, UpstreamClient>>,
+}
+
+impl UpstreamClients {
+    /// The client for providers with this connect timeout.
+    pub(crate) fn get(&self, connect_timeout: Duration) -> UpstreamClient {
+        if let Some(client) = self
+            .by_connect_timeout
+            .read()
+            .ok()
+            .and_then(|m| m.get(&connect_timeout).cloned())
+        {
+            return client;
+        }
+        let mut clients = self
+            .by_connect_timeout
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients
+            .entry(connect_timeout)
+            .or_insert_with(|| build(connect_timeout))
+            .clone()
+    }
+}
+
+fn build(connect_timeout: Duration) -> UpstreamClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(Arc::new(rustls::RootCertStore::from_iter(
+            webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
+        )))
+        .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(1024)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(https)
+}
+
+/// Headers that describe one hop, never forwarded in either direction (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&named) {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+/// Whether a client error is, at its root, a timeout.
+pub(crate) fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}

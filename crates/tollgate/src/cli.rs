@@ -1,0 +1,89 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Tollgate: a Kubernetes-native gateway for AI traffic.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about)]
+pub(crate) struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TOLLGATE_LOG_FORMAT")]
+    pub(crate) log_format: LogFormat,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve the Gateways declared in manifest files, reloading them when they change.
+    Run(RunArgs),
+    /// Check manifest files and print what is wrong with them; exits non-zero on any error.
+    Validate(FilesArgs),
+    /// Print the CustomResourceDefinitions of Tollgate's resources as YAML.
+    Crds(CrdsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CrdsArgs {
+    /// Write one file per CRD into this folder instead of printing them.
+    #[arg(long)]
+    pub(crate) output_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FilesArgs {
+    /// Manifest files or folders (searched recursively for .yaml, .yml and .json).
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    pub(crate) files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) files: FilesArgs,
+    /// Address of the admin server (/healthz, /readyz, /metrics, /config).
+    #[arg(long, default_value = "127.0.0.1:9901", env = "TOLLGATE_ADMIN_ADDR")]
+    pub(crate) admin_addr: SocketAddr,
+    /// Address Gateway listeners bind to; their ports come from the Gateway. Use 0.0.0.0 to
+    /// accept connections from other machines.
+    #[arg(long, default_value = "127.0.0.1", env = "TOLLGATE_LISTEN_ADDRESS")]
+    pub(crate) listen_address: IpAddr,
+    /// Largest request body accepted, in bytes; larger requests get 413.
+    #[arg(long, default_value_t = 10 * 1024 * 1024, env = "TOLLGATE_MAX_REQUEST_BYTES")]
+    pub(crate) max_request_bytes: usize,
+    /// How long a request body may take to arrive.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub(crate) body_timeout: Duration,
+    /// On SIGTERM, how long requests and streams in flight may take to finish.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, env = "TOLLGATE_DRAIN_TIMEOUT")]
+    pub(crate) drain_timeout: Duration,
+}
+
+/// Parses `500ms`, `30s`, `2m`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 30s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(number)),
+        "s" | "" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number * 60)),
+        _ => Err(format!("{text:?} has an unknown unit; use ms, s or m")),
+    }
+}

@@ -1,0 +1,41 @@
+//! `tollgate`: the one binary. `run` serves manifests from files with the proxy in the same
+//! process; `validate` checks manifests; `crds` prints the CustomResourceDefinitions.
+
+mod cli;
+mod logging;
+mod run;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(cli.log_format);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let result = match cli.command {
+        cli::Command::Run(args) => run::run(args),
+        cli::Command::Validate(args) => run::validate(&args),
+        cli::Command::Crds(args) => crds(&args),
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        ExitCode::FAILURE
+    })
+}
+
+/// `tollgate crds`: prints the CRDs, or writes them into a folder (as `make crds` does).
+fn crds(args: &cli::CrdsArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    use tollgate_api::crd;
+    let Some(dir) = &args.output_dir else {
+        print!("{}", crd::all_yaml());
+        return Ok(ExitCode::SUCCESS);
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for definition in crd::definitions() {
+        let path = dir.join(crd::file_name(&definition));
+        std::fs::write(&path, crd::to_yaml(&definition))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,180 @@
+//! `tollgate run` and `tollgate validate`: the controller's translation and the proxy in one
+//! process, reading manifests from files instead of the API server.
+
+use anyhow::Context;
+use prometheus_client::registry::Registry;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tollgate_controller::{Diagnostic, TranslateOptions, Translation, Versions, files, translate};
+use tollgate_proxy::{Proxy, ProxySettings, RequestLimits};
+
+use crate::cli::{FilesArgs, RunArgs};
+
+/// How long file events are coalesced before a reload.
+const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
+
+fn options() -> TranslateOptions {
+    TranslateOptions {
+        implicit_gateway_class: Some("tollgate".into()),
+    }
+}
+
+/// Loads and translates the files; load failures and parse errors become one translation.
+fn load_and_translate(paths: &[PathBuf]) -> anyhow::Result<Translation> {
+    let (resources, mut parse_diagnostics) = files::load(paths)?;
+    let mut translation = translate(&resources, &options());
+    parse_diagnostics.append(&mut translation.diagnostics);
+    parse_diagnostics.sort_by_key(|d| d.severity);
+    translation.diagnostics = parse_diagnostics;
+    Ok(translation)
+}
+
+/// `tollgate validate`.
+pub(crate) fn validate(args: &FilesArgs) -> anyhow::Result<ExitCode> {
+    let translation = load_and_translate(&args.files)?;
+    for diagnostic in &translation.diagnostics {
+        println!("{diagnostic}");
+    }
+    for (gateway, config) in &translation.configs {
+        println!(
+            "gateway {gateway}: {} listener(s), {} provider(s), {} rule(s), {} API key(s)",
+            config.listeners.len(),
+            config.providers.len(),
+            config.routes.rules().len(),
+            config.api_keys.len()
+        );
+    }
+    if translation.has_errors() {
+        let errors = translation
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .count();
+        println!("{errors} error(s)");
+        return Ok(ExitCode::FAILURE);
+    }
+    if translation.configs.is_empty() {
+        println!("no Gateway of class tollgate found: nothing would be served");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("valid");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn log_diagnostics(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        if d.is_error() {
+            tracing::error!(kind = %d.kind, namespace = %d.namespace, name = %d.name, field = %d.field, reason = d.reason, "{}", d.message);
+        } else {
+            tracing::warn!(kind = %d.kind, namespace = %d.namespace, name = %d.name, field = %d.field, reason = d.reason, "{}", d.message);
+        }
+    }
+}
+
+/// `tollgate run`.
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let paths = args.files.files.clone();
+    let translation = load_and_translate(&paths)?;
+    log_diagnostics(&translation.diagnostics);
+    if translation.has_errors() {
+        anyhow::bail!("the manifests have errors (listed above); nothing was started");
+    }
+    if translation.configs.is_empty() {
+        anyhow::bail!(
+            "no Gateway with gatewayClassName `tollgate` in the manifests: nothing to serve"
+        );
+    }
+
+    let mut registry = Registry::default();
+    let settings = ProxySettings {
+        listen_address: args.listen_address,
+        limits: RequestLimits {
+            max_body_bytes: args.max_request_bytes,
+            body_timeout: args.body_timeout,
+        },
+    };
+    let proxy = Arc::new(Proxy::new(settings, &mut registry));
+    let mut versions = Versions::default();
+    proxy.apply(&versions.publish(translation.configs)).await?;
+
+    let admin = tokio::net::TcpListener::bind(args.admin_addr)
+        .await
+        .with_context(|| format!("cannot listen on the admin address {}", args.admin_addr))?;
+    tracing::info!(address = %args.admin_addr, "admin server listening");
+    let admin_task = tokio::spawn(tollgate_proxy::admin::serve(
+        admin,
+        proxy.clone(),
+        Arc::new(registry),
+    ));
+
+    let (changed_tx, mut changed) = mpsc::channel(1);
+    let _watcher = files::watch(&paths, RELOAD_DEBOUNCE, changed_tx)?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            Some(()) = changed.recv() => reload(&paths, &proxy, &mut versions).await,
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+
+    tracing::info!(
+        deadline_s = args.drain_timeout.as_secs(),
+        "shutting down: no new connections, finishing requests in flight"
+    );
+    let drained = proxy.drain(args.drain_timeout).await;
+    admin_task.abort();
+    if drained {
+        tracing::info!("all requests finished; exiting");
+    } else {
+        tracing::warn!("drain deadline passed with requests still open; exiting");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Re-reads the files and applies them, or keeps the last good configuration.
+async fn reload(paths: &[PathBuf], proxy: &Proxy, versions: &mut Versions) {
+    let translation = match load_and_translate(paths) {
+        Ok(translation) => translation,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the manifests; keeping the last good configuration");
+            proxy.count_reload(false);
+            return;
+        }
+    };
+    log_diagnostics(&translation.diagnostics);
+    if translation.has_errors() {
+        tracing::error!(
+            "the changed manifests have errors (listed above); keeping the last good configuration"
+        );
+        proxy.count_reload(false);
+        return;
+    }
+    match proxy.apply(&versions.publish(translation.configs)).await {
+        Ok(()) => {
+            let versions: Vec<String> = proxy
+                .snapshots()
+                .iter()
+                .map(|s| format!("{}@{}", s.config.gateway, s.version))
+                .collect();
+            tracing::info!(?versions, "configuration reloaded");
+            proxy.count_reload(true);
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot apply the changed manifests; keeping the last good configuration");
+            proxy.count_reload(false);
+        }
+    }
+}
