@@ -26,7 +26,8 @@ pub struct AIRouteSpec {
     pub parent_refs: Vec<ParentReference>,
     /// Rules, each matching requests and naming the backends that serve them. A request uses
     /// the first rule that matches: rules with an exact `model` match win over catch-all rules;
-    /// among equals, routes are ordered by namespace, then name, then rule position.
+    /// among equals, the oldest route wins (creation time), then namespace, name and rule
+    /// position. A route's rules serve every listener of the Gateways it attaches to.
     pub rules: Vec<AIRouteRule>,
 }
 

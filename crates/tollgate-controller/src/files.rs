@@ -5,6 +5,8 @@
 
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -163,6 +165,8 @@ fn files_under(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
 pub fn load(paths: &[PathBuf]) -> Result<(Resources, Vec<Diagnostic>), LoadError> {
     let mut resources = Resources::default();
     let mut diagnostics = Vec::new();
+    // Where each resource was first defined, to refuse a second definition.
+    let mut defined: HashMap<(&'static str, String, String), String> = HashMap::new();
     for path in paths {
         let files = files_under(path)?;
         if files.is_empty() {
@@ -173,8 +177,27 @@ pub fn load(paths: &[PathBuf]) -> Result<(Resources, Vec<Diagnostic>), LoadError
                 path: file.clone(),
                 source,
             })?;
-            let (parsed, found) = parse_documents(&text, &file.display().to_string());
-            parsed.into_iter().for_each(|r| resources.push(r));
+            let origin = file.display().to_string();
+            let (parsed, found) = parse_documents(&text, &origin);
+            for resource in parsed {
+                let meta = resource.metadata();
+                let namespace = meta.namespace.clone().unwrap_or_default();
+                let name = meta.name.clone().unwrap_or_default();
+                match defined.entry((resource.kind(), namespace.clone(), name.clone())) {
+                    Entry::Occupied(first) => diagnostics.push(Diagnostic::error(
+                        resource.kind(),
+                        &namespace,
+                        &name,
+                        "metadata.name",
+                        "DuplicateResource",
+                        format!("defined in {origin} and already in {}; each resource may be defined once", first.get()),
+                    )),
+                    Entry::Vacant(slot) => {
+                        slot.insert(origin.clone());
+                        resources.push(resource);
+                    }
+                }
+            }
             diagnostics.extend(found);
         }
     }
@@ -255,6 +278,29 @@ mod tests {
             d.field.starts_with("spec.rules[0].backends[0]"),
             "{}",
             d.field
+        );
+    }
+
+    #[test]
+    fn a_resource_defined_twice_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("tollgate-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let doc = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: v}\n";
+        std::fs::write(dir.join("a.yaml"), doc).unwrap();
+        std::fs::write(dir.join("b.yml"), doc).unwrap();
+        std::fs::write(dir.join("notes.txt"), "not a manifest").unwrap();
+        let (resources, diagnostics) = load(std::slice::from_ref(&dir)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(resources.secrets.len(), 1);
+        assert_eq!(diagnostics.len(), 1);
+        assert_eq!(
+            (diagnostics[0].reason, diagnostics[0].name.as_str()),
+            ("DuplicateResource", "s")
+        );
+        assert!(
+            diagnostics[0].message.contains("a.yaml"),
+            "{}",
+            diagnostics[0].message
         );
     }
 

@@ -1,6 +1,6 @@
 //! The set of resources translation reads.
 
-use tollgate_api::upstream::{Gateway, GatewayClass, HttpRoute, Secret};
+use tollgate_api::upstream::{Gateway, GatewayClass, HttpRoute, ObjectMeta, Secret};
 use tollgate_api::{AIRoute, BudgetPolicy, MCPServer, ModelProvider};
 
 /// One resource of a kind translation understands.
@@ -22,6 +22,36 @@ pub enum Resource {
     MCPServer(Box<MCPServer>),
     /// A core Secret.
     Secret(Box<Secret>),
+}
+
+impl Resource {
+    /// The resource's kind, as written in manifests.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Resource::GatewayClass(_) => "GatewayClass",
+            Resource::Gateway(_) => "Gateway",
+            Resource::HttpRoute(_) => "HTTPRoute",
+            Resource::AIRoute(_) => "AIRoute",
+            Resource::ModelProvider(_) => "ModelProvider",
+            Resource::BudgetPolicy(_) => "BudgetPolicy",
+            Resource::MCPServer(_) => "MCPServer",
+            Resource::Secret(_) => "Secret",
+        }
+    }
+
+    /// The resource's metadata.
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Resource::GatewayClass(r) => &r.metadata,
+            Resource::Gateway(r) => &r.metadata,
+            Resource::HttpRoute(r) => &r.metadata,
+            Resource::AIRoute(r) => &r.metadata,
+            Resource::ModelProvider(r) => &r.metadata,
+            Resource::BudgetPolicy(r) => &r.metadata,
+            Resource::MCPServer(r) => &r.metadata,
+            Resource::Secret(r) => &r.metadata,
+        }
+    }
 }
 
 /// Everything translation needs, as gathered by a source. Every resource has a namespace

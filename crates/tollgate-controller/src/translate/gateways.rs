@@ -95,6 +95,19 @@ fn translate(
                 continue;
             }
         };
+        if listeners.iter().any(|l| l.name == spec.name)
+            || allowed_namespaces.contains_key(&spec.name)
+        {
+            diagnostics.push(error(
+                "",
+                "DuplicateListener",
+                format!(
+                    "another listener is already named {:?}; listener names must be unique",
+                    spec.name
+                ),
+            ));
+            continue;
+        }
         if let Some(existing) = listeners.iter().find(|l| l.port == port) {
             diagnostics.push(error(
                 ".port",

@@ -82,7 +82,16 @@ fn translate(
         Some(auth) => {
             let r = &auth.secret_ref;
             match secrets.value(&name.namespace, &r.name, &r.key) {
-                Ok(value) => Some(Secret::new(value)),
+                // Secrets made with `echo ... | base64` end in a newline; it is never part of a key.
+                Ok(value) if is_header_safe(value.trim()) => Some(Secret::new(value.trim())),
+                Ok(_) => {
+                    diagnostics.push(error(
+                        "spec.auth.secretRef",
+                        "InvalidSecret",
+                        format!("key {:?} of Secret {}/{} is empty or holds characters an HTTP header cannot carry", r.key, name.namespace, r.name),
+                    ));
+                    None
+                }
                 Err(e) => {
                     diagnostics.push(error(
                         "spec.auth.secretRef",
@@ -149,6 +158,11 @@ fn translate(
         models,
         timeouts,
     })
+}
+
+/// Whether a credential can be sent in an HTTP header: non-empty visible ASCII.
+fn is_header_safe(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Checks a base URL and strips its trailing slash.

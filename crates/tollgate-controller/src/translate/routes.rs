@@ -128,6 +128,13 @@ fn rules_are_valid(
         }
         for (b, backend) in rule.backends.iter().enumerate() {
             let field = format!("spec.rules[{r}].backends[{b}]");
+            if backend.model.as_deref() == Some("") {
+                diagnostics.push(error(
+                    format!("{field}.model"),
+                    "InvalidBackend",
+                    "model must not be empty; omit it to send the requested model".into(),
+                ));
+            }
             let provider_ref = ObjectRef::new(&name.namespace, &backend.provider);
             match providers.get(&provider_ref) {
                 None => diagnostics.push(error(
@@ -154,7 +161,7 @@ fn rules_are_valid(
                             .filter(|m| !m.is_empty())
                             .collect(),
                     };
-                    for model in upstream_models.into_iter().filter(|m| !listed(m)) {
+                    for model in upstream_models.into_iter().filter(|m| !m.is_empty() && !listed(m)) {
                         diagnostics.push(
                             error(
                                 format!("{field}.model"),
@@ -206,10 +213,10 @@ fn attach<'g>(
     if listeners.is_empty() {
         return Err((
             "NoMatchingParent",
-            format!(
-                "Gateway {wanted} has no listener {:?}",
-                parent.section_name.as_deref().unwrap_or_default()
-            ),
+            match &parent.section_name {
+                Some(section) => format!("Gateway {wanted} has no listener {section:?}"),
+                None => format!("Gateway {wanted} has no usable listener"),
+            },
         ));
     }
     let allowed = listeners.iter().any(|l| {

@@ -184,6 +184,20 @@ fn a_port_used_twice_keeps_the_first_listener() {
 }
 
 #[test]
+fn listener_names_must_be_unique() {
+    let translation = run_gateway(
+        "[{name: http, protocol: HTTP, port: 8080}, {name: http, protocol: HTTP, port: 8081}]",
+        &[],
+    );
+    diagnostic(
+        &translation,
+        "DuplicateListener",
+        "error Gateway default/ai-gateway spec.listeners[1]",
+    );
+    assert_eq!(listener_names(&translation), ["http"]);
+}
+
+#[test]
 fn a_port_conflict_is_an_error_on_the_later_listener() {
     let translation = run_gateway(
         "[{name: a, protocol: HTTP, port: 8080}, {name: b, protocol: HTTP, port: 8080}]",

@@ -7,11 +7,13 @@ use super::{assert_clean, diagnostic, gateway, provider, reasons, route, run, se
 use crate::{Diagnostic, Translation};
 
 /// Secrets the credential cases refer to: `text` holds a text `apiKey`, `binary` bytes that
-/// are not UTF-8.
-fn credentials() -> [String; 2] {
+/// are not UTF-8, `blank` a key with a space, `newline` `sk-nl` plus a trailing newline.
+fn credentials() -> [String; 4] {
     [
         secret("default", "text", "{}", "stringData: {apiKey: sk-text}"),
         secret("default", "binary", "{}", "data: {apiKey: //4=}"),
+        secret("default", "blank", "{}", "stringData: {apiKey: \"sk one\"}"),
+        secret("default", "newline", "{}", "data: {apiKey: c2stbmwK}"),
     ]
 }
 
@@ -76,11 +78,17 @@ fn defaults_and_normalisation() {
             models: [{name: llama}, {name: qwen, pricing: {inputPerMillionTokens: "1", outputPerMillionTokens: "2.5", cachedInputPerMillionTokens: "0.1"}}]}"#
             .into(),
         r#"{type: OpenAI, endpoint: "https://proxy.example.com", auth: {secretRef: {name: text, key: apiKey}}, timeouts: {responseHeaders: 5m}}"#.into(),
+        "{type: OpenAI, auth: {secretRef: {name: newline, key: apiKey}}}".into(),
     ]);
     assert_clean(&translation);
-    let [openai, local, proxied] = providers(&translation) else {
-        panic!("three providers")
+    let [openai, local, proxied, trimmed] = providers(&translation) else {
+        panic!("four providers")
     };
+    assert_eq!(
+        trimmed.api_key.as_ref().map(|k| k.expose()),
+        Some("sk-nl"),
+        "a trailing newline from `echo | base64` is not part of the key"
+    );
 
     assert_eq!(
         (openai.kind, openai.endpoint.as_str()),
@@ -167,6 +175,11 @@ fn unusable_credentials_are_refused() {
             "{name: text, key: token}",
             "SecretKeyNotFound",
             "Secret default/text has no key \"token\"",
+        ),
+        (
+            "{name: blank, key: apiKey}",
+            "InvalidSecret",
+            "characters an HTTP header cannot carry",
         ),
         (
             "{name: binary, key: apiKey}",

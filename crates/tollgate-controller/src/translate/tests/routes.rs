@@ -185,6 +185,12 @@ fn invalid_rules_are_reported() {
             "must not be empty",
         ),
         (
+            r#"[{backends: [{provider: openai, model: ""}]}]"#,
+            "InvalidBackend",
+            "spec.rules[0].backends[0].model",
+            "must not be empty",
+        ),
+        (
             "[{backends: []}]",
             "NoBackends",
             "spec.rules[0].backends",

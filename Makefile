@@ -1,0 +1,41 @@
+# The project's contract: every gate CI runs is a target here.
+CARGO ?= cargo
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+ADMIN_ADDR ?= 127.0.0.1:9901
+
+.PHONY: build run test fmt-check lint test-rust test-e2e crds venv
+
+## Build the tollgate and tollgate-mock binaries (debug).
+build:
+	$(CARGO) build --workspace --bins
+
+## Run the gateway on the quickstart example with a local mock provider (no network needed).
+run: build
+	./scripts/run-quickstart.sh
+
+## The whole suite: formatting, lints, unit tests, end-to-end tests.
+test: fmt-check lint test-rust test-e2e
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test-rust:
+	$(CARGO) test --workspace
+
+test-e2e: build venv
+	$(PYTHON) -m pytest tests/e2e -q
+
+## Regenerate crds/ from the resource types (a unit test fails when they drift).
+crds:
+	$(CARGO) run -q -p tollgate -- crds --output-dir crds
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+	touch $@
