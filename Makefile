@@ -29,9 +29,10 @@ test-rust:
 test-e2e: build venv
 	$(PYTHON) -m pytest tests/e2e -q
 
-## Regenerate crds/ from the resource types (a unit test fails when they drift).
+## Regenerate crds/ and the chart's copy from the resource types (a unit test fails on drift).
 crds:
 	$(CARGO) run -q -p tollgate -- crds --output-dir crds
+	$(CARGO) run -q -p tollgate -- crds --output-dir charts/tollgate/crds
 
 venv: $(VENV)/.installed
 

@@ -153,15 +153,17 @@ fn rules_are_valid(
                     };
                     let upstream_models: Vec<&str> = match &backend.model {
                         Some(model) => vec![model.as_str()],
-                        // An empty model is already an InvalidMatch error.
                         None => rule
                             .matches
                             .iter()
                             .filter_map(|m| m.model.as_deref())
-                            .filter(|m| !m.is_empty())
                             .collect(),
                     };
-                    for model in upstream_models.into_iter().filter(|m| !m.is_empty() && !listed(m)) {
+                    // An empty model is already an error of its own (InvalidMatch, InvalidBackend).
+                    for model in upstream_models
+                        .into_iter()
+                        .filter(|m| !m.is_empty() && !listed(m))
+                    {
                         diagnostics.push(
                             error(
                                 format!("{field}.model"),
