@@ -27,9 +27,11 @@ pub struct ModelProviderSpec {
     /// The API the upstream speaks.
     #[serde(rename = "type")]
     pub provider_type: ProviderType,
-    /// Base URL of the upstream, scheme and host with an optional path prefix
-    /// (for example `https://api.openai.com`). Request paths such as `/v1/chat/completions` are
-    /// appended to it. Defaults to the provider type's public endpoint where it has one.
+    /// Base URL of the upstream API, as an OpenAI SDK's `base_url` would be given
+    /// (`https://api.openai.com/v1`, `http://vllm:8000/v1`, `https://api.groq.com/openai/v1`):
+    /// operation paths such as `/chat/completions` are appended to it. A bare origin
+    /// (`http://127.0.0.1:9100`) means its `/v1`. Defaults to the provider type's public
+    /// endpoint where it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// The credential Tollgate presents upstream. The caller's own credential never reaches the

@@ -18,7 +18,8 @@ pub struct Provider {
     pub name: ObjectRef,
     /// The wire API it speaks.
     pub kind: ProviderKind,
-    /// Base URL without a trailing slash; request paths are appended to it.
+    /// Base URL of the API (`https://api.openai.com/v1`) without a trailing slash; operation
+    /// paths such as `/chat/completions` are appended to it.
     pub endpoint: String,
     /// The key Tollgate presents upstream.
     pub api_key: Option<Secret>,

@@ -59,7 +59,7 @@ fn translate(
 
     let endpoint = match (&spec.endpoint, kind) {
         (Some(endpoint), _) => endpoint.clone(),
-        (None, ProviderKind::OpenAI) => "https://api.openai.com".to_string(),
+        (None, ProviderKind::OpenAI) => "https://api.openai.com/v1".to_string(),
         (None, ProviderKind::OpenAICompatible) => {
             diagnostics.push(error(
                 "spec.endpoint",
@@ -165,7 +165,7 @@ fn is_header_safe(value: &str) -> bool {
     !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// Checks a base URL and strips its trailing slash.
+/// Checks a base URL, strips its trailing slash, and gives a bare origin its `/v1`.
 fn normalize_endpoint(endpoint: &str) -> Result<String, String> {
     let url = url::Url::parse(endpoint).map_err(|e| format!("{endpoint:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -182,7 +182,12 @@ fn normalize_endpoint(endpoint: &str) -> Result<String, String> {
             "{endpoint:?} must not embed credentials; use spec.auth"
         ));
     }
-    Ok(url.as_str().trim_end_matches('/').to_string())
+    let base = url.as_str().trim_end_matches('/');
+    // A bare origin is the API's root; its OpenAI-style API lives under /v1.
+    if url.path() == "/" {
+        return Ok(format!("{base}/v1"));
+    }
+    Ok(base.to_string())
 }
 
 fn parse_price(field: &'static str, value: &str) -> Result<Decimal, (&'static str, String)> {

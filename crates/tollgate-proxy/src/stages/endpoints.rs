@@ -34,11 +34,12 @@ impl Operation {
         }
     }
 
-    /// The upstream path for this operation, appended to a provider's endpoint.
+    /// The upstream path for this operation, appended to a provider's base URL (which ends in
+    /// the API version, such as `/v1`).
     pub(crate) fn upstream_path(self) -> &'static str {
         match self {
-            Operation::Chat => "/v1/chat/completions",
-            Operation::Embeddings => "/v1/embeddings",
+            Operation::Chat => "/chat/completions",
+            Operation::Embeddings => "/embeddings",
         }
     }
 }

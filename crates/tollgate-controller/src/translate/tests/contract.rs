@@ -40,7 +40,7 @@ fn contract_manifest_translates_to_one_gateway_config() {
     let provider = &config.providers[0];
     assert_eq!(provider.name, ObjectRef::new("default", "openai"));
     assert_eq!(provider.kind, ProviderKind::OpenAI);
-    assert_eq!(provider.endpoint, "http://127.0.0.1:9100");
+    assert_eq!(provider.endpoint, "http://127.0.0.1:9100/v1");
     assert_eq!(
         provider.api_key.as_ref().map(Secret::expose),
         Some("sk-upstream-test")

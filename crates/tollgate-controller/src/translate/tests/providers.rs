@@ -92,7 +92,7 @@ fn defaults_and_normalisation() {
 
     assert_eq!(
         (openai.kind, openai.endpoint.as_str()),
-        (ProviderKind::OpenAI, "https://api.openai.com")
+        (ProviderKind::OpenAI, "https://api.openai.com/v1")
     );
     assert!(openai.api_key.is_none() && openai.models.is_empty());
     assert_eq!(openai.timeouts, Timeouts::default());
@@ -124,6 +124,10 @@ fn defaults_and_normalisation() {
     assert_eq!(
         proxied.api_key.as_ref().map(|k| k.expose()),
         Some("sk-text")
+    );
+    assert_eq!(
+        proxied.endpoint, "https://proxy.example.com/v1",
+        "a bare origin gets the API's /v1"
     );
     assert_eq!(proxied.timeouts.response_headers, Duration::from_secs(300));
     assert_eq!(proxied.timeouts.connect, Timeouts::default().connect);
