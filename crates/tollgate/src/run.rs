@@ -162,6 +162,14 @@ async fn reload(paths: &[PathBuf], proxy: &Proxy, versions: &mut Versions) {
         proxy.count_reload(false);
         return;
     }
+    if translation.configs.is_empty() {
+        // An emptied or half-written file must not take every listener down.
+        tracing::error!(
+            "the changed manifests hold no Gateway of class tollgate; keeping the last good configuration"
+        );
+        proxy.count_reload(false);
+        return;
+    }
     match proxy.apply(&versions.publish(translation.configs)).await {
         Ok(()) => {
             let versions: Vec<String> = proxy
