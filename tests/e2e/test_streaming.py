@@ -3,12 +3,15 @@ for stays hidden, usage they asked for arrives, tokens are counted, and a caller
 mid-stream makes the gateway hang up on the provider."""
 
 import json
+import socket
+import struct
 import time
 
 import pytest
 
 from conftest import (
     ALICE_KEY,
+    LOOPBACK,
     MARKER,
     MODEL,
     ROUTE_LABELS,
@@ -110,6 +113,33 @@ def test_streamed_tokens_are_counted_in_metrics(served):
     assert metrics.value("tollgate_tokens_total", type="output", **ROUTE_LABELS) == 11
     assert metrics.value("tollgate_tokens_total", type="input", **ROUTE_LABELS) == 2 * prompt_tokens
     assert metrics.value("tollgate_requests_total", status="200", outcome="ok", **ROUTE_LABELS) == 2
+
+
+def test_a_caller_hanging_up_right_after_done_got_the_whole_answer(served):
+    _, gateway = served
+    before = gateway.metrics().value("tollgate_tokens_total", type="output", **ROUTE_LABELS) or 0
+    # SDKs stop reading at `data: [DONE]` and hang up, often before the body's last empty
+    # chunk. Here the upstream ends its body 1 s after [DONE], and the caller resets the
+    # connection (as a process that exits does) as soon as [DONE] arrives.
+    body = json.dumps({"model": MODEL, "messages": hello(), "stream": True}).encode()
+    request = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {LOOPBACK}\r\nAuthorization: Bearer {ALICE_KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "x-mock-chunks: 4\r\nx-mock-end-delay-ms: 1000\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection((LOOPBACK, gateway.port), timeout=5) as conn:
+        conn.sendall(request)
+        received = b""
+        while b"data: [DONE]" not in received:
+            data = conn.recv(65536)
+            assert data, f"connection closed before [DONE]: {received!r}"
+            received += data
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    labels = {**ROUTE_LABELS, "status": "200", "outcome": "ok"}
+    wait_for(lambda: gateway.metric("tollgate_requests_total", **labels) >= 1, 3, f"a request with {labels}")
+    assert gateway.metrics().value("tollgate_requests_total", outcome="client_disconnect") == 0
+    assert gateway.metric("tollgate_tokens_total", type="output") == before + 4
 
 
 def test_client_disconnect_mid_stream_closes_the_upstream_stream(served):

@@ -8,6 +8,7 @@
 //! | `x-mock-delay-ms: 200` | wait before sending response headers |
 //! | `x-mock-chunks: 20` | number of content chunks in a stream (default `--chunks`) |
 //! | `x-mock-chunk-interval-ms: 50` | pause between stream chunks (default `--chunk-interval-ms`) |
+//! | `x-mock-end-delay-ms: 500` | pause after `data: [DONE]` before ending the stream's body |
 
 mod journal;
 mod openai;
@@ -52,6 +53,7 @@ struct Behaviour {
     delay: Duration,
     chunks: usize,
     chunk_interval: Duration,
+    end_delay: Duration,
 }
 
 type MockBody = BoxBody<Bytes, Infallible>;
@@ -98,6 +100,7 @@ fn behaviour(request: &Request<Incoming>, options: &Options) -> Behaviour {
         chunk_interval: Duration::from_millis(
             header("x-mock-chunk-interval-ms").unwrap_or(options.chunk_interval_ms),
         ),
+        end_delay: Duration::from_millis(header("x-mock-end-delay-ms").unwrap_or(0)),
     }
 }
 

@@ -130,6 +130,9 @@ pub(crate) fn chat(
                 return;
             }
         }
+        if !behaviour.end_delay.is_zero() {
+            tokio::time::sleep(behaviour.end_delay).await;
+        }
         journal.streams_completed.fetch_add(1, Ordering::Relaxed);
     });
     let mut response = Response::new(StreamBody::new(tokio_stream_from(rx)).boxed());

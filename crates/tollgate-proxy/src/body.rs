@@ -62,9 +62,17 @@ impl ProxyBody {
         }
     }
 
-    /// Whether this body is Tollgate's own (an error or a listing) rather than the upstream's.
-    pub fn is_full(&self) -> bool {
-        matches!(self.kind, Kind::Full(_))
+    /// Whether the caller has everything that matters: a body Tollgate wrote is complete once
+    /// handed over, an upstream body once it ended or its stream sent `[DONE]` (SDKs hang up
+    /// right after it, before the chunked encoding's last empty chunk).
+    pub(crate) fn is_complete(&self) -> bool {
+        match &self.kind {
+            Kind::Full(_) => true,
+            Kind::Upstream(body) => {
+                body.pending_end
+                    || matches!(&body.reader, UsageReader::Stream(stream) if stream.is_done())
+            }
+        }
     }
 }
 
@@ -89,7 +97,16 @@ impl UpstreamBody {
     /// Handles one data frame; `None` when nothing is to be sent for it.
     fn on_data(&mut self, data: Bytes) -> Option<Bytes> {
         match &mut self.reader {
-            UsageReader::Stream(stream) => stream.on_chunk(data),
+            UsageReader::Stream(stream) => {
+                let out = stream.on_chunk(data);
+                // Kept as soon as seen: a caller may hang up before the stream's very end.
+                if let Some(usage) = stream.usage()
+                    && self.exchange.usage.get().is_none()
+                {
+                    let _ = self.exchange.usage.set(usage);
+                }
+                out
+            }
             UsageReader::Whole { frames, size } => {
                 *size += data.len();
                 if *size <= MAX_READ_RESPONSE {

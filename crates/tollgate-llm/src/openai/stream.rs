@@ -23,6 +23,7 @@ pub struct ChatStream {
     events: SseEvents,
     hide_usage: bool,
     usage: Option<Usage>,
+    done: bool,
     scratch: Vec<Bytes>,
 }
 
@@ -39,6 +40,7 @@ impl ChatStream {
             events: SseEvents::new(MAX_EVENT),
             hide_usage,
             usage: None,
+            done: false,
             scratch: Vec::new(),
         }
     }
@@ -46,6 +48,12 @@ impl ChatStream {
     /// The usage the stream reported, once its usage event has passed.
     pub fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    /// Whether the stream's closing `data: [DONE]` event has passed: after it, a caller that
+    /// hangs up has received the whole answer.
+    pub fn is_done(&self) -> bool {
+        self.done
     }
 
     /// Takes a chunk from upstream and returns what to send the caller now, if anything.
@@ -75,6 +83,10 @@ impl ChatStream {
     /// Reads usage from an event; returns whether it is a usage-only event (no choices).
     fn read_usage(&mut self, event: &[u8]) -> bool {
         let data = data_of(event);
+        if &*data == b"[DONE]" {
+            self.done = true;
+            return false;
+        }
         if memchr::memmem::find(&data, br#""usage""#).is_none() {
             return false;
         }
@@ -131,8 +143,10 @@ mod tests {
     #[test]
     fn caller_who_asked_for_usage_gets_the_stream_untouched() {
         let mut stream = ChatStream::new(false);
+        assert!(!stream.is_done());
         let out = run(&mut stream, &[WITH_USAGE.as_bytes()]);
         assert_eq!(out, WITH_USAGE.as_bytes());
+        assert!(stream.is_done());
         assert_eq!(stream.usage().unwrap().input_tokens, 5);
     }
 

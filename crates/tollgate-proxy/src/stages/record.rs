@@ -265,9 +265,8 @@ impl Body for RecordedBody {
 impl Drop for RecordedBody {
     fn drop(&mut self) {
         if let Some(report) = self.report.take() {
-            // A body Tollgate wrote is complete once handed over; only an unfinished upstream
-            // body means the caller went away early.
-            let complete = self.inner.is_full() || self.inner.is_end_stream();
+            // Dropped before its end: the caller went away, unless it already had it all.
+            let complete = self.inner.is_complete() || self.inner.is_end_stream();
             let outcome = if complete { "ok" } else { "client_disconnect" };
             report.finish(outcome);
         }
