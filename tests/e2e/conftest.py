@@ -200,7 +200,30 @@ class Mock:
         return [r for r in received if marker is None or r["headers"].get(MARKER) == marker]
 
     def stats(self) -> dict[str, int]:
+        """Its counters: requests (model requests), chat_requests (POST /v1/chat/completions,
+        failed ones included), streams_started, streams_completed, streams_aborted (the client
+        left), streams_reset (told to reset them)."""
         return self._get("/_mock/stats")
+
+    def _post(self, path: str, body: dict | None = None) -> Any:
+        response = httpx.post(self.url + path, json=body, timeout=HTTP_TIMEOUT, trust_env=False)
+        assert response.status_code == 200, f"{path}: {response.status_code}: {response.text}"
+        return response.json()
+
+    def behave(self, **fields: Any) -> dict:
+        """Replaces its default behaviour for all later model requests with these
+        /_mock/behaviour fields (status, retry_after_s, delay_ms, first_chunk_delay_ms,
+        reset_after_chunks, chunk_interval_ms, chunks, fail_ratio); behave() is normal.
+        Returns the defaults now in force."""
+        return self._post("/_mock/behaviour", fields)
+
+    def reset(self) -> dict:
+        """Normal behaviour again (also undoes --status and --delay-ms); keeps journal and stats."""
+        return self._post("/_mock/behaviour/reset")
+
+    def behaviour(self) -> dict:
+        """Its current default behaviour ({} when normal)."""
+        return self._get("/_mock/behaviour")
 
 
 class Gateway:

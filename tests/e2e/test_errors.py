@@ -115,10 +115,10 @@ def test_provider_error_status_passes_through(strict):
     marker = new_marker()
     response = gateway.post(CHAT, json=chat_body(), headers={"x-mock-status": "503", MARKER: marker})
     error = assert_error(response, 503, "503")
-    # The provider's own body, untouched.
+    # The provider's own body, untouched, after the default policy's one retry.
     assert error == {"message": "the mock was told to fail", "type": "mock_error", "param": None,
                      "code": "503"}
-    assert len(mock.requests(marker)) == 1
+    assert len(mock.requests(marker)) == 2
 
 
 @pytest.mark.parametrize("status", ["401", "403"])

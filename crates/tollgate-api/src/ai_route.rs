@@ -42,8 +42,131 @@ pub struct AIRouteRule {
     /// rule applies to every request.
     #[serde(default)]
     pub matches: Vec<AIRouteMatch>,
-    /// The backends that serve matching requests; one is picked at random by weight.
+    /// The backends that serve matching requests. Those of the lowest `priority` serve while
+    /// any of them is healthy; within a priority, `loadBalancer` picks one.
     pub backends: Vec<AIRouteBackend>,
+    /// How a backend is picked among those of one priority. Default `WeightedRandom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<LoadBalancer>,
+    /// When and how often a failed attempt is tried again, on another backend when there is
+    /// one. Default: 2 attempts on connect failures, 429, 5xx and timeouts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// Limits on how long requests of this rule may take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<RouteTimeouts>,
+    /// When a failing backend is taken out of rotation. Default: after 5 consecutive failures,
+    /// for 30s, then tried again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<OutlierDetection>,
+}
+
+/// Ways of picking one backend among several of the same priority.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum LoadBalancer {
+    /// At random, in proportion to `weight`.
+    #[default]
+    WeightedRandom,
+    /// The backend with the fewest requests in flight (ties by weight at random).
+    LeastRequest,
+    /// Of two backends drawn by weight, the one with the lower peak-EWMA time to first byte
+    /// times its requests in flight (power of two choices).
+    LatencyAware,
+    /// The cheapest backend by its model's prices (input plus output per million tokens).
+    CostAware,
+}
+
+/// Retries and failover.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included. Default 2; 1 turns retries off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10))]
+    pub attempts: Option<u32>,
+    /// Which failures are tried again. Default all of them. A failure after the first byte of
+    /// the response reached the caller is never retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<Vec<RetryOn>>,
+    /// Exponential backoff with full jitter between attempts on the same backend, as Gateway
+    /// API durations. Default base `25ms`, max `1s`. Failover to another backend does not wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Backoff>,
+    /// Caps retries so that an outage cannot multiply load: retries may add at most `percent`
+    /// of the requests of the last 10 seconds, plus `minPerSecond`. Default 20 and 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<RetryBudget>,
+}
+
+/// Failures that may be retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RetryOn {
+    /// The connection could not be opened, or broke before the response began.
+    ConnectFailure,
+    /// The upstream answered 429; its `retry-after` is honoured.
+    RateLimited,
+    /// The upstream answered 5xx, or refused the gateway's credential (401, 403).
+    ServerError,
+    /// No first byte arrived within `timeouts.firstByte`.
+    Timeout,
+}
+
+/// Exponential backoff bounds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Backoff {
+    /// The first wait's upper bound; each retry doubles it. Default `25ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"))]
+    pub base: Option<String>,
+    /// The largest wait. Default `1s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"))]
+    pub max: Option<String>,
+}
+
+/// How many retries the rule may add to its traffic.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryBudget {
+    /// Retries allowed, as a percentage of recent requests. Default 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1000))]
+    pub percent: Option<u32>,
+    /// Retries always allowed per second, however few requests there are. Default 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_per_second: Option<u32>,
+}
+
+/// Time limits of a rule, as Gateway API durations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteTimeouts {
+    /// Per attempt: how long until the response's first byte (for a stream, its first event).
+    /// A backend that misses it is failed over. Defaults to the provider's `responseHeaders`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"))]
+    pub first_byte: Option<String>,
+    /// The whole request, all attempts and the full response stream included. Unlimited
+    /// by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"))]
+    pub request: Option<String>,
+}
+
+/// Passive health checking: failing backends leave rotation for a while.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutlierDetection {
+    /// Consecutive failures that eject a backend. Default 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub consecutive_failures: Option<u32>,
+    /// How long an ejected backend stays out before one request probes it (half-open); a
+    /// success brings it back, a failure ejects it again. Default `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"))]
+    pub ejection_time: Option<String>,
 }
 
 /// A condition on an AI request.
@@ -65,10 +188,16 @@ pub struct AIRouteBackend {
     /// The model to request upstream, replacing the caller's. Defaults to the requested model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// Relative share of traffic among this rule's backends. Default 1; 0 disables the backend.
+    /// Relative share of traffic among backends of the same priority. Default 1; 0 disables
+    /// the backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 1000000))]
     pub weight: Option<u32>,
+    /// Failover group: all backends of priority 0 serve first, priority 1 only when none of
+    /// priority 0 is healthy or all were tried, and so on. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 100))]
+    pub priority: Option<u32>,
 }
 
 /// What Tollgate observed about this route, per parent Gateway.

@@ -13,7 +13,8 @@ mod mcp_server;
 mod model_provider;
 
 pub use ai_route::{
-    AIRoute, AIRouteBackend, AIRouteMatch, AIRouteRule, AIRouteSpec, AIRouteStatus,
+    AIRoute, AIRouteBackend, AIRouteMatch, AIRouteRule, AIRouteSpec, AIRouteStatus, Backoff,
+    LoadBalancer, OutlierDetection, RetryBudget, RetryOn, RetryPolicy, RouteTimeouts,
 };
 pub use budget_policy::{
     BudgetEnforcement, BudgetLimit, BudgetPolicy, BudgetPolicySpec, BudgetPolicyStatus,

@@ -5,6 +5,7 @@
 //! proxy never has to second-guess its configuration on the request path.
 
 mod identity;
+mod policy;
 mod provider;
 mod routes;
 mod secret;
@@ -13,6 +14,7 @@ use serde::Serialize;
 use std::fmt;
 
 pub use identity::{ApiKeys, Identity};
+pub use policy::{LoadBalancer, OutlierDetection, RetryOn, RetryPolicy, RouteTimeouts, RulePolicy};
 pub use provider::{Pricing, Provider, ProviderId, ProviderKind, Timeouts};
 pub use routes::{Backend, RouteTable, Rule};
 pub use secret::Secret;
@@ -97,4 +99,23 @@ pub struct TlsCertificate {
     pub certificate_chain_pem: String,
     /// The private key.
     pub private_key_pem: Secret,
+}
+
+/// Serialises a duration as whole milliseconds with a unit, as `/config` shows it.
+fn serde_duration<S: serde::Serializer>(
+    value: &std::time::Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("{}ms", value.as_millis()))
+}
+
+/// Serialises an optional duration; `null` when unset.
+fn serde_optional_duration<S: serde::Serializer>(
+    value: &Option<std::time::Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(duration) => serde_duration(duration, serializer),
+        None => serializer.serialize_none(),
+    }
 }

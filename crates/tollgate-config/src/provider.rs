@@ -52,10 +52,10 @@ impl ProviderKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Timeouts {
     /// Opening a connection, TCP and TLS.
-    #[serde(with = "duration_text")]
+    #[serde(serialize_with = "crate::serde_duration")]
     pub connect: Duration,
     /// From sending the request until the response headers arrive.
-    #[serde(with = "duration_text")]
+    #[serde(serialize_with = "crate::serde_duration")]
     pub response_headers: Duration,
 }
 
@@ -93,18 +93,6 @@ impl Pricing {
             + Decimal::from(cached) * self.cached_input_per_million
             + Decimal::from(output_tokens) * self.output_per_million)
             / million
-    }
-}
-
-mod duration_text {
-    use serde::Serializer;
-    use std::time::Duration;
-
-    pub(super) fn serialize<S: Serializer>(
-        value: &Duration,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&format_args!("{}ms", value.as_millis()))
     }
 }
 

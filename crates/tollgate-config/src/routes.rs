@@ -3,7 +3,7 @@
 use serde::{Serialize, Serializer};
 use std::collections::HashMap;
 
-use crate::{ObjectRef, ProviderId};
+use crate::{ObjectRef, ProviderId, RulePolicy};
 
 /// The rules of every route attached to a Gateway, indexed for lookup by model.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -86,23 +86,8 @@ pub struct Rule {
     pub matches_any: bool,
     /// Where matching requests go; never empty, weights never all zero.
     pub backends: Vec<Backend>,
-}
-
-impl Rule {
-    /// Picks a backend by weight. `random` is any uniformly distributed number; the same
-    /// number always picks the same backend.
-    pub fn pick_backend(&self, random: u64) -> &Backend {
-        let total: u64 = self.backends.iter().map(|b| u64::from(b.weight)).sum();
-        let mut point = random % total.max(1);
-        for backend in &self.backends {
-            let weight = u64::from(backend.weight);
-            if point < weight {
-                return backend;
-            }
-            point -= weight;
-        }
-        &self.backends[0]
-    }
+    /// Balancing, retries, timeouts and ejection.
+    pub policy: RulePolicy,
 }
 
 /// A provider and the model to ask it for.
@@ -112,8 +97,10 @@ pub struct Backend {
     pub provider: ProviderId,
     /// The upstream model; the requested model is passed on when unset.
     pub model: Option<String>,
-    /// Share of the rule's traffic.
+    /// Share of the traffic among backends of the same priority.
     pub weight: u32,
+    /// Failover group; lower serves first.
+    pub priority: u32,
 }
 
 #[cfg(test)]
@@ -126,6 +113,7 @@ mod tests {
             name: name.into(),
             models: models.iter().map(|m| m.to_string()).collect(),
             matches_any: models.is_empty(),
+            policy: RulePolicy::default(),
             backends: weights
                 .iter()
                 .enumerate()
@@ -133,6 +121,7 @@ mod tests {
                     provider: ProviderId(i),
                     model: None,
                     weight: *w,
+                    priority: 0,
                 })
                 .collect(),
         }
@@ -156,15 +145,5 @@ mod tests {
     fn no_catch_all_means_unknown_models_find_nothing() {
         let table = RouteTable::new(vec![rule("mini", &["gpt-4o-mini"], &[1])]);
         assert!(table.find("gpt-5").is_none());
-    }
-
-    #[test]
-    fn backends_are_picked_in_proportion_to_weight() {
-        let rule = rule("split", &["m"], &[3, 0, 1]);
-        let mut counts = [0usize; 3];
-        for random in 0..400u64 {
-            counts[rule.pick_backend(random).provider.0] += 1;
-        }
-        assert_eq!(counts, [300, 0, 100]);
     }
 }

@@ -84,6 +84,19 @@ impl Dialect {
     }
 }
 
+impl Dialect {
+    /// A stream event that ends a stream which broke after it began, so that the caller's SDK
+    /// raises an error instead of taking a truncated answer for a complete one.
+    pub fn stream_error_event(self, code: &str, message: &str) -> Bytes {
+        match self {
+            Dialect::OpenAI => {
+                let body = json!({"error": {"message": message, "type": "api_error", "param": null, "code": code}});
+                Bytes::from(format!("data: {body}\n\n"))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +110,18 @@ mod tests {
         assert_eq!(value["error"]["type"], "invalid_request_error");
         assert_eq!(value["error"]["code"], "model_not_found");
         assert_eq!(ErrorKind::NotFound.status(), 404);
+    }
+
+    #[test]
+    fn openai_stream_errors_are_one_sse_event() {
+        let event = Dialect::OpenAI.stream_error_event("upstream_stream_error", "broke");
+        let text = std::str::from_utf8(&event).unwrap();
+        let data = text
+            .strip_prefix("data: ")
+            .unwrap()
+            .strip_suffix("\n\n")
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(value["error"]["code"], "upstream_stream_error");
     }
 }

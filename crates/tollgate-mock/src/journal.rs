@@ -1,31 +1,36 @@
 //! What the mock received, for tests to check: the last requests and stream outcomes.
 
 use bytes::Bytes;
-use http::{Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Mutex;
 
 use crate::MockBody;
+use crate::openai::json_response;
 
 /// How many requests are kept.
 const KEEP: usize = 200;
 
-/// Recent requests and counters.
+/// Recent model requests and counters.
 #[derive(Default)]
 pub(crate) struct Journal {
     requests: Mutex<VecDeque<Value>>,
     total: AtomicU64,
+    chat_requests: AtomicU64,
     pub(crate) streams_started: AtomicU64,
     pub(crate) streams_completed: AtomicU64,
     pub(crate) streams_aborted: AtomicU64,
+    pub(crate) streams_reset: AtomicU64,
 }
 
 impl Journal {
     pub(crate) async fn record(&self, parts: &http::request::Parts, body: &Bytes) {
         self.total.fetch_add(1, Ordering::Relaxed);
+        if parts.method == Method::POST && parts.uri.path() == "/v1/chat/completions" {
+            self.chat_requests.fetch_add(1, Ordering::Relaxed);
+        }
         let headers: serde_json::Map<String, Value> = parts
             .headers
             .iter()
@@ -54,17 +59,14 @@ impl Journal {
             ),
             "/_mock/stats" => json!({
                 "requests": self.total.load(Ordering::Relaxed),
+                "chat_requests": self.chat_requests.load(Ordering::Relaxed),
                 "streams_started": self.streams_started.load(Ordering::Relaxed),
                 "streams_completed": self.streams_completed.load(Ordering::Relaxed),
                 "streams_aborted": self.streams_aborted.load(Ordering::Relaxed),
+                "streams_reset": self.streams_reset.load(Ordering::Relaxed),
             }),
             _ => return crate::openai::error(StatusCode::NOT_FOUND, "unknown mock path"),
         };
-        let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            "application/json".parse().expect("valid"),
-        );
-        response
+        json_response(StatusCode::OK, &body)
     }
 }

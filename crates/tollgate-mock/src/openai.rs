@@ -2,16 +2,18 @@
 
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use serde_json::{Value, json};
-use std::convert::Infallible;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
+use crate::behaviour::Behaviour;
 use crate::journal::Journal;
-use crate::{Behaviour, MockBody};
+use crate::{MockBody, full};
 
 const REPLY_WORDS: [&str; 8] = [
     "Hello",
@@ -24,8 +26,9 @@ const REPLY_WORDS: [&str; 8] = [
     " can I help?",
 ];
 
-fn json_response(status: StatusCode, body: &Value) -> Response<MockBody> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+/// A JSON answer.
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<MockBody> {
+    let mut response = Response::new(full(body.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -91,7 +94,7 @@ pub(crate) fn chat(
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         == Some(true);
-    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, io::Error>>(4);
     journal.streams_started.fetch_add(1, Ordering::Relaxed);
     tokio::spawn(async move {
         let chunk = |choices: Value, usage: Option<&Value>| {
@@ -121,14 +124,32 @@ pub(crate) fn chat(
             events.push(chunk(json!([]), Some(&usage)));
         }
         events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        let reset_after = behaviour.reset_after_chunks.map(|n| n.min(events.len()));
+        events.truncate(reset_after.unwrap_or(usize::MAX));
         for (i, event) in events.into_iter().enumerate() {
-            if i > 0 && !behaviour.chunk_interval.is_zero() {
-                tokio::time::sleep(behaviour.chunk_interval).await;
+            let pause = if i == 0 {
+                behaviour.first_chunk_delay
+            } else {
+                behaviour.chunk_interval
+            };
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
             }
             if tx.send(Ok(Frame::data(event))).await.is_err() {
                 journal.streams_aborted.fetch_add(1, Ordering::Relaxed);
                 return;
             }
+        }
+        if reset_after.is_some() {
+            // A body error makes hyper abort the connection (HTTP/2: reset the stream) without
+            // ending the body, so the client sees a broken stream rather than a clean end.
+            let reset = io::Error::new(io::ErrorKind::ConnectionReset, "told to reset the stream");
+            let counter = match tx.send(Err(reset)).await {
+                Ok(()) => &journal.streams_reset,
+                Err(_) => &journal.streams_aborted,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            return;
         }
         if !behaviour.end_delay.is_zero() {
             tokio::time::sleep(behaviour.end_delay).await;
@@ -148,10 +169,17 @@ pub(crate) fn chat(
 
 /// Adapts a channel receiver into a stream of frames.
 fn tokio_stream_from(
-    rx: mpsc::Receiver<Result<Frame<Bytes>, Infallible>>,
-) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, Infallible>> {
+    rx: mpsc::Receiver<Result<Frame<Bytes>, io::Error>>,
+) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, io::Error>> {
     futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+        let item = rx.recv().await?;
+        if item.is_err() {
+            // Pending before the error, so that hyper sends the events before it aborts: HTTP/1
+            // flushes what it buffered when the body is pending, not when it fails; HTTP/2
+            // drops a stream's queued frames when it resets it, so give them a moment to go.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Some((item, rx))
     })
 }
 

@@ -17,7 +17,8 @@ use crate::Proxy;
 
 /// Serves the admin endpoints on `socket` until the task is dropped:
 /// `/healthz` (the process is alive), `/readyz` (a configuration is applied and not draining),
-/// `/metrics` (Prometheus text) and `/config` (the snapshots in use, secrets redacted).
+/// `/metrics` (Prometheus text) and `/config` (the snapshots in use, secrets redacted, and
+/// what is known of each backend's health).
 pub async fn serve(socket: TcpListener, proxy: Arc<Proxy>, registry: Arc<Registry>) {
     loop {
         let Ok((stream, _)) = socket.accept().await else {
@@ -27,8 +28,8 @@ pub async fn serve(socket: TcpListener, proxy: Arc<Proxy>, registry: Arc<Registr
         let registry = registry.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                let response = respond(&request, &proxy, &registry);
-                async move { Ok::<_, Infallible>(response) }
+                let (proxy, registry) = (proxy.clone(), registry.clone());
+                async move { Ok::<_, Infallible>(respond(&request, &proxy, &registry).await) }
             });
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
@@ -37,7 +38,7 @@ pub async fn serve(socket: TcpListener, proxy: Arc<Proxy>, registry: Arc<Registr
     }
 }
 
-fn respond(
+async fn respond(
     request: &Request<Incoming>,
     proxy: &Proxy,
     registry: &Registry,
@@ -66,8 +67,11 @@ fn respond(
                 .iter()
                 .map(|s| json!({"gateway": s.config.gateway, "version": s.version, "config": s.config}))
                 .collect();
-            let body =
-                serde_json::to_string_pretty(&json!({ "gateways": gateways })).unwrap_or_default();
+            let backends = proxy.backend_health().await;
+            let body = serde_json::to_string_pretty(
+                &json!({ "gateways": gateways, "backends": backends }),
+            )
+            .unwrap_or_default();
             with_type(StatusCode::OK, body, "application/json")
         }
         _ => text(

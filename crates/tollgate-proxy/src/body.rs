@@ -1,14 +1,21 @@
 //! Response bodies: a complete body Tollgate wrote, or the upstream's body passing through
-//! frame by frame while usage is read from it.
+//! frame by frame while usage is read from it. An upstream body that breaks, or outlives the
+//! rule's request timeout, after it began ends with an error event in the caller's dialect
+//! when it is a stream (a plain body can only be cut), and counts against the backend.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use tokio::time::{Instant, Sleep};
+use tollgate_config::OutlierDetection;
+use tollgate_llm::Dialect;
 use tollgate_llm::openai::{ChatStream, usage_of_response};
 
 use crate::exchange::SharedExchange;
+use crate::health::{BackendState, InFlight};
 
 /// Errors a body can end with.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -28,6 +35,36 @@ enum Kind {
     Upstream(Box<UpstreamBody>),
 }
 
+/// The backend a response comes from: counted in flight until the body ends, and told when
+/// the body breaks.
+#[derive(Debug)]
+pub(crate) struct BackendLease {
+    pub(crate) state: Arc<BackendState>,
+    pub(crate) outlier: OutlierDetection,
+    pub(crate) _in_flight: InFlight,
+}
+
+/// Everything an upstream body needs.
+#[derive(Debug)]
+pub(crate) struct UpstreamParts {
+    /// The upstream's body.
+    pub(crate) incoming: Incoming,
+    /// A first frame already read from `incoming` (to be sure a stream really started).
+    pub(crate) first: Option<Bytes>,
+    /// Where usage goes.
+    pub(crate) exchange: SharedExchange,
+    /// Whether the body is an SSE stream.
+    pub(crate) stream: bool,
+    /// Whether Tollgate asked for stream usage the caller did not ask for.
+    pub(crate) hide_usage: bool,
+    /// When the rule's request timeout ends the body.
+    pub(crate) deadline: Option<Instant>,
+    /// The caller's dialect, for a closing error event.
+    pub(crate) dialect: Dialect,
+    /// The backend the body comes from.
+    pub(crate) backend: BackendLease,
+}
+
 impl ProxyBody {
     /// A body Tollgate wrote in full.
     pub fn full(bytes: impl Into<Bytes>) -> Self {
@@ -36,16 +73,10 @@ impl ProxyBody {
         }
     }
 
-    /// The upstream's body, read for usage as it passes. `stream` is set for SSE responses;
-    /// `hide_usage` when Tollgate asked for stream usage the caller did not ask for.
-    pub fn upstream(
-        inner: Incoming,
-        exchange: SharedExchange,
-        stream: bool,
-        hide_usage: bool,
-    ) -> Self {
-        let reader = if stream {
-            UsageReader::Stream(ChatStream::new(hide_usage))
+    /// The upstream's body, read for usage as it passes.
+    pub(crate) fn upstream(parts: UpstreamParts) -> Self {
+        let reader = if parts.stream {
+            UsageReader::Stream(ChatStream::new(parts.hide_usage))
         } else {
             UsageReader::Whole {
                 frames: Vec::new(),
@@ -54,9 +85,15 @@ impl ProxyBody {
         };
         Self {
             kind: Kind::Upstream(Box::new(UpstreamBody {
-                inner,
+                inner: parts.incoming,
+                first: parts.first,
                 reader,
-                exchange,
+                exchange: parts.exchange,
+                deadline: parts
+                    .deadline
+                    .map(|at| Box::pin(tokio::time::sleep_until(at))),
+                dialect: parts.dialect,
+                backend: parts.backend,
                 pending_end: false,
             })),
         }
@@ -79,8 +116,12 @@ impl ProxyBody {
 #[derive(Debug)]
 struct UpstreamBody {
     inner: Incoming,
+    first: Option<Bytes>,
     reader: UsageReader,
     exchange: SharedExchange,
+    deadline: Option<Pin<Box<Sleep>>>,
+    dialect: Dialect,
+    backend: BackendLease,
     /// The upstream ended but a held-back tail was sent first; end on the next poll.
     pending_end: bool,
 }
@@ -141,6 +182,81 @@ impl UpstreamBody {
         }
         tail
     }
+
+    /// The body broke (`code`): the backend is told, and a stream ends with an error event.
+    fn on_break(
+        &mut self,
+        code: &'static str,
+        message: String,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        tracing::warn!(code, %message, "upstream response broke after it began");
+        let _ = self.exchange.broken.set(code);
+        self.backend.state.on_failure(&self.backend.outlier, false);
+        self.pending_end = true;
+        match self.reader {
+            UsageReader::Stream(_) => {
+                let event = self.dialect.stream_error_event(code, &message);
+                Poll::Ready(Some(Ok(Frame::data(event))))
+            }
+            UsageReader::Whole { .. } => Poll::Ready(Some(Err(message.into()))),
+        }
+    }
+
+    fn poll_upstream(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(first) = self.first.take()
+            && let Some(out) = self.on_data(first)
+        {
+            return Poll::Ready(Some(Ok(Frame::data(out))));
+        }
+        loop {
+            if self.pending_end {
+                return Poll::Ready(None);
+            }
+            if let Some(deadline) = &mut self.deadline
+                && deadline.as_mut().poll(cx).is_ready()
+            {
+                self.deadline = None;
+                return self.on_break(
+                    "request_timeout",
+                    "the route's request timeout ended the response".into(),
+                );
+            }
+            match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        let out = self.on_data(data);
+                        // A body of known length may be complete without a final empty poll,
+                        // and the server may never poll again: finish now.
+                        let out = if self.inner.is_end_stream() {
+                            self.pending_end = true;
+                            concat(out, self.on_end())
+                        } else {
+                            out
+                        };
+                        if let Some(out) = out {
+                            return Poll::Ready(Some(Ok(Frame::data(out))));
+                        }
+                    }
+                    Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                },
+                Some(Err(error)) => {
+                    return self.on_break(
+                        "upstream_stream_error",
+                        format!("the upstream response broke: {error}"),
+                    );
+                }
+                None => {
+                    self.pending_end = true;
+                    if let Some(tail) = self.on_end() {
+                        return Poll::Ready(Some(Ok(Frame::data(tail))));
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Body for ProxyBody {
@@ -153,37 +269,7 @@ impl Body for ProxyBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.get_mut().kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Upstream(body) => loop {
-                if body.pending_end {
-                    return Poll::Ready(None);
-                }
-                match ready!(Pin::new(&mut body.inner).poll_frame(cx)) {
-                    Some(Ok(frame)) => match frame.into_data() {
-                        Ok(data) => {
-                            let out = body.on_data(data);
-                            // A body of known length may be complete without a final empty
-                            // poll, and the server may never poll again: finish now.
-                            let out = if body.inner.is_end_stream() {
-                                body.pending_end = true;
-                                concat(out, body.on_end())
-                            } else {
-                                out
-                            };
-                            if let Some(out) = out {
-                                return Poll::Ready(Some(Ok(Frame::data(out))));
-                            }
-                        }
-                        Err(frame) => return Poll::Ready(Some(Ok(frame))),
-                    },
-                    Some(Err(error)) => return Poll::Ready(Some(Err(error.into()))),
-                    None => {
-                        body.pending_end = true;
-                        if let Some(tail) = body.on_end() {
-                            return Poll::Ready(Some(Ok(Frame::data(tail))));
-                        }
-                    }
-                }
-            },
+            Kind::Upstream(body) => body.poll_upstream(cx),
         }
     }
 
@@ -199,8 +285,8 @@ impl Body for ProxyBody {
             Kind::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
             Kind::Upstream(body) => match body.reader {
-                UsageReader::Whole { .. } => body.inner.size_hint(),
-                UsageReader::Stream(_) => SizeHint::default(),
+                UsageReader::Whole { .. } if body.first.is_none() => body.inner.size_hint(),
+                _ => SizeHint::default(),
             },
         }
     }

@@ -65,6 +65,12 @@ pub enum ProxyError {
         /// The upstream's status.
         status: u16,
     },
+    /// The rule has no backend that can take a request.
+    #[error("route {route} has no backend available right now; try again shortly")]
+    NoBackend {
+        /// The AIRoute.
+        route: String,
+    },
     /// Tollgate failed to build something it should always be able to build.
     #[error("internal error: {0}")]
     Internal(String),
@@ -86,6 +92,7 @@ impl ProxyError {
                 ErrorKind::Upstream
             }
             ProxyError::UpstreamTimeout { .. } => ErrorKind::Timeout,
+            ProxyError::NoBackend { .. } => ErrorKind::Unavailable,
             ProxyError::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -103,6 +110,7 @@ impl ProxyError {
             ProxyError::UpstreamUnreachable { .. } => "upstream_unreachable",
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
             ProxyError::UpstreamAuth { .. } => "upstream_auth_failed",
+            ProxyError::NoBackend { .. } => "no_backend_available",
             ProxyError::Internal(_) => "internal_error",
         }
     }

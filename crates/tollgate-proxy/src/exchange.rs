@@ -10,18 +10,22 @@ use tollgate_llm::Usage;
 
 /// The facts of one request, written once each by the stage that learns them.
 #[derive(Debug, Default)]
-pub struct Exchange {
+pub(crate) struct Exchange {
     /// Who called (authenticate).
     pub identity: OnceLock<Identity>,
     /// Where the request went (route).
     pub target: OnceLock<Target>,
     /// What it consumed (the response body, at its end).
     pub usage: OnceLock<Usage>,
+    /// Why the response broke after it began, if it did (the response body).
+    pub broken: OnceLock<&'static str>,
+    /// Attempts made upstream, retries and failovers included (route).
+    pub attempts: OnceLock<u32>,
 }
 
 /// The route and backend chosen for a request.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// `namespace/name` of the AIRoute.
     pub route: String,
     /// The rule's name.

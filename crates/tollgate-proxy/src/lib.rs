@@ -3,9 +3,11 @@
 //! snapshots atomically so that requests in flight finish on the snapshot they started with.
 
 pub mod admin;
+mod balance;
 mod body;
 mod error;
 mod exchange;
+mod health;
 mod listener;
 mod metrics;
 mod stack;
@@ -28,8 +30,10 @@ use tollgate_config::{ObjectRef, Snapshot};
 pub use error::ProxyError;
 pub use stack::RequestLimits;
 
+use health::HealthRegistry;
 use listener::RunningListener;
 use metrics::{GatewayLabels, Metrics, ReloadLabels};
+use stack::Served;
 use upstream::UpstreamClients;
 
 /// Settings fixed for the life of the process.
@@ -91,7 +95,8 @@ pub struct Proxy {
 /// What only configuration changes and shutdown touch, behind an async lock that the request
 /// path never takes.
 struct Control {
-    gateways: HashMap<ObjectRef, Arc<ArcSwap<Snapshot>>>,
+    gateways: HashMap<ObjectRef, Arc<ArcSwap<Served>>>,
+    health: HealthRegistry,
     listeners: HashMap<u16, (ObjectRef, RunningListener)>,
     graceful: Option<Arc<GracefulShutdown>>,
 }
@@ -105,6 +110,7 @@ impl Proxy {
             clients: Arc::new(UpstreamClients::default()),
             control: tokio::sync::Mutex::new(Control {
                 gateways: HashMap::new(),
+                health: HealthRegistry::default(),
                 listeners: HashMap::new(),
                 graceful: Some(Arc::new(GracefulShutdown::new())),
             }),
@@ -166,14 +172,21 @@ impl Proxy {
             }
         }
 
-        // Swap snapshots: new requests see the new configuration from here on.
-        for (gateway, snapshot) in snapshots {
+        // Swap snapshots: new requests see the new configuration from here on. What was
+        // learned about backends carries over to the rules of the new snapshots.
+        let ordered: Vec<&Arc<Snapshot>> = snapshots.values().collect();
+        let runtimes = control.health.runtime_for(&ordered);
+        for ((gateway, snapshot), runtime) in snapshots.iter().zip(runtimes) {
+            let served = Arc::new(Served {
+                snapshot: snapshot.clone(),
+                runtime,
+            });
             match control.gateways.get(gateway) {
-                Some(current) => current.store(snapshot.clone()),
+                Some(current) => current.store(served),
                 None => {
                     control
                         .gateways
-                        .insert(gateway.clone(), Arc::new(ArcSwap::new(snapshot.clone())));
+                        .insert(gateway.clone(), Arc::new(ArcSwap::new(served)));
                 }
             }
             self.metrics
@@ -249,6 +262,11 @@ impl Proxy {
             .config_reloads
             .get_or_create(&ReloadLabels { result })
             .inc();
+    }
+
+    /// What outlier detection and latency tracking know about each backend, for `/config`.
+    pub async fn backend_health(&self) -> serde_json::Value {
+        self.control.lock().await.health.describe()
     }
 
     /// The snapshots in use, for the admin server.

@@ -38,6 +38,24 @@ pub(crate) struct TokenLabels {
     pub r#type: &'static str,
 }
 
+/// Labels of upstream attempts and ejections.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct AttemptLabels {
+    /// `namespace/name` of the provider.
+    pub(crate) provider: String,
+    /// `ok`, `connect_failure`, `timeout`, `rate_limited` or `server_error`.
+    pub(crate) outcome: &'static str,
+}
+
+/// Labels of a rule's retries.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RuleLabels {
+    /// `namespace/name` of the AIRoute.
+    pub(crate) route: String,
+    /// The rule's name.
+    pub(crate) rule: String,
+}
+
 /// Labels of configuration state.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct GatewayLabels {
@@ -65,6 +83,16 @@ pub(crate) struct Metrics {
     pub config_version: Family<GatewayLabels, Gauge>,
     /// Configuration changes applied or rejected.
     pub config_reloads: Family<ReloadLabels, Counter>,
+    /// Attempts sent upstream, by provider and outcome.
+    pub(crate) upstream_attempts: Family<AttemptLabels, Counter>,
+    /// Backends ejected by outlier detection, by provider and the failure that did it.
+    pub(crate) ejections: Family<AttemptLabels, Counter>,
+    /// Retries that went to another backend.
+    pub(crate) failovers: Family<RuleLabels, Counter>,
+    /// Retries on the same backend after a backoff.
+    pub(crate) retries: Family<RuleLabels, Counter>,
+    /// Retries refused because the rule's retry budget was spent.
+    pub(crate) retry_budget_exhausted: Family<RuleLabels, Counter>,
 }
 
 impl Metrics {
@@ -81,6 +109,11 @@ impl Metrics {
             tokens: Family::default(),
             config_version: Family::default(),
             config_reloads: Family::default(),
+            upstream_attempts: Family::default(),
+            ejections: Family::default(),
+            failovers: Family::default(),
+            retries: Family::default(),
+            retry_budget_exhausted: Family::default(),
         };
         let registry = registry.sub_registry_with_prefix("tollgate");
         registry.register(
@@ -107,6 +140,31 @@ impl Metrics {
             "config_reloads",
             "Configuration changes, applied or rejected",
             metrics.config_reloads.clone(),
+        );
+        registry.register(
+            "upstream_attempts",
+            "Attempts sent to providers, by provider and outcome",
+            metrics.upstream_attempts.clone(),
+        );
+        registry.register(
+            "backend_ejections",
+            "Backends taken out of rotation by outlier detection",
+            metrics.ejections.clone(),
+        );
+        registry.register(
+            "failovers",
+            "Retries sent to another backend",
+            metrics.failovers.clone(),
+        );
+        registry.register(
+            "retries",
+            "Retries on the same backend after a backoff",
+            metrics.retries.clone(),
+        );
+        registry.register(
+            "retry_budget_exhausted",
+            "Retries refused because the retry budget was spent",
+            metrics.retry_budget_exhausted.clone(),
         );
         metrics
     }

@@ -11,6 +11,7 @@ use tollgate_config::Snapshot;
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
+use crate::health::RouteRuntime;
 use crate::metrics::Metrics;
 use crate::stages::authenticate::AuthenticateLayer;
 use crate::stages::authorize::AuthorizeLayer;
@@ -33,9 +34,18 @@ pub struct RequestLimits {
     pub body_timeout: Duration,
 }
 
-/// Builds the stack serving one Gateway, whose current snapshot `snapshot` holds.
+/// What a Gateway serves now: its snapshot and the runtime state of its rules.
+#[derive(Debug)]
+pub(crate) struct Served {
+    /// The configuration.
+    pub(crate) snapshot: Arc<Snapshot>,
+    /// Backend health and retry budgets, one entry per rule of the snapshot.
+    pub(crate) runtime: Arc<RouteRuntime>,
+}
+
+/// Builds the stack serving one Gateway, whose current configuration `served` holds.
 pub(crate) fn gateway_service(
-    snapshot: Arc<ArcSwap<Snapshot>>,
+    served: Arc<ArcSwap<Served>>,
     metrics: Metrics,
     clients: Arc<UpstreamClients>,
     limits: RequestLimits,
@@ -44,7 +54,7 @@ pub(crate) fn gateway_service(
         // 1. record: outermost, so every outcome — success, refusal, upstream failure, client
         //    disconnect — is timed, counted and logged, and every error becomes a response in
         //    the caller's dialect. It also pins the snapshot the request finishes on.
-        .layer(RecordLayer::new(snapshot, metrics))
+        .layer(RecordLayer::new(served, metrics.clone()))
         // 2. authenticate: no identity, no entry; nothing below runs for an unknown caller.
         .layer(AuthenticateLayer)
         // The model listing needs only an identity; AI operations continue down the pipeline.
@@ -57,6 +67,6 @@ pub(crate) fn gateway_service(
         // 4. authorize: which rule serves the requested model, if any.
         .layer(AuthorizeLayer)
         // 5. route: call the provider and stream its answer back.
-        .service(Route::new(clients));
+        .service(Route::new(clients, metrics));
     BoxCloneSyncService::new(stack)
 }

@@ -8,6 +8,7 @@
 mod gateways;
 mod keys;
 mod pending;
+mod policy;
 mod providers;
 mod routes;
 mod secrets;

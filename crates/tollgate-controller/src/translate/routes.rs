@@ -5,6 +5,7 @@ use tollgate_api::{AIRoute, AIRouteRule, ParentReference};
 use tollgate_config::{Backend, GatewayConfig, ObjectRef, ProviderId, RouteTable, Rule};
 
 use super::gateways::ServedGateway;
+use super::policy;
 use super::providers::Providers;
 use super::{name_of, namespace_of};
 use crate::Diagnostic;
@@ -104,6 +105,11 @@ fn rules_are_valid(
         ));
     }
     for (r, rule) in route.spec.rules.iter().enumerate() {
+        if let Err(errors) = policy::translate(rule) {
+            for (field, reason, message) in errors {
+                diagnostics.push(error(format!("spec.rules[{r}].{field}"), reason, message));
+            }
+        }
         for (m, matched) in rule.matches.iter().enumerate() {
             if matched.model.as_deref() == Some("") {
                 diagnostics.push(error(
@@ -264,12 +270,14 @@ fn build_config(
                     provider: id,
                     model: backend.model.clone(),
                     weight: backend.weight.unwrap_or(1),
+                    priority: backend.priority.unwrap_or(0),
                 }
             })
             .collect();
         config_rules.push(Rule {
             route,
             name: rule.name.clone().unwrap_or_else(|| index.to_string()),
+            policy: policy::translate(rule).expect("rules were validated"),
             models: rule
                 .matches
                 .iter()

@@ -11,7 +11,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
-use tollgate_config::Snapshot;
 use tollgate_llm::Dialect;
 use tower::{Layer, Service};
 
@@ -19,6 +18,7 @@ use crate::body::{BoxError, ProxyBody};
 use crate::error::ProxyError;
 use crate::exchange::{Exchange, SharedExchange};
 use crate::metrics::{Metrics, RequestLabels, TokenLabels};
+use crate::stack::Served;
 
 /// The header carrying a request's id, taken from the caller or made up.
 const REQUEST_ID: &str = "x-request-id";
@@ -26,14 +26,14 @@ const REQUEST_ID: &str = "x-request-id";
 /// Adds the record stage.
 #[derive(Clone)]
 pub(crate) struct RecordLayer {
-    snapshot: Arc<ArcSwap<Snapshot>>,
+    served: Arc<ArcSwap<Served>>,
     metrics: Metrics,
 }
 
 impl RecordLayer {
-    /// Records requests to a Gateway whose current snapshot `snapshot` holds.
-    pub(crate) fn new(snapshot: Arc<ArcSwap<Snapshot>>, metrics: Metrics) -> Self {
-        Self { snapshot, metrics }
+    /// Records requests to a Gateway whose current configuration `served` holds.
+    pub(crate) fn new(served: Arc<ArcSwap<Served>>, metrics: Metrics) -> Self {
+        Self { served, metrics }
     }
 }
 
@@ -88,9 +88,9 @@ where
             .cloned()
             .unwrap_or_else(new_request_id);
         let exchange: SharedExchange = Arc::new(Exchange::default());
-        request
-            .extensions_mut()
-            .insert(self.layer.snapshot.load_full());
+        let served = self.layer.served.load();
+        request.extensions_mut().insert(served.snapshot.clone());
+        request.extensions_mut().insert(served.runtime.clone());
         request.extensions_mut().insert(exchange.clone());
         let method = request.method().clone();
         let path = request.uri().path().to_string();
@@ -154,7 +154,11 @@ impl Report {
             model: field(|t| &t.model_label),
             provider: field(|t| &t.provider),
             status: self.status,
-            outcome: self.error_code.unwrap_or(outcome).to_string(),
+            outcome: self
+                .error_code
+                .or_else(|| self.exchange.broken.get().copied())
+                .unwrap_or(outcome)
+                .to_string(),
         };
         self.metrics.requests.get_or_create(&labels).inc();
         self.metrics
@@ -195,6 +199,8 @@ impl Report {
                 outcome = %labels.outcome,
                 key_id = self.exchange.identity.get().map(|i| i.key_id.as_str()),
                 route = %target.route,
+                rule = %target.rule,
+                attempts = self.exchange.attempts.get().copied().unwrap_or(1),
                 provider = %target.provider,
                 model = %target.upstream_model,
                 input_tokens = usage.input_tokens,

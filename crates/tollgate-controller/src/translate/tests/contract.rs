@@ -70,6 +70,7 @@ fn contract_manifest_translates_to_one_gateway_config() {
             provider: ProviderId(0),
             model: Some("gpt-4o-mini".into()),
             weight: 1,
+            priority: 0,
         }]
     );
     assert_eq!(

@@ -246,11 +246,13 @@ fn backends_keep_their_weights_and_upstream_models() {
             provider: ProviderId(0),
             model: Some("gpt-4o".into()),
             weight: 3,
+            priority: 0,
         },
         Backend {
             provider: ProviderId(0),
             model: None,
             weight: 0,
+            priority: 0,
         },
     ];
     assert_eq!(

@@ -1,0 +1,118 @@
+//! The headers sent upstream: the caller's, minus what must not leave the gateway, plus the
+//! provider's credential.
+
+use http::{HeaderValue, header};
+use tollgate_config::Provider;
+
+use crate::error::ProxyError;
+use crate::upstream::strip_hop_by_hop;
+
+/// Caller headers never sent upstream: the caller's credentials and cookies; framing that
+/// Tollgate sets itself; and `accept-encoding`, because usage can only be read from a response
+/// that is not compressed.
+const CALLER_ONLY: [header::HeaderName; 6] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::ACCEPT_ENCODING,
+    header::HeaderName::from_static("x-api-key"),
+];
+
+/// Copies the caller's headers that are safe to pass on, and sets the provider's credential.
+pub(super) fn forward_headers(
+    from: &http::HeaderMap,
+    to: &mut http::HeaderMap,
+    provider: &Provider,
+) -> Result<(), ProxyError> {
+    to.reserve(from.len() + 2);
+    for (name, value) in from {
+        if !CALLER_ONLY.contains(name) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+    strip_hop_by_hop(to);
+    to.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(key) = &provider.api_key {
+        let mut value =
+            HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(|_| {
+                ProxyError::Internal(format!(
+                    "the key of provider {} is not a valid header value",
+                    provider.name
+                ))
+            })?;
+        value.set_sensitive(true);
+        to.insert(header::AUTHORIZATION, value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_config::{ObjectRef, ProviderKind, Secret, Timeouts};
+
+    fn provider(api_key: Option<&str>) -> Provider {
+        Provider {
+            name: ObjectRef::new("default", "openai"),
+            kind: ProviderKind::OpenAI,
+            endpoint: "http://127.0.0.1:9100/v1".into(),
+            api_key: api_key.map(Secret::new),
+            models: Default::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    #[test]
+    fn caller_credentials_never_go_upstream() {
+        let mut from = http::HeaderMap::new();
+        for (name, value) in [
+            ("authorization", "Bearer tg-alice-secret"),
+            ("x-api-key", "tg-alice-secret"),
+            ("cookie", "session=1"),
+            ("accept-encoding", "gzip, br"),
+            ("connection", "keep-alive, x-hop"),
+            ("x-hop", "1"),
+            ("content-length", "10"),
+            ("content-type", "text/plain"),
+            ("x-request-id", "abc"),
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+        ] {
+            from.append(name, HeaderValue::from_static(value));
+        }
+        let mut to = http::HeaderMap::new();
+        forward_headers(&from, &mut to, &provider(Some("sk-upstream"))).unwrap();
+        let mut names: Vec<&str> = to.keys().map(|k| k.as_str()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "authorization",
+                "content-type",
+                "traceparent",
+                "x-request-id"
+            ]
+        );
+        assert_eq!(to[header::AUTHORIZATION], "Bearer sk-upstream");
+        assert!(to[header::AUTHORIZATION].is_sensitive());
+        assert_eq!(to[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn a_provider_without_a_key_gets_no_authorization() {
+        let mut from = http::HeaderMap::new();
+        from.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer tg-alice-secret"),
+        );
+        let mut to = http::HeaderMap::new();
+        forward_headers(&from, &mut to, &provider(None)).unwrap();
+        assert!(to.get(header::AUTHORIZATION).is_none());
+    }
+}
