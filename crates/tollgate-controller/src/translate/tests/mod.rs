@@ -4,6 +4,7 @@
 mod contract;
 mod gateways;
 mod keys;
+mod policy;
 mod providers;
 mod routes;
 
