@@ -25,9 +25,11 @@ pub struct AIRouteSpec {
     /// The Gateways (and optionally their listeners) this route attaches to.
     pub parent_refs: Vec<ParentReference>,
     /// Rules, each matching requests and naming the backends that serve them. A request uses
-    /// the first rule that matches: rules with an exact `model` match win over catch-all rules;
-    /// among equals, the oldest route wins (creation time), then namespace, name and rule
-    /// position. A route's rules serve every listener of the Gateways it attaches to.
+    /// the first rule that matches, looking first at rules naming its exact `model`, then at
+    /// rules with a `modelPrefix` of it (longest prefix first), then at rules with no model
+    /// condition; among equals, the oldest route wins (creation time), then namespace, name and
+    /// rule position. A rule matches when any of its matches holds entirely. A route's rules
+    /// serve every listener of the Gateways it attaches to.
     pub rules: Vec<AIRouteRule>,
 }
 
@@ -169,7 +171,7 @@ pub struct OutlierDetection {
     pub ejection_time: Option<String>,
 }
 
-/// A condition on an AI request.
+/// A condition on an AI request; every field set must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AIRouteMatch {
@@ -177,6 +179,46 @@ pub struct AIRouteMatch {
     /// an alias such as `fast`, which the rule's backends resolve to real models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// A prefix of the requested model (`gpt-4o` matches `gpt-4o-mini`). Not with `model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_prefix: Option<String>,
+    /// Request headers that must be present with exactly these values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HeaderMatch>,
+    /// The exact request path, such as `/v1/embeddings`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Bounds on the prompt's size in tokens, estimated from its length (four bytes a token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<TokenRange>,
+    /// Whether the request must (true) or must not (false) define tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_tools: Option<bool>,
+    /// Whether the request must (true) or must not (false) carry images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_images: Option<bool>,
+}
+
+/// A request header and its required value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderMatch {
+    /// The header's name, case-insensitive.
+    pub name: String,
+    /// The exact value required.
+    pub value: String,
+}
+
+/// An inclusive range of token counts; either bound may be left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRange {
+    /// The least number of tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u64>,
+    /// The greatest number of tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
 }
 
 /// A provider and the upstream model to ask it for.

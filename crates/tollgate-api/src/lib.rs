@@ -14,7 +14,8 @@ mod model_provider;
 
 pub use ai_route::{
     AIRoute, AIRouteBackend, AIRouteMatch, AIRouteRule, AIRouteSpec, AIRouteStatus, Backoff,
-    LoadBalancer, OutlierDetection, RetryBudget, RetryOn, RetryPolicy, RouteTimeouts,
+    HeaderMatch, LoadBalancer, OutlierDetection, RetryBudget, RetryOn, RetryPolicy, RouteTimeouts,
+    TokenRange,
 };
 pub use budget_policy::{
     BudgetEnforcement, BudgetLimit, BudgetPolicy, BudgetPolicySpec, BudgetPolicyStatus,

@@ -5,6 +5,7 @@
 //! proxy never has to second-guess its configuration on the request path.
 
 mod identity;
+mod matching;
 mod policy;
 mod provider;
 mod routes;
@@ -14,6 +15,7 @@ use serde::Serialize;
 use std::fmt;
 
 pub use identity::{ApiKeys, Identity};
+pub use matching::{Match, ModelMatch, RequestFacts};
 pub use policy::{LoadBalancer, OutlierDetection, RetryOn, RetryPolicy, RouteTimeouts, RulePolicy};
 pub use provider::{Pricing, Provider, ProviderId, ProviderKind, Timeouts};
 pub use routes::{Backend, RouteTable, Rule};

@@ -1,47 +1,72 @@
-//! How a request's model picks a rule, and how a rule picks a backend.
+//! How a request picks a rule: candidates by model (exact, then prefix, longest first, then
+//! rules with no model condition), each in precedence order, the first whose match holds.
 
 use serde::{Serialize, Serializer};
 use std::collections::HashMap;
 
+use crate::matching::{Match, ModelMatch, RequestFacts};
 use crate::{ObjectRef, ProviderId, RulePolicy};
 
 /// The rules of every route attached to a Gateway, indexed for lookup by model.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RouteTable {
     rules: Vec<Rule>,
-    by_model: HashMap<String, usize>,
-    catch_all: Option<usize>,
+    by_model: HashMap<String, Vec<usize>>,
+    /// Prefixes, longest first, with their rules.
+    by_prefix: Vec<(String, Vec<usize>)>,
+    any_model: Vec<usize>,
 }
 
 impl RouteTable {
-    /// Builds the table from rules given in precedence order (earlier wins). A model named by
-    /// several rules goes to the first; the first rule that matches any model catches the rest.
+    /// Builds the table from rules given in precedence order (earlier wins among equals).
     pub fn new(rules: Vec<Rule>) -> Self {
-        let mut by_model = HashMap::new();
-        let mut catch_all = None;
-        for (index, rule) in rules.iter().enumerate() {
-            if rule.matches_any {
-                catch_all.get_or_insert(index);
+        let mut by_model: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut prefixes: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut any_model = Vec::new();
+        let add = |list: &mut Vec<usize>, index: usize| {
+            if list.last() != Some(&index) {
+                list.push(index);
             }
-            for model in &rule.models {
-                by_model.entry(model.clone()).or_insert(index);
+        };
+        for (index, rule) in rules.iter().enumerate() {
+            if rule.matches.is_empty() {
+                add(&mut any_model, index);
+            }
+            for matched in &rule.matches {
+                match &matched.model {
+                    ModelMatch::Any => add(&mut any_model, index),
+                    ModelMatch::Exact(model) => {
+                        add(by_model.entry(model.clone()).or_default(), index)
+                    }
+                    ModelMatch::Prefix(prefix) => {
+                        add(prefixes.entry(prefix.clone()).or_default(), index)
+                    }
+                }
             }
         }
+        let mut by_prefix: Vec<(String, Vec<usize>)> = prefixes.into_iter().collect();
+        by_prefix.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         Self {
             rules,
             by_model,
-            catch_all,
+            by_prefix,
+            any_model,
         }
     }
 
-    /// The rule that serves a requested model: an exact match first, then the catch-all.
-    pub fn find(&self, model: &str) -> Option<&Rule> {
-        self.lookup(model).map(|index| &self.rules[index])
-    }
-
-    /// The index of the rule [`RouteTable::find`] returns, for carrying in a request.
-    pub fn lookup(&self, model: &str) -> Option<usize> {
-        self.by_model.get(model).copied().or(self.catch_all)
+    /// The index of the rule that serves a request, if any.
+    pub fn lookup(&self, facts: &RequestFacts<'_>) -> Option<usize> {
+        let exact = self.by_model.get(facts.model).into_iter().flatten();
+        let prefixed = self
+            .by_prefix
+            .iter()
+            .filter(|(prefix, _)| facts.model.starts_with(prefix.as_str()))
+            .flat_map(|(_, rules)| rules);
+        exact
+            .chain(prefixed)
+            .chain(&self.any_model)
+            .copied()
+            .find(|index| self.rules[*index].serves(facts))
     }
 
     /// The rule at an index [`RouteTable::lookup`] returned.
@@ -49,12 +74,13 @@ impl RouteTable {
         &self.rules[index]
     }
 
-    /// The model names rules match explicitly, sorted, for `/v1/models`.
+    /// The model names rules match exactly, sorted, with the first rule naming each, for
+    /// `/v1/models`.
     pub fn models(&self) -> Vec<(&str, &Rule)> {
         let mut models: Vec<(&str, &Rule)> = self
             .by_model
             .iter()
-            .map(|(model, index)| (model.as_str(), &self.rules[*index]))
+            .map(|(model, rules)| (model.as_str(), &self.rules[rules[0]]))
             .collect();
         models.sort_by_key(|(model, _)| *model);
         models
@@ -79,15 +105,27 @@ pub struct Rule {
     pub route: ObjectRef,
     /// The rule's name, or its index when unnamed; used in metrics and logs.
     pub name: String,
-    /// The models the rule matches exactly.
-    pub models: Vec<String>,
-    /// Whether the rule also matches models it does not name (it has a match without a model,
-    /// or no matches at all).
-    pub matches_any: bool,
+    /// The rule applies when any of these holds; no matches means every request.
+    pub matches: Vec<Match>,
     /// Where matching requests go; never empty, weights never all zero.
     pub backends: Vec<Backend>,
     /// Balancing, retries, timeouts and ejection.
     pub policy: RulePolicy,
+}
+
+impl Rule {
+    /// Whether the rule applies to a request.
+    pub fn serves(&self, facts: &RequestFacts<'_>) -> bool {
+        self.matches.is_empty() || self.matches.iter().any(|m| m.holds(facts))
+    }
+
+    /// Whether `model` is a model this rule names exactly (for metric labels, which must not
+    /// take arbitrary names from callers).
+    pub fn names_model(&self, model: &str) -> bool {
+        self.matches
+            .iter()
+            .any(|m| matches!(&m.model, ModelMatch::Exact(exact) if exact == model))
+    }
 }
 
 /// A provider and the model to ask it for.
@@ -107,43 +145,153 @@ pub struct Backend {
 mod tests {
     use super::*;
 
-    fn rule(name: &str, models: &[&str], weights: &[u32]) -> Rule {
+    fn rule(name: &str, matches: Vec<Match>) -> Rule {
         Rule {
             route: ObjectRef::new("default", "chat"),
             name: name.into(),
-            models: models.iter().map(|m| m.to_string()).collect(),
-            matches_any: models.is_empty(),
+            matches,
+            backends: vec![Backend {
+                provider: ProviderId(0),
+                model: None,
+                weight: 1,
+                priority: 0,
+            }],
             policy: RulePolicy::default(),
-            backends: weights
-                .iter()
-                .enumerate()
-                .map(|(i, w)| Backend {
-                    provider: ProviderId(i),
-                    model: None,
-                    weight: *w,
-                    priority: 0,
-                })
-                .collect(),
         }
     }
 
+    fn exact(model: &str) -> Match {
+        Match::model(ModelMatch::Exact(model.into()))
+    }
+
+    fn prefix(model: &str) -> Match {
+        Match::model(ModelMatch::Prefix(model.into()))
+    }
+
+    fn no_headers(_: &str, _: &str) -> bool {
+        false
+    }
+
+    fn facts(model: &str) -> RequestFacts<'_> {
+        RequestFacts {
+            model,
+            path: "/v1/chat/completions",
+            header_is: &no_headers,
+            prompt_tokens: 100,
+            has_tools: false,
+            has_images: false,
+        }
+    }
+
+    fn served(table: &RouteTable, facts: &RequestFacts<'_>) -> Option<String> {
+        table.lookup(facts).map(|i| table.rule(i).name.clone())
+    }
+
     #[test]
-    fn exact_match_wins_over_catch_all_and_earlier_wins_ties() {
+    fn exact_beats_prefix_beats_any_and_longer_prefixes_win() {
         let table = RouteTable::new(vec![
-            rule("any", &[], &[1]),
-            rule("mini", &["gpt-4o-mini"], &[1]),
-            rule("mini-again", &["gpt-4o-mini", "gpt-4o"], &[1]),
+            rule("any", vec![]),
+            rule("gpt", vec![prefix("gpt")]),
+            rule("gpt-4o", vec![prefix("gpt-4o")]),
+            rule("mini", vec![exact("gpt-4o-mini")]),
+            rule("mini-again", vec![exact("gpt-4o-mini"), exact("gpt-4o")]),
         ]);
-        assert_eq!(table.find("gpt-4o-mini").unwrap().name, "mini");
-        assert_eq!(table.find("gpt-4o").unwrap().name, "mini-again");
-        assert_eq!(table.find("other").unwrap().name, "any");
+        assert_eq!(served(&table, &facts("gpt-4o-mini")).unwrap(), "mini");
+        assert_eq!(served(&table, &facts("gpt-4o")).unwrap(), "mini-again");
+        assert_eq!(served(&table, &facts("gpt-4o-2024")).unwrap(), "gpt-4o");
+        assert_eq!(served(&table, &facts("gpt-3.5")).unwrap(), "gpt");
+        assert_eq!(served(&table, &facts("claude")).unwrap(), "any");
         let models: Vec<&str> = table.models().iter().map(|(m, _)| *m).collect();
         assert_eq!(models, ["gpt-4o", "gpt-4o-mini"]);
     }
 
     #[test]
-    fn no_catch_all_means_unknown_models_find_nothing() {
-        let table = RouteTable::new(vec![rule("mini", &["gpt-4o-mini"], &[1])]);
-        assert!(table.find("gpt-5").is_none());
+    fn a_candidate_whose_conditions_fail_gives_way_to_the_next() {
+        let gold = Match {
+            headers: vec![("x-tier".into(), "gold".into())],
+            ..exact("m")
+        };
+        let big = Match {
+            min_prompt_tokens: Some(1000),
+            ..exact("m")
+        };
+        let tools = Match {
+            has_tools: Some(true),
+            path: Some("/v1/chat/completions".into()),
+            ..Match::default()
+        };
+        let table = RouteTable::new(vec![
+            rule("gold", vec![gold]),
+            rule("big", vec![big]),
+            rule("tools", vec![tools]),
+            rule("plain", vec![exact("m")]),
+        ]);
+        assert_eq!(served(&table, &facts("m")).unwrap(), "plain");
+
+        let gold_header = |name: &str, value: &str| name == "x-tier" && value == "gold";
+        let request = RequestFacts {
+            header_is: &gold_header,
+            ..facts("m")
+        };
+        assert_eq!(served(&table, &request).unwrap(), "gold");
+        assert_eq!(
+            served(
+                &table,
+                &RequestFacts {
+                    prompt_tokens: 5000,
+                    ..facts("m")
+                }
+            )
+            .unwrap(),
+            "big"
+        );
+        assert_eq!(
+            served(
+                &table,
+                &RequestFacts {
+                    has_tools: true,
+                    ..facts("other")
+                }
+            )
+            .unwrap(),
+            "tools"
+        );
+        assert_eq!(
+            served(
+                &table,
+                &RequestFacts {
+                    has_tools: true,
+                    path: "/v1/embeddings",
+                    ..facts("other")
+                }
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn no_rule_without_a_model_condition_means_unknown_models_find_nothing() {
+        let table = RouteTable::new(vec![rule("mini", vec![exact("gpt-4o-mini")])]);
+        assert!(table.lookup(&facts("gpt-5")).is_none());
+    }
+
+    #[test]
+    fn every_condition_of_a_match_is_checked() {
+        let m = Match {
+            model: ModelMatch::Prefix("gpt".into()),
+            max_prompt_tokens: Some(200),
+            has_images: Some(false),
+            ..Match::default()
+        };
+        assert!(m.holds(&facts("gpt-4o")));
+        assert!(!m.holds(&facts("o3")));
+        assert!(!m.holds(&RequestFacts {
+            prompt_tokens: 201,
+            ..facts("gpt-4o")
+        }));
+        assert!(!m.holds(&RequestFacts {
+            has_images: true,
+            ..facts("gpt-4o")
+        }));
     }
 }

@@ -178,8 +178,9 @@ mod tests {
         let rule = Rule {
             route: ObjectRef::new("default", "chat"),
             name: "0".into(),
-            models: vec!["m".into()],
-            matches_any: false,
+            matches: vec![tollgate_config::Match::model(
+                tollgate_config::ModelMatch::Exact("m".into()),
+            )],
             backends: backends
                 .iter()
                 .enumerate()

@@ -7,6 +7,7 @@
 
 mod gateways;
 mod keys;
+mod matches;
 mod pending;
 mod policy;
 mod providers;

@@ -5,8 +5,8 @@ use tollgate_api::{AIRoute, AIRouteRule, ParentReference};
 use tollgate_config::{Backend, GatewayConfig, ObjectRef, ProviderId, RouteTable, Rule};
 
 use super::gateways::ServedGateway;
-use super::policy;
 use super::providers::Providers;
+use super::{matches, policy};
 use super::{name_of, namespace_of};
 use crate::Diagnostic;
 
@@ -111,12 +111,14 @@ fn rules_are_valid(
             }
         }
         for (m, matched) in rule.matches.iter().enumerate() {
-            if matched.model.as_deref() == Some("") {
-                diagnostics.push(error(
-                    format!("spec.rules[{r}].matches[{m}].model"),
-                    "InvalidMatch",
-                    "model must not be empty; omit it to match every model".into(),
-                ));
+            if let Err(errors) = matches::translate(matched) {
+                for (field, reason, message) in errors {
+                    diagnostics.push(error(
+                        format!("spec.rules[{r}].matches[{m}].{field}"),
+                        reason,
+                        message,
+                    ));
+                }
             }
         }
         if rule.backends.is_empty() {
@@ -278,12 +280,11 @@ fn build_config(
             route,
             name: rule.name.clone().unwrap_or_else(|| index.to_string()),
             policy: policy::translate(rule).expect("rules were validated"),
-            models: rule
+            matches: rule
                 .matches
                 .iter()
-                .filter_map(|m| m.model.clone())
+                .map(|m| matches::translate(m).expect("rules were validated"))
                 .collect(),
-            matches_any: rule.matches.is_empty() || rule.matches.iter().any(|m| m.model.is_none()),
             backends,
         });
     }

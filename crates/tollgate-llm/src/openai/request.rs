@@ -19,6 +19,12 @@ pub struct InspectedRequest {
     pub include_usage: bool,
     /// The cap on output tokens the caller set (`max_completion_tokens` or `max_tokens`).
     pub max_tokens: Option<u64>,
+    /// The prompt's size in tokens, estimated as four bytes of `messages` (or `input`) a token.
+    pub prompt_tokens_estimate: u64,
+    /// Whether the request defines tools.
+    pub has_tools: bool,
+    /// Whether the prompt carries images (`image_url` content parts).
+    pub has_images: bool,
     model_span: (usize, usize),
     stream_options_span: Option<(usize, usize)>,
 }
@@ -33,6 +39,12 @@ struct Fields<'a> {
     stream_options: Option<&'a RawValue>,
     max_tokens: Option<u64>,
     max_completion_tokens: Option<u64>,
+    #[serde(borrow)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow)]
+    tools: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -78,7 +90,15 @@ impl InspectedRequest {
                 options.include_usage.unwrap_or(false)
             }
         };
+        let prompt = fields.messages.or(fields.input).map_or("", |raw| raw.get());
+        let has_tools = fields.tools.is_some_and(|raw| {
+            let tools = raw.get().trim();
+            tools != "null" && tools.trim_start_matches('[').trim_start() != "]"
+        });
         Ok(Self {
+            prompt_tokens_estimate: prompt.len().div_ceil(4) as u64,
+            has_tools,
+            has_images: memchr::memmem::find(prompt.as_bytes(), br#""image_url""#).is_some(),
             model_span: span_in(&body, raw_model),
             stream_options_span: fields.stream_options.map(|raw| span_in(&body, raw)),
             model,
@@ -170,6 +190,24 @@ mod tests {
         );
         assert!(r.include_usage);
         assert_eq!(r.max_tokens, Some(9));
+    }
+
+    #[test]
+    fn reads_the_traits_rules_match_on() {
+        let r = inspect(r#"{"model":"m","messages":[{"role":"user","content":"abcdefgh"}]}"#);
+        assert_eq!((r.has_tools, r.has_images), (false, false));
+        assert_eq!(
+            r.prompt_tokens_estimate,
+            r#"[{"role":"user","content":"abcdefgh"}]"#.len().div_ceil(4) as u64
+        );
+        let r = inspect(
+            r#"{"model":"m","tools":[{"type":"function"}],"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}"#,
+        );
+        assert_eq!((r.has_tools, r.has_images), (true, true));
+        let r = inspect(r#"{"model":"m","tools":[ ],"input":"some text"}"#);
+        assert!(!r.has_tools);
+        assert_eq!(r.prompt_tokens_estimate, 3);
+        assert!(!inspect(r#"{"model":"m","tools":null}"#).has_tools);
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! **authorize**: finds the rule that serves the requested model. A model no rule serves is
+//! **authorize**: finds the rule that serves the request (by model, then by the rule's other
+//! conditions: headers, path, prompt size, tools, images). A request no rule serves is
 //! refused here with 404, before any budget or upstream is touched. Per-identity access
 //! rules join this stage when routes declare them.
 
 use http::{Request, Response};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tollgate_config::Snapshot;
+use tollgate_config::{RequestFacts, Snapshot};
 use tollgate_llm::openai::InspectedRequest;
 use tower::{Layer, Service};
 
@@ -51,19 +52,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<InspectedRequest>) -> Self::Future {
-        let found = request
-            .extensions()
-            .get::<Arc<Snapshot>>()
-            .ok_or_else(|| ProxyError::Internal("no snapshot".into()))
-            .and_then(|snapshot| {
-                let model = &request.body().model;
-                snapshot
-                    .config
-                    .routes
-                    .lookup(model)
-                    .ok_or_else(|| ProxyError::ModelNotFound(model.clone()))
-            });
-        match found {
+        match find_rule(&request) {
             Ok(index) => {
                 request.extensions_mut().insert(RuleIndex(index));
                 Box::pin(self.inner.call(request))
@@ -71,4 +60,33 @@ where
             Err(error) => Box::pin(std::future::ready(Err(error))),
         }
     }
+}
+
+/// The rule that serves a request, from what the request says about itself.
+fn find_rule(request: &Request<InspectedRequest>) -> Result<usize, ProxyError> {
+    let snapshot = request
+        .extensions()
+        .get::<Arc<Snapshot>>()
+        .ok_or_else(|| ProxyError::Internal("no snapshot".into()))?;
+    let inspected = request.body();
+    let header_is = |name: &str, value: &str| {
+        request
+            .headers()
+            .get_all(name)
+            .iter()
+            .any(|v| v.as_bytes() == value.as_bytes())
+    };
+    let facts = RequestFacts {
+        model: &inspected.model,
+        path: request.uri().path(),
+        header_is: &header_is,
+        prompt_tokens: inspected.prompt_tokens_estimate,
+        has_tools: inspected.has_tools,
+        has_images: inspected.has_images,
+    };
+    snapshot
+        .config
+        .routes
+        .lookup(&facts)
+        .ok_or_else(|| ProxyError::ModelNotFound(inspected.model.clone()))
 }

@@ -2,11 +2,13 @@
 
 use rust_decimal::Decimal;
 use tollgate_config::{
-    Backend, Identity, Listener, ObjectRef, Pricing, ProviderId, ProviderKind, Secret, Timeouts,
+    Backend, Identity, Listener, Match, ModelMatch, ObjectRef, Pricing, ProviderId, ProviderKind,
+    Secret, Timeouts,
 };
 
 use super::{
-    CONTRACT, assert_clean, diagnostic, reasons, resources, route, run, run_options, summaries,
+    CONTRACT, assert_clean, diagnostic, find, reasons, resources, route, run, run_options,
+    summaries,
 };
 use crate::Severity::Error;
 use crate::translate::{TranslateOptions, Translation, translate};
@@ -56,14 +58,13 @@ fn contract_manifest_translates_to_one_gateway_config() {
         [(&"gpt-4o-mini".to_string(), &pricing)]
     );
 
-    let rule = config
-        .routes
-        .find("gpt-4o-mini")
-        .expect("a rule for gpt-4o-mini");
+    let rule = find(&config.routes, "gpt-4o-mini").expect("a rule for gpt-4o-mini");
     assert_eq!(rule.route, ObjectRef::new("default", "chat"));
     assert_eq!(rule.name, "0");
-    assert_eq!(rule.models, ["gpt-4o-mini"]);
-    assert!(!rule.matches_any);
+    assert_eq!(
+        rule.matches,
+        [Match::model(ModelMatch::Exact("gpt-4o-mini".into()))]
+    );
     assert_eq!(
         rule.backends,
         [Backend {
@@ -77,7 +78,10 @@ fn contract_manifest_translates_to_one_gateway_config() {
         config.provider(rule.backends[0].provider).name,
         provider.name
     );
-    assert!(config.routes.find("gpt-4o").is_none(), "no catch-all rule");
+    assert!(
+        find(&config.routes, "gpt-4o").is_none(),
+        "no catch-all rule"
+    );
 
     assert_eq!(config.api_keys.len(), 1);
     let alice = Identity {

@@ -4,6 +4,7 @@
 mod contract;
 mod gateways;
 mod keys;
+mod matches;
 mod policy;
 mod providers;
 mod routes;
@@ -11,6 +12,7 @@ mod routes;
 use super::{TranslateOptions, Translation, translate};
 use crate::files::parse_documents;
 use crate::{Diagnostic, Resources};
+use tollgate_config::{RequestFacts, RouteTable, Rule};
 
 /// The manifest every release must serve: one Gateway, one provider with a credential, one
 /// route and one API key.
@@ -168,4 +170,18 @@ fn secret(namespace: &str, name: &str, labels: &str, data: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: {namespace}, labels: {labels}}}\n{data}\n"
     )
+}
+
+/// The rule a plain chat request for `model` would use.
+fn find<'t>(routes: &'t RouteTable, model: &str) -> Option<&'t Rule> {
+    let no_headers = |_: &str, _: &str| false;
+    let facts = RequestFacts {
+        model,
+        path: "/v1/chat/completions",
+        header_is: &no_headers,
+        prompt_tokens: 10,
+        has_tools: false,
+        has_images: false,
+    };
+    routes.lookup(&facts).map(|index| routes.rule(index))
 }

@@ -1,8 +1,8 @@
 //! AIRoutes: validation, attachment to Gateways, precedence, and what each Gateway gets.
 
-use tollgate_config::{Backend, GatewayConfig, ObjectRef, ProviderId};
+use tollgate_config::{Backend, GatewayConfig, ModelMatch, ObjectRef, ProviderId};
 
-use super::{assert_clean, diagnostic, gateway, provider, reasons, route, run, secret};
+use super::{assert_clean, diagnostic, find, gateway, provider, reasons, route, run, secret};
 use crate::Translation;
 
 const HTTP_LISTENER: &str = "[{name: http, protocol: HTTP, port: 8080}]";
@@ -39,10 +39,7 @@ fn rule_names(translation: &Translation) -> Vec<String> {
 
 /// The route serving `model` on `default/ai-gateway`, as `namespace/route`.
 fn served_by(translation: &Translation, model: &str) -> Option<String> {
-    config(translation)
-        .routes
-        .find(model)
-        .map(|r| r.route.to_string())
+    find(&config(translation).routes, model).map(|r| r.route.to_string())
 }
 
 #[test]
@@ -75,8 +72,8 @@ fn an_exact_model_match_beats_an_earlier_catch_all() {
         served_by(&translation, "anything-else").as_deref(),
         Some("default/a-catch-all")
     );
-    let catch_all = config(&translation).routes.find("anything-else").unwrap();
-    assert!(catch_all.matches_any && catch_all.models.is_empty());
+    let catch_all = find(&config(&translation).routes, "anything-else").unwrap();
+    assert!(catch_all.matches.is_empty());
 }
 
 #[test]
@@ -108,9 +105,10 @@ fn routes_are_ordered_by_namespace_then_name_whatever_the_document_order() {
         Some("default/mmm")
     );
     let second = &config(&translation).routes.rules()[1];
+    let models: Vec<&ModelMatch> = second.matches.iter().map(|m| &m.model).collect();
     assert_eq!(
-        (second.models.as_slice(), second.matches_any),
-        (&["gpt-4o-mini".to_string()][..], true)
+        models,
+        [&ModelMatch::Exact("gpt-4o-mini".into()), &ModelMatch::Any]
     );
     assert_eq!(
         served_by(&translation, "other").as_deref(),
@@ -240,7 +238,7 @@ fn backends_keep_their_weights_and_upstream_models() {
         )],
     );
     assert_clean(&translation);
-    let rule = config(&translation).routes.find("anything").unwrap();
+    let rule = find(&config(&translation).routes, "anything").unwrap();
     let expected = [
         Backend {
             provider: ProviderId(0),
@@ -542,13 +540,13 @@ fn each_gateway_gets_only_the_providers_its_routes_use_and_every_api_key() {
             .map(|p| p.name.to_string())
             .collect();
         assert_eq!(providers, expected, "{gateway}");
-        let rule = config.routes.find(model).unwrap();
+        let rule = find(&config.routes, model).unwrap();
         assert_eq!(
             config.provider(rule.backends[0].provider).name.to_string(),
             expected[1],
             "{gateway}"
         );
-        let shared = config.routes.find("anything").unwrap();
+        let shared = find(&config.routes, "anything").unwrap();
         let ids: Vec<ProviderId> = shared.backends.iter().map(|b| b.provider).collect();
         assert_eq!(ids, [ProviderId(0), ProviderId(0)]);
         assert!(

@@ -355,7 +355,7 @@ impl Route {
         let backend = &call.rule.backends[index];
         let provider = call.config.provider(backend.provider);
         let upstream_model = backend.model.as_deref().unwrap_or(&call.inspected.model);
-        let model_label = if call.rule.models.contains(&call.inspected.model) {
+        let model_label = if call.rule.names_model(&call.inspected.model) {
             call.inspected.model.clone()
         } else {
             "*".to_string()
