@@ -4,6 +4,7 @@
 //! extensions; inner stages fill in what they decide, and the response body fills in usage
 //! when the stream ends. Each field is written once, so no lock is needed.
 
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, OnceLock};
 use tollgate_config::{Identity, Pricing};
 use tollgate_llm::Usage;
@@ -20,7 +21,7 @@ pub(crate) struct Exchange {
     /// Why the response broke after it began, if it did (the response body).
     pub broken: OnceLock<&'static str>,
     /// Attempts made upstream, retries and failovers included (route).
-    pub attempts: OnceLock<u32>,
+    pub attempts: AtomicU32,
 }
 
 /// The route and backend chosen for a request.

@@ -200,7 +200,7 @@ impl Report {
                 key_id = self.exchange.identity.get().map(|i| i.key_id.as_str()),
                 route = %target.route,
                 rule = %target.rule,
-                attempts = self.exchange.attempts.get().copied().unwrap_or(1),
+                attempts = self.exchange.attempts.load(std::sync::atomic::Ordering::Relaxed),
                 provider = %target.provider,
                 model = %target.upstream_model,
                 input_tokens = usage.input_tokens,

@@ -13,6 +13,7 @@ use http_body_util::Full;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 use tollgate_config::{Backend, GatewayConfig, Provider, Rule, Snapshot};
@@ -28,7 +29,7 @@ use crate::balance::{self, Choice};
 use crate::body::{BackendLease, ProxyBody, UpstreamParts};
 use crate::error::ProxyError;
 use crate::exchange::{SharedExchange, Target};
-use crate::health::{RouteRuntime, RuleRuntime};
+use crate::health::{Availability, RouteRuntime, RuleRuntime};
 use crate::metrics::{AttemptLabels, Metrics, RuleLabels};
 use crate::upstream::{UpstreamClients, strip_hop_by_hop};
 use attempt::{FailureKind, FinalAnswer, Outcome, attempt, read_answer};
@@ -166,7 +167,15 @@ impl Route {
                             Some(choice)
                         }
                         None => {
-                            // Every backend was tried: the same one again, after a pause.
+                            // Every backend was tried: the same one again, after a pause,
+                            // unless its failures just took it out of rotation (a 429's
+                            // retry-after holds it off too, but is waited for below).
+                            if failure.kind.counts_against_health()
+                                && call.runtime.backends[*previous].availability()
+                                    == Availability::Ejected
+                            {
+                                break;
+                            }
                             let wait = failure.retry_after.unwrap_or_else(|| {
                                 policy.retry.backoff(same_backend_retries, rand::random())
                             });
@@ -194,14 +203,14 @@ impl Route {
             };
             let Some(choice) = choice else { break };
             tried.push(choice.index);
-            let _ = call.exchange.attempts.set(attempt_number + 1);
+            call.exchange
+                .attempts
+                .store(attempt_number + 1, Ordering::Relaxed);
             match self.try_backend(call, choice).await {
                 Ok(response) => return Ok(response),
                 Err(failure) => last = Some((choice.index, failure)),
             }
         }
-        let attempts = tried.len() as u32;
-        let _ = call.exchange.attempts.set(attempts);
         match last {
             None => Err(ProxyError::NoBackend {
                 route: rule.route.to_string(),
