@@ -4,7 +4,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 ADMIN_ADDR ?= 127.0.0.1:9901
 
-.PHONY: build run test fmt-check lint test-rust test-e2e crds venv
+.PHONY: build run test fmt-check lint test-rust test-e2e crds venv bench
 
 ## Build the tollgate and tollgate-mock binaries (debug).
 build:
@@ -28,6 +28,11 @@ test-rust:
 
 test-e2e: build venv
 	$(PYTHON) -m pytest tests/e2e -q
+
+## Tollgate against nginx and a direct call on loopback, plus the hot-path micro-benchmarks.
+bench:
+	./bench/run.sh
+	$(CARGO) bench --workspace
 
 ## Regenerate crds/ and the chart's copy from the resource types (a unit test fails on drift).
 crds:

@@ -112,14 +112,32 @@ def _rule(model: str, backend: dict, name: str | None = None) -> dict:
     return {**({"name": name} if name else {}), "matches": [{"model": model}], "backends": [backend]}
 
 
+def backend(target: Mock | str, weight: int | None = None, priority: int | None = None) -> dict:
+    """One backend of render_manifest(backends=...): a mock, or an endpoint URL (a closed port's,
+    say), with an optional weight and priority."""
+    spec = {"endpoint": target if isinstance(target, str) else target.url}
+    spec.update({"weight": weight} if weight is not None else {})
+    spec.update({"priority": priority} if priority is not None else {})
+    return spec
+
+
+def backend_provider_name(index: int) -> str:
+    """The ModelProvider of render_manifest's backends[index] (metrics say default/<it>)."""
+    return f"backend-{index}"
+
+
 def render_manifest(*, port: int, endpoint: str, aliases: tuple[str, ...] = (), embeddings: bool = False,
                     output_price: str = "0.60", timeouts: dict[str, str] | None = None,
-                    backend_provider: str = "openai", tls: tuple[str, str] | None = None) -> str:
+                    backend_provider: str = "openai", tls: tuple[str, str] | None = None,
+                    backends: tuple[dict, ...] = (), rule: dict | None = None) -> str:
     """The quickstart's manifest (as JSON documents, which YAML reads): Gateway `ai-gateway`
     listening on `port` (HTTPS when `tls` = (chain PEM, key PEM)), ModelProvider `openai` at
     `endpoint` with optional `timeouts`, AIRoute `chat` whose first rule serves gpt-4o-mini from
     `backend_provider`, a rule per alias (served by gpt-4o-mini), an optional embeddings rule,
-    and the API key tg-alice-secret."""
+    and the API key tg-alice-secret. With `backends` (see backend()), the first rule serves
+    gpt-4o-mini from those instead, each its own ModelProvider `backend-<i>` (like `openai` but
+    at its own endpoint); `rule` adds fields to the first rule (loadBalancer, retry, timeouts,
+    outlierDetection)."""
     def resource(api: str, kind: str, name: str, **fields: Any) -> dict:
         return {"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": "default"}, **fields}
 
@@ -128,6 +146,11 @@ def render_manifest(*, port: int, endpoint: str, aliases: tuple[str, ...] = (), 
 
     models = [{"name": MODEL, "pricing": pricing("0.15", output_price)}]
     rules = [_rule(MODEL, {"provider": backend_provider, "model": MODEL})]
+    if backends:
+        rules[0]["backends"] = [{"provider": backend_provider_name(i), "model": MODEL,
+                                 **{k: v for k, v in b.items() if k != "endpoint"}}
+                                for i, b in enumerate(backends)]
+    rules[0].update(rule or {})
     rules += [_rule(alias, {"provider": "openai", "model": MODEL}, f"alias-{alias}") for alias in aliases]
     if embeddings:
         models.append({"name": EMBEDDING_MODEL, "pricing": pricing("0.02", "0")})
@@ -152,6 +175,9 @@ def render_manifest(*, port: int, endpoint: str, aliases: tuple[str, ...] = (), 
                  spec={"parentRefs": [{"name": "ai-gateway"}], "rules": rules}),
         alice,
     ]
+    for i, spec in enumerate(backends):
+        documents.append(resource(tollgate_api, "ModelProvider", backend_provider_name(i),
+                                  spec={**provider, "endpoint": spec["endpoint"]}))
     if tls:
         documents.append(resource("v1", "Secret", "gw-cert", type="kubernetes.io/tls",
                                   stringData={"tls.crt": tls[0], "tls.key": tls[1]}))
@@ -322,10 +348,12 @@ class Launcher:
     def gateway(self, mock: Mock | None = None, *, endpoint: str | None = None, args: tuple[str, ...] = (),
                 **options: Any) -> Gateway:
         """Serves render_manifest(**options) from a new folder, the provider being `mock`
-        (or `endpoint`), with extra `tollgate run` args; returns it once /readyz says 200."""
+        (or `endpoint`, or else the first of `backends`), with extra `tollgate run` args;
+        returns it once /readyz says 200."""
         directory = self.tmp / f"gateway-{next(_COUNTER)}"
         directory.mkdir()
-        gateway = Gateway(directory, endpoint or mock.url, options)
+        endpoint = endpoint or (mock.url if mock else options["backends"][0]["endpoint"])
+        gateway = Gateway(directory, endpoint, options)
         gateway.write(gateway.manifest())
         argv = [str(binary("tollgate")), "run", "-f", str(directory), "--listen-address", LOOPBACK,
                 "--admin-addr", f"{LOOPBACK}:{gateway.admin_port}", *args]

@@ -94,8 +94,8 @@ pub struct RetryPolicy {
     /// API durations. Default base `25ms`, max `1s`. Failover to another backend does not wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
-    /// Caps retries so that an outage cannot multiply load: retries may add at most `percent`
-    /// of the requests of the last 10 seconds, plus `minPerSecond`. Default 20 and 5.
+    /// Caps retries so that an outage cannot multiply load: each second, retries may add at
+    /// most `percent` of the second's requests, plus `minPerSecond`. Default 20 and 5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<RetryBudget>,
 }
@@ -137,6 +137,7 @@ pub struct RetryBudget {
     pub percent: Option<u32>,
     /// Retries always allowed per second, however few requests there are. Default 5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1000000))]
     pub min_per_second: Option<u32>,
 }
 

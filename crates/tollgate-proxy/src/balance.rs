@@ -202,7 +202,7 @@ mod tests {
             ..GatewayConfig::default()
         };
         let snapshot = Arc::new(Snapshot { version: 1, config });
-        let mut runtimes = HealthRegistry::default().runtime_for(&[&snapshot]);
+        let mut runtimes = HealthRegistry::new(Default::default()).runtime_for(&[&snapshot]);
         let runtime = Arc::into_inner(runtimes.remove(0)).unwrap().rules.remove(0);
         (rule, runtime)
     }
@@ -221,7 +221,7 @@ mod tests {
             consecutive_failures: 1,
             ejection_time: Duration::from_secs(60),
         };
-        assert!(runtime.backends[index].on_failure(&policy, false));
+        assert!(runtime.backends[index].on_failure(&policy, false, "test"));
     }
 
     #[tokio::test(start_paused = true)]
@@ -272,7 +272,7 @@ mod tests {
             [0, 100],
             "one probe at a time"
         );
-        runtime.backends[0].on_success(Duration::from_millis(5));
+        runtime.backends[0].on_first_byte(Duration::from_millis(5));
         assert!(counts(&rule, &runtime, 100)[0] > 20);
     }
 
@@ -306,23 +306,23 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn latency_aware_prefers_the_faster_backend_and_retries_the_slower_later() {
         let (three, runtime) = rule(&[(1, 0), (1, 0), (1, 0)], LoadBalancer::LatencyAware);
-        runtime.backends[0].on_success(Duration::from_millis(500));
-        runtime.backends[1].on_success(Duration::from_millis(100));
-        runtime.backends[2].on_success(Duration::from_millis(100));
+        runtime.backends[0].on_first_byte(Duration::from_millis(500));
+        runtime.backends[1].on_first_byte(Duration::from_millis(100));
+        runtime.backends[2].on_first_byte(Duration::from_millis(100));
         let counts3 = counts(&three, &runtime, 3_000);
         // Of two distinct draws out of three, the slow one always loses.
         assert_eq!(counts3[0], 0, "{counts3:?}");
 
         let (rule, runtime) = rule(&[(1, 0), (1, 0)], LoadBalancer::LatencyAware);
-        runtime.backends[0].on_success(Duration::from_millis(500));
-        runtime.backends[1].on_success(Duration::from_millis(100));
+        runtime.backends[0].on_first_byte(Duration::from_millis(500));
+        runtime.backends[1].on_first_byte(Duration::from_millis(100));
         tokio::time::advance(Duration::from_secs(1)).await;
-        runtime.backends[1].on_success(Duration::from_millis(100));
+        runtime.backends[1].on_first_byte(Duration::from_millis(100));
         assert_eq!(counts(&rule, &runtime, 100), [0, 100]);
         // The fast one keeps getting fresh samples; the slow one's old estimate fades until
         // it is tried again, which is how a recovered backend wins its traffic back.
         tokio::time::advance(Duration::from_secs(5)).await;
-        runtime.backends[1].on_success(Duration::from_millis(100));
+        runtime.backends[1].on_first_byte(Duration::from_millis(100));
         assert_eq!(counts(&rule, &runtime, 100), [100, 0]);
     }
 

@@ -180,6 +180,7 @@ impl UpstreamBody {
         if let Some(usage) = usage {
             let _ = self.exchange.usage.set(usage);
         }
+        self.backend.state.on_completed();
         tail
     }
 
@@ -190,8 +191,10 @@ impl UpstreamBody {
         message: String,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         tracing::warn!(code, %message, "upstream response broke after it began");
-        let _ = self.exchange.broken.set(code);
-        self.backend.state.on_failure(&self.backend.outlier, false);
+        let _ = self.exchange.failure.set(code);
+        self.backend
+            .state
+            .on_failure(&self.backend.outlier, false, code);
         self.pending_end = true;
         match self.reader {
             UsageReader::Stream(_) => {

@@ -18,8 +18,9 @@ pub(crate) struct Exchange {
     pub target: OnceLock<Target>,
     /// What it consumed (the response body, at its end).
     pub usage: OnceLock<Usage>,
-    /// Why the response broke after it began, if it did (the response body).
-    pub broken: OnceLock<&'static str>,
+    /// Why the upstream failed the request, when the caller gets the upstream's own error
+    /// answer (route) or a response that broke after it began (the response body).
+    pub failure: OnceLock<&'static str>,
     /// Attempts made upstream, retries and failovers included (route).
     pub attempts: AtomicU32,
 }

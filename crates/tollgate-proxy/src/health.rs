@@ -3,6 +3,8 @@
 //! time to first byte. State is kept per provider and upstream model, shared by every rule
 //! that uses them, and survives configuration reloads.
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -10,6 +12,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tollgate_config::{GatewayConfig, OutlierDetection, Snapshot};
 use tower::retry::budget::TpsBudget;
+
+use crate::metrics::AttemptLabels;
 
 /// How fast the latency estimate forgets: the EWMA's decay time. An estimate with no news
 /// decays towards zero, so a backend that was slow gets tried again after a while and can
@@ -33,6 +37,12 @@ pub(crate) enum Availability {
 #[derive(Debug)]
 pub(crate) struct BackendState {
     epoch: Instant,
+    /// `namespace/name` of the provider, for logs and metrics.
+    provider: String,
+    /// The upstream model, empty when the requested one is passed on.
+    model: String,
+    /// Where ejections are counted.
+    ejections: Family<AttemptLabels, Counter>,
     consecutive_failures: AtomicU32,
     /// Milliseconds since `epoch` until which the backend is out; 0 when in rotation.
     ejected_until_ms: AtomicU64,
@@ -46,9 +56,17 @@ pub(crate) struct BackendState {
 }
 
 impl BackendState {
-    fn new(epoch: Instant) -> Self {
+    fn new(
+        epoch: Instant,
+        provider: String,
+        model: String,
+        ejections: Family<AttemptLabels, Counter>,
+    ) -> Self {
         Self {
             epoch,
+            provider,
+            model,
+            ejections,
             consecutive_failures: AtomicU32::new(0),
             ejected_until_ms: AtomicU64::new(0),
             probing: AtomicBool::new(false),
@@ -85,24 +103,52 @@ impl BackendState {
         self.probing.store(false, Ordering::Release);
     }
 
-    /// Records a success with its time to first byte: the backend is back in rotation.
-    pub(crate) fn on_success(&self, first_byte: Duration) {
-        self.consecutive_failures.store(0, Ordering::Release);
+    /// Records a first byte, and how long it took: the backend is (back) in rotation: the backend is back in rotation.
+    pub(crate) fn on_first_byte(&self, first_byte: Duration) {
         self.ejected_until_ms.store(0, Ordering::Release);
         self.probing.store(false, Ordering::Release);
         self.observe(first_byte);
     }
 
-    /// Records a failure; returns true when it ejects the backend. A failed `probe` ejects
-    /// it again at once.
-    pub(crate) fn on_failure(&self, policy: &OutlierDetection, probe: bool) -> bool {
+    /// Records a response that ended cleanly: the run of consecutive failures is over. (A
+    /// stream that breaks after its first byte counts as a failure, so a backend whose streams
+    /// keep breaking is ejected like one that refuses connections.)
+    pub(crate) fn on_completed(&self) {
+        self.consecutive_failures.store(0, Ordering::Release);
+    }
+
+    /// Records a failure (`reason` names it in metrics); returns true when it takes the
+    /// backend out of rotation, which a failure of a backend already out does not. A failed
+    /// `probe` ejects it again at once. Ejections are counted and logged here.
+    pub(crate) fn on_failure(
+        &self,
+        policy: &OutlierDetection,
+        probe: bool,
+        reason: &'static str,
+    ) -> bool {
         let failures = self.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
-        if failures >= policy.consecutive_failures || probe {
-            let until = self.now_ms() + policy.ejection_time.as_millis() as u64;
-            self.ejected_until_ms.store(until.max(1), Ordering::Release);
-            return true;
+        let now = self.now_ms();
+        let out = self.ejected_until_ms.load(Ordering::Acquire) > now;
+        if !probe && (failures < policy.consecutive_failures || out) {
+            return false;
         }
-        false
+        let until = now + policy.ejection_time.as_millis() as u64;
+        self.ejected_until_ms.store(until.max(1), Ordering::Release);
+        self.ejections
+            .get_or_create(&AttemptLabels {
+                provider: self.provider.clone(),
+                outcome: reason,
+            })
+            .inc();
+        tracing::warn!(
+            provider = %self.provider,
+            model = %self.model,
+            failures,
+            reason,
+            seconds = policy.ejection_time.as_secs_f64(),
+            "backend ejected"
+        );
+        true
     }
 
     /// Keeps a backend out until `until` (a `retry-after`), without counting a failure.
@@ -141,11 +187,11 @@ impl BackendState {
     /// Peak-EWMA update: a slower sample is taken at once, a faster one is averaged in.
     fn observe(&self, sample: Duration) {
         let sample = sample.as_nanos() as f64;
-        let (previous, decay) = self.decayed_estimate();
-        let next = if sample > previous {
+        let (belief, decay) = self.decayed_estimate();
+        let next = if sample > belief {
             sample
         } else {
-            previous * decay + sample * (1.0 - decay)
+            belief + sample * (1.0 - decay)
         };
         self.ewma_ns.store(next.to_bits(), Ordering::Release);
         self.ewma_at_ns
@@ -192,21 +238,22 @@ pub(crate) struct RouteRuntime {
 #[derive(Debug)]
 pub(crate) struct HealthRegistry {
     epoch: Instant,
+    ejections: Family<AttemptLabels, Counter>,
     backends: HashMap<(String, String), Arc<BackendState>>,
     budgets: HashMap<(String, String, u32, u32), Arc<TpsBudget>>,
 }
 
-impl Default for HealthRegistry {
-    fn default() -> Self {
+impl HealthRegistry {
+    /// An empty registry counting ejections in `ejections`.
+    pub(crate) fn new(ejections: Family<AttemptLabels, Counter>) -> Self {
         Self {
             epoch: Instant::now(),
+            ejections,
             backends: HashMap::new(),
             budgets: HashMap::new(),
         }
     }
-}
 
-impl HealthRegistry {
     /// The runtime state for a snapshot's rules, reusing what is known about backends and
     /// budgets it shares with earlier snapshots. State nothing refers to any more is dropped.
     pub(crate) fn runtime_for(&mut self, snapshots: &[&Arc<Snapshot>]) -> Vec<Arc<RouteRuntime>> {
@@ -240,11 +287,14 @@ impl HealthRegistry {
                             config.provider(backend.provider).name.to_string(),
                             backend.model.clone().unwrap_or_default(),
                         );
-                        let state = self
-                            .backends
-                            .get(&key)
-                            .cloned()
-                            .unwrap_or_else(|| Arc::new(BackendState::new(self.epoch)));
+                        let state = self.backends.get(&key).cloned().unwrap_or_else(|| {
+                            Arc::new(BackendState::new(
+                                self.epoch,
+                                key.0.clone(),
+                                key.1.clone(),
+                                self.ejections.clone(),
+                            ))
+                        });
                         backends.entry(key).or_insert(state).clone()
                     })
                     .collect();
@@ -257,7 +307,7 @@ impl HealthRegistry {
                 );
                 let budget = self.budgets.get(&key).cloned().unwrap_or_else(|| {
                     Arc::new(TpsBudget::new(
-                        Duration::from_secs(10),
+                        Duration::from_secs(1),
                         retry.budget_min_per_second,
                         retry.budget_percent as f32 / 100.0,
                     ))
@@ -300,16 +350,37 @@ mod tests {
         }
     }
 
+    fn test_state() -> BackendState {
+        BackendState::new(
+            Instant::now(),
+            "default/p".into(),
+            String::new(),
+            Family::default(),
+        )
+    }
+
     #[tokio::test(start_paused = true)]
     async fn ejects_after_consecutive_failures_then_probes_once() {
-        let state = BackendState::new(Instant::now());
-        assert!(!state.on_failure(&policy(), false));
-        state.on_success(Duration::from_millis(10));
-        assert!(!state.on_failure(&policy(), false));
-        assert!(!state.on_failure(&policy(), false));
+        let state = test_state();
+        assert!(!state.on_failure(&policy(), false, "test"));
+        state.on_first_byte(Duration::from_millis(10));
+        assert!(!state.on_failure(&policy(), false, "test"));
         assert!(
-            state.on_failure(&policy(), false),
+            state.on_failure(&policy(), false, "test"),
+            "a first byte alone does not end a run of failures: a stream may still break"
+        );
+        tokio::time::advance(Duration::from_secs(10)).await;
+        state.on_first_byte(Duration::from_millis(10));
+        state.on_completed();
+        assert!(!state.on_failure(&policy(), false, "test"));
+        assert!(!state.on_failure(&policy(), false, "test"));
+        assert!(
+            state.on_failure(&policy(), false, "test"),
             "the third failure in a row ejects"
+        );
+        assert!(
+            !state.on_failure(&policy(), false, "test"),
+            "a failure while out is no new ejection"
         );
         assert_eq!(state.availability(), Availability::Ejected);
 
@@ -320,24 +391,26 @@ mod tests {
         assert_eq!(state.availability(), Availability::Ejected);
 
         assert!(
-            state.on_failure(&policy(), true),
+            state.on_failure(&policy(), true, "test"),
             "a failed probe ejects again at once"
         );
         state.release_probe();
         tokio::time::advance(Duration::from_secs(10)).await;
         assert!(state.claim_probe());
-        state.on_success(Duration::from_millis(10));
+        state.on_first_byte(Duration::from_millis(10));
         assert_eq!(state.availability(), Availability::Healthy);
+        state.on_completed();
+        assert_eq!(state.consecutive_failures.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn peak_ewma_takes_slow_samples_at_once_and_forgets_them_slowly() {
-        let state = BackendState::new(Instant::now());
-        state.on_success(Duration::from_millis(500));
+        let state = test_state();
+        state.on_first_byte(Duration::from_millis(500));
         let slow = state.latency_cost();
         assert!((slow - 500e6).abs() < 1e6, "{slow}");
         tokio::time::advance(Duration::from_secs(1)).await;
-        state.on_success(Duration::from_millis(10));
+        state.on_first_byte(Duration::from_millis(10));
         let after_fast = state.latency_cost();
         assert!(after_fast < slow && after_fast > 10e6, "{after_fast}");
         tokio::time::advance(Duration::from_secs(60)).await;
@@ -346,7 +419,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn in_flight_requests_raise_the_cost_and_are_counted_until_dropped() {
-        let state = Arc::new(BackendState::new(Instant::now()));
+        let state = Arc::new(test_state());
         let idle = state.latency_cost();
         let guard = state.start();
         assert_eq!(state.outstanding(), 1);
@@ -357,7 +430,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn hold_off_keeps_a_backend_out_without_counting_a_failure() {
-        let state = BackendState::new(Instant::now());
+        let state = test_state();
         state.hold_off(Duration::from_secs(2));
         assert_eq!(state.availability(), Availability::Ejected);
         tokio::time::advance(Duration::from_secs(2)).await;

@@ -104,13 +104,15 @@ struct Control {
 impl Proxy {
     /// A proxy with no Gateways yet, registering its metrics in `registry`.
     pub fn new(settings: ProxySettings, registry: &mut Registry) -> Self {
+        let metrics = Metrics::register(registry);
+        let health = HealthRegistry::new(metrics.ejections.clone());
         Self {
             settings,
-            metrics: Metrics::register(registry),
+            metrics,
             clients: Arc::new(UpstreamClients::default()),
             control: tokio::sync::Mutex::new(Control {
                 gateways: HashMap::new(),
-                health: HealthRegistry::default(),
+                health,
                 listeners: HashMap::new(),
                 graceful: Some(Arc::new(GracefulShutdown::new())),
             }),

@@ -94,6 +94,13 @@ pub(super) fn translate(rule: &AIRouteRule) -> Result<RulePolicy, Vec<PolicyErro
             ),
         ));
     }
+    if policy.retry.budget_percent > 1000 || policy.retry.budget_min_per_second > 1_000_000 {
+        errors.push((
+            "retry.budget".into(),
+            "InvalidRetry",
+            "percent must be at most 1000 and minPerSecond at most 1000000".into(),
+        ));
+    }
     if policy.retry.backoff_base > policy.retry.backoff_max {
         errors.push((
             "retry.backoff".into(),

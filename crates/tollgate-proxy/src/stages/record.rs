@@ -156,7 +156,7 @@ impl Report {
             status: self.status,
             outcome: self
                 .error_code
-                .or_else(|| self.exchange.broken.get().copied())
+                .or_else(|| self.exchange.failure.get().copied())
                 .unwrap_or(outcome)
                 .to_string(),
         };

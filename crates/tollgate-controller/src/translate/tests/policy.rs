@@ -132,6 +132,11 @@ fn invalid_policies_are_refused_with_the_field_at_fault() {
             "spec.rules[0].retry.backoff",
         ),
         (
+            "retry: {budget: {percent: 1001}}",
+            "InvalidRetry",
+            "spec.rules[0].retry.budget",
+        ),
+        (
             "retry: {backoff: {base: soon}}",
             "InvalidDuration",
             "spec.rules[0].retry.backoff.base",

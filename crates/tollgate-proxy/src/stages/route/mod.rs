@@ -220,6 +220,7 @@ impl Route {
                 match failure.answer {
                     FinalAnswer::Error(error) => Err(error),
                     FinalAnswer::Upstream(response) => {
+                        let _ = call.exchange.failure.set(failure.kind.as_str());
                         let (mut head, body) = read_answer(response).await;
                         strip_hop_by_hop(&mut head.headers);
                         head.headers.remove(header::CONTENT_LENGTH);
@@ -272,16 +273,11 @@ impl Route {
                     })
                     .inc();
                 if failure.kind.counts_against_health() {
-                    if state.on_failure(&call.rule.policy.outlier, probe.is_some()) {
-                        self.metrics
-                            .ejections
-                            .get_or_create(&AttemptLabels {
-                                provider: provider_label,
-                                outcome: failure.kind.as_str(),
-                            })
-                            .inc();
-                        tracing::warn!(provider = %provider.name, model = backend.model.as_deref().unwrap_or_default(), "backend ejected after failures");
-                    }
+                    state.on_failure(
+                        &call.rule.policy.outlier,
+                        probe.is_some(),
+                        failure.kind.as_str(),
+                    );
                 } else if let Some(wait) = failure.retry_after {
                     state.hold_off(wait);
                 }
@@ -301,7 +297,7 @@ impl Route {
                         outcome: "ok",
                     })
                     .inc();
-                state.on_success(first_byte);
+                state.on_first_byte(first_byte);
                 self.set_target(call, choice.index);
                 strip_hop_by_hop(&mut head.headers);
                 head.headers.remove(header::SET_COOKIE);

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make bench`: installs the reference proxy and the load generator if missing, builds release
+# binaries, and runs bench/harness.py (all traffic on loopback).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v nginx >/dev/null; then
+  apt-get update -q && apt-get install -y -q nginx-light
+fi
+if ! command -v oha >/dev/null; then
+  cargo install oha --locked --version 1.16.0
+fi
+cargo build --release --workspace --bins
+python3 bench/harness.py "$@"
