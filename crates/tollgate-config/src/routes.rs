@@ -7,44 +7,43 @@ use std::collections::HashMap;
 use crate::matching::{Match, ModelMatch, RequestFacts};
 use crate::{ObjectRef, ProviderId, RulePolicy};
 
+/// A rule and which of its matches put it in a candidate list (`None`: it has no matches).
+type Entry = (usize, Option<usize>);
+
 /// The rules of every route attached to a Gateway, indexed for lookup by model.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RouteTable {
     rules: Vec<Rule>,
-    by_model: HashMap<String, Vec<usize>>,
-    /// Prefixes, longest first, with their rules.
-    by_prefix: Vec<(String, Vec<usize>)>,
-    any_model: Vec<usize>,
+    by_model: HashMap<String, Vec<Entry>>,
+    /// Prefixes, longest first, with their entries.
+    by_prefix: Vec<(String, Vec<Entry>)>,
+    any_model: Vec<Entry>,
 }
 
 impl RouteTable {
     /// Builds the table from rules given in precedence order (earlier wins among equals).
     pub fn new(rules: Vec<Rule>) -> Self {
-        let mut by_model: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut prefixes: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_model: HashMap<String, Vec<Entry>> = HashMap::new();
+        let mut prefixes: HashMap<String, Vec<Entry>> = HashMap::new();
         let mut any_model = Vec::new();
-        let add = |list: &mut Vec<usize>, index: usize| {
-            if list.last() != Some(&index) {
-                list.push(index);
-            }
-        };
         for (index, rule) in rules.iter().enumerate() {
             if rule.matches.is_empty() {
-                add(&mut any_model, index);
+                any_model.push((index, None));
             }
-            for matched in &rule.matches {
+            for (m, matched) in rule.matches.iter().enumerate() {
+                let entry = (index, Some(m));
                 match &matched.model {
-                    ModelMatch::Any => add(&mut any_model, index),
+                    ModelMatch::Any => any_model.push(entry),
                     ModelMatch::Exact(model) => {
-                        add(by_model.entry(model.clone()).or_default(), index)
+                        by_model.entry(model.clone()).or_default().push(entry)
                     }
                     ModelMatch::Prefix(prefix) => {
-                        add(prefixes.entry(prefix.clone()).or_default(), index)
+                        prefixes.entry(prefix.clone()).or_default().push(entry)
                     }
                 }
             }
         }
-        let mut by_prefix: Vec<(String, Vec<usize>)> = prefixes.into_iter().collect();
+        let mut by_prefix: Vec<(String, Vec<Entry>)> = prefixes.into_iter().collect();
         by_prefix.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         Self {
             rules,
@@ -54,19 +53,22 @@ impl RouteTable {
         }
     }
 
-    /// The index of the rule that serves a request, if any.
+    /// The index of the rule that serves a request, if any: the first entry, in the order
+    /// exact model, prefix (longest first), any model, whose match holds entirely.
     pub fn lookup(&self, facts: &RequestFacts<'_>) -> Option<usize> {
         let exact = self.by_model.get(facts.model).into_iter().flatten();
         let prefixed = self
             .by_prefix
             .iter()
             .filter(|(prefix, _)| facts.model.starts_with(prefix.as_str()))
-            .flat_map(|(_, rules)| rules);
+            .flat_map(|(_, entries)| entries);
         exact
             .chain(prefixed)
             .chain(&self.any_model)
-            .copied()
-            .find(|index| self.rules[*index].serves(facts))
+            .find(|(rule, matched)| {
+                matched.is_none_or(|m| self.rules[*rule].matches[m].holds(facts))
+            })
+            .map(|(rule, _)| *rule)
     }
 
     /// The rule at an index [`RouteTable::lookup`] returned.
@@ -80,7 +82,7 @@ impl RouteTable {
         let mut models: Vec<(&str, &Rule)> = self
             .by_model
             .iter()
-            .map(|(model, rules)| (model.as_str(), &self.rules[rules[0]]))
+            .map(|(model, entries)| (model.as_str(), &self.rules[entries[0].0]))
             .collect();
         models.sort_by_key(|(model, _)| *model);
         models
@@ -114,11 +116,6 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// Whether the rule applies to a request.
-    pub fn serves(&self, facts: &RequestFacts<'_>) -> bool {
-        self.matches.is_empty() || self.matches.iter().any(|m| m.holds(facts))
-    }
-
     /// Whether `model` is a model this rule names exactly (for metric labels, which must not
     /// take arbitrary names from callers).
     pub fn names_model(&self, model: &str) -> bool {
@@ -293,5 +290,88 @@ mod tests {
             has_images: true,
             ..facts("gpt-4o")
         }));
+    }
+
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+
+        const MODELS: [&str; 4] = ["a", "ab", "abc", "b"];
+
+        fn model_match() -> impl Strategy<Value = ModelMatch> {
+            prop_oneof![
+                Just(ModelMatch::Any),
+                (0..4usize).prop_map(|i| ModelMatch::Exact(MODELS[i].into())),
+                (0..4usize).prop_map(|i| ModelMatch::Prefix(MODELS[i].into())),
+            ]
+        }
+
+        fn a_match() -> impl Strategy<Value = Match> {
+            (
+                model_match(),
+                any::<bool>(),
+                proptest::option::of(any::<bool>()),
+            )
+                .prop_map(|(model, gold, has_tools)| Match {
+                    model,
+                    headers: if gold {
+                        vec![("x-tier".into(), "gold".into())]
+                    } else {
+                        vec![]
+                    },
+                    has_tools,
+                    ..Match::default()
+                })
+        }
+
+        /// Precedence written the slow, obvious way: the first rule (in order) with an exact
+        /// match that holds; else the longest prefix match that holds; else the first rule
+        /// with no matches or a model-less match that holds.
+        fn reference(rules: &[Rule], facts: &RequestFacts<'_>) -> Option<usize> {
+            let holding = |class: fn(&ModelMatch, &str) -> Option<usize>| {
+                let mut found: Vec<(std::cmp::Reverse<usize>, usize)> = Vec::new();
+                for (index, rule) in rules.iter().enumerate() {
+                    for m in &rule.matches {
+                        if let Some(length) = class(&m.model, facts.model)
+                            && m.holds(facts)
+                        {
+                            found.push((std::cmp::Reverse(length), index));
+                        }
+                    }
+                }
+                found.into_iter().min().map(|(_, index)| index)
+            };
+            holding(|m, model| matches!(m, ModelMatch::Exact(x) if x == model).then_some(0))
+                .or_else(|| {
+                    holding(|m, model| match m {
+                        ModelMatch::Prefix(p) if model.starts_with(p.as_str()) => Some(p.len()),
+                        _ => None,
+                    })
+                })
+                .or_else(|| {
+                    rules.iter().position(|r| {
+                        r.matches.is_empty()
+                            || r.matches
+                                .iter()
+                                .any(|m| m.model == ModelMatch::Any && m.holds(facts))
+                    })
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn lookup_follows_the_documented_precedence(
+                rules in proptest::collection::vec(proptest::collection::vec(a_match(), 0..3), 0..8),
+                model in 0..4usize,
+                gold in any::<bool>(),
+                has_tools in any::<bool>(),
+            ) {
+                let rules: Vec<Rule> = rules.into_iter().enumerate().map(|(i, matches)| rule(&i.to_string(), matches)).collect();
+                let table = RouteTable::new(rules.clone());
+                let header_is = move |name: &str, value: &str| gold && name == "x-tier" && value == "gold";
+                let facts = RequestFacts { model: MODELS[model], has_tools, header_is: &header_is, ..facts("") };
+                prop_assert_eq!(table.lookup(&facts), reference(&rules, &facts));
+            }
+        }
     }
 }

@@ -346,4 +346,47 @@ mod tests {
             2
         );
     }
+
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn picks_a_usable_backend_of_the_best_priority_or_none(
+                backends in proptest::collection::vec((0..3u32, 0..3u32, any::<bool>()), 1..6),
+                tried_mask in any::<u8>(),
+                seed in any::<u64>(),
+            ) {
+                let runtime_flavour = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+                runtime_flavour.block_on(async {
+                    let spec: Vec<(u32, u32)> = backends.iter().map(|(w, p, _)| (*w, *p)).collect();
+                    let (rule, runtime) = rule(&spec, LoadBalancer::WeightedRandom);
+                    for (i, (_, _, ejected)) in backends.iter().enumerate() {
+                        if *ejected {
+                            eject(&runtime, i);
+                        }
+                    }
+                    let tried: Vec<usize> = (0..backends.len()).filter(|i| tried_mask & (1 << i) != 0).collect();
+                    let usable = |i: usize| backends[i].0 > 0 && !tried.contains(&i);
+                    let healthy = |i: usize| usable(i) && !backends[i].2;
+                    let best = (0..backends.len()).filter(|i| healthy(*i)).map(|i| backends[i].1).min();
+                    let mut rng = SmallRng::seed_from_u64(seed);
+                    match choose(&rule, &runtime, &tried, |_| 0.0, &mut rng) {
+                        Some(choice) => {
+                            prop_assert!(usable(choice.index), "{choice:?}");
+                            prop_assert!(!choice.probe);
+                            match best {
+                                Some(priority) => prop_assert!(healthy(choice.index) && backends[choice.index].1 == priority),
+                                // Panic mode: nothing healthy, first attempt, lowest priority.
+                                None => prop_assert!(tried.is_empty() && backends[choice.index].1 == backends.iter().map(|b| b.1).min().unwrap()),
+                            }
+                        }
+                        None => prop_assert!(best.is_none() && (!tried.is_empty() || !(0..backends.len()).any(|i| usable(i) && backends[i].1 == backends.iter().map(|b| b.1).min().unwrap()))),
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+    }
 }
