@@ -5,7 +5,7 @@
 use arc_swap::ArcSwapOption;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,36 +85,31 @@ async fn accept_loop(
         let builder = builder.clone();
         let acceptor = tls.load_full();
         tokio::spawn(async move {
-            let result = match acceptor {
-                None => {
-                    watcher
-                        .watch(
-                            builder
-                                .serve_connection(TokioIo::new(stream), service)
-                                .into_owned(),
-                        )
-                        .await
-                }
+            match acceptor {
+                None => serve(builder, stream, service, watcher).await,
                 Some(acceptor) => match handshake(&acceptor, stream).await {
-                    Ok(stream) => {
-                        watcher
-                            .watch(
-                                builder
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .into_owned(),
-                            )
-                            .await
-                    }
-                    Err(error) => {
-                        tracing::debug!(%error, "TLS handshake failed");
-                        return;
-                    }
+                    Ok(stream) => serve(builder, stream, service, watcher).await,
+                    Err(error) => tracing::debug!(%error, "TLS handshake failed"),
                 },
-            };
-            if let Err(error) = result {
-                tracing::debug!(%error, "connection ended with an error");
             }
         });
+    }
+}
+
+/// Serves one connection, plain or TLS, until it closes or the graceful shutdown ends it.
+async fn serve<I>(
+    builder: auto::Builder<TokioExecutor>,
+    io: I,
+    service: TowerToHyperService<GatewayService>,
+    watcher: Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .into_owned();
+    if let Err(error) = watcher.watch(connection).await {
+        tracing::debug!(%error, "connection ended with an error");
     }
 }
 

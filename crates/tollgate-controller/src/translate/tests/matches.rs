@@ -2,31 +2,14 @@
 
 use tollgate_config::{Match, ModelMatch, ObjectRef};
 
-use super::{assert_clean, diagnostic, gateway, provider, reasons, route, run};
+use super::{assert_clean, diagnostic, reasons, run_one_rule};
 use crate::Translation;
 
 /// One rule with the given matches (a YAML flow sequence).
 fn run_matches(matches: &str) -> Translation {
-    let documents = [
-        gateway(
-            "default",
-            "ai-gateway",
-            "[{name: http, protocol: HTTP, port: 8080}]",
-        ),
-        provider(
-            "default",
-            "openai",
-            r#"{type: OpenAI, endpoint: "http://127.0.0.1:9100"}"#,
-        ),
-        route(
-            "default",
-            "chat",
-            &format!(
-                "{{parentRefs: [{{name: ai-gateway}}], rules: [{{matches: {matches}, backends: [{{provider: openai}}]}}]}}"
-            ),
-        ),
-    ];
-    run(&documents.iter().map(String::as_str).collect::<Vec<_>>())
+    run_one_rule(&format!(
+        "matches: {matches}, backends: [{{provider: openai}}]"
+    ))
 }
 
 #[test]

@@ -185,3 +185,26 @@ fn find<'t>(routes: &'t RouteTable, model: &str) -> Option<&'t Rule> {
     };
     routes.lookup(&facts).map(|index| routes.rule(index))
 }
+
+/// `default/ai-gateway` (HTTP on 8080), provider `default/openai`, and AIRoute `default/chat`
+/// attached to it with one rule (a YAML flow mapping without braces, e.g. `backends: [...]`).
+fn run_one_rule(rule: &str) -> Translation {
+    let documents = [
+        gateway(
+            "default",
+            "ai-gateway",
+            "[{name: http, protocol: HTTP, port: 8080}]",
+        ),
+        provider(
+            "default",
+            "openai",
+            r#"{type: OpenAI, endpoint: "http://127.0.0.1:9100"}"#,
+        ),
+        route(
+            "default",
+            "chat",
+            &format!("{{parentRefs: [{{name: ai-gateway}}], rules: [{{{rule}}}]}}"),
+        ),
+    ];
+    run(&documents.iter().map(String::as_str).collect::<Vec<_>>())
+}

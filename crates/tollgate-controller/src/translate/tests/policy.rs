@@ -3,7 +3,7 @@
 use std::time::Duration;
 use tollgate_config::{LoadBalancer, ObjectRef, RetryOn, RulePolicy};
 
-use super::{assert_clean, diagnostic, gateway, provider, reasons, route, run};
+use super::{assert_clean, diagnostic, reasons, run_one_rule};
 use crate::Translation;
 
 /// One rule with two backends (priorities 0 and 1) and the given extra rule fields (YAML
@@ -14,26 +14,9 @@ fn run_rule(fields: &str) -> Translation {
     } else {
         format!(", {fields}")
     };
-    let documents = [
-        gateway(
-            "default",
-            "ai-gateway",
-            "[{name: http, protocol: HTTP, port: 8080}]",
-        ),
-        provider(
-            "default",
-            "openai",
-            r#"{type: OpenAI, endpoint: "http://127.0.0.1:9100"}"#,
-        ),
-        route(
-            "default",
-            "chat",
-            &format!(
-                "{{parentRefs: [{{name: ai-gateway}}], rules: [{{backends: [{{provider: openai, model: a}}, {{provider: openai, model: b, priority: 1}}]{extra}}}]}}"
-            ),
-        ),
-    ];
-    run(&documents.iter().map(String::as_str).collect::<Vec<_>>())
+    run_one_rule(&format!(
+        "backends: [{{provider: openai, model: a}}, {{provider: openai, model: b, priority: 1}}]{extra}"
+    ))
 }
 
 fn policy(translation: &Translation) -> RulePolicy {
