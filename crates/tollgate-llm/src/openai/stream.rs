@@ -87,7 +87,7 @@ impl ChatStream {
             self.done = true;
             return false;
         }
-        if memchr::memmem::find(&data, br#""usage""#).is_none() {
+        if !carries_usage(&data) {
             return false;
         }
         let Ok(chunk) = serde_json::from_slice::<Chunk>(&data) else {
@@ -118,6 +118,19 @@ impl ChatStream {
     }
 }
 
+/// Whether an event's data has a `"usage"` field that is not `null`: only such events are
+/// parsed, since every chunk of a stream with usage requested carries `"usage":null`.
+fn carries_usage(data: &[u8]) -> bool {
+    let Some(at) = memchr::memmem::find(data, br#""usage""#) else {
+        return false;
+    };
+    let value = data[at + 7..]
+        .iter()
+        .position(|b| !b.is_ascii_whitespace() && *b != b':')
+        .map(|offset| &data[at + 7 + offset..]);
+    value.is_some_and(|v| !v.starts_with(b"null"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +151,20 @@ mod tests {
         }
         out.extend(stream.finish().unwrap_or_default());
         out
+    }
+
+    #[test]
+    fn only_events_with_a_usage_value_are_parsed() {
+        assert!(carries_usage(
+            br#"{"choices":[],"usage":{"prompt_tokens":1}}"#
+        ));
+        assert!(carries_usage(br#"{"usage" : {"prompt_tokens":1}}"#));
+        assert!(!carries_usage(
+            br#"{"choices":[{"delta":{}}],"usage":null}"#
+        ));
+        assert!(!carries_usage(br#"{"usage": null}"#));
+        assert!(!carries_usage(br#"{"choices":[]}"#));
+        assert!(!carries_usage(br#"{"usage""#));
     }
 
     #[test]
