@@ -15,8 +15,9 @@ type Entry = (usize, Option<usize>);
 pub struct RouteTable {
     rules: Vec<Rule>,
     by_model: HashMap<String, Vec<Entry>>,
-    /// Prefixes, longest first, with their entries.
-    by_prefix: Vec<(String, Vec<Entry>)>,
+    by_prefix: HashMap<String, Vec<Entry>>,
+    /// The distinct lengths of the prefixes, longest first: a lookup tries only these.
+    prefix_lengths: Vec<usize>,
     any_model: Vec<Entry>,
 }
 
@@ -43,12 +44,14 @@ impl RouteTable {
                 }
             }
         }
-        let mut by_prefix: Vec<(String, Vec<Entry>)> = prefixes.into_iter().collect();
-        by_prefix.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        let mut prefix_lengths: Vec<usize> = prefixes.keys().map(String::len).collect();
+        prefix_lengths.sort_unstable_by(|a, b| b.cmp(a));
+        prefix_lengths.dedup();
         Self {
             rules,
             by_model,
-            by_prefix,
+            by_prefix: prefixes,
+            prefix_lengths,
             any_model,
         }
     }
@@ -58,10 +61,11 @@ impl RouteTable {
     pub fn lookup(&self, facts: &RequestFacts<'_>) -> Option<usize> {
         let exact = self.by_model.get(facts.model).into_iter().flatten();
         let prefixed = self
-            .by_prefix
+            .prefix_lengths
             .iter()
-            .filter(|(prefix, _)| facts.model.starts_with(prefix.as_str()))
-            .flat_map(|(_, entries)| entries);
+            .filter_map(|length| facts.model.get(..*length))
+            .filter_map(|prefix| self.by_prefix.get(prefix))
+            .flatten();
         exact
             .chain(prefixed)
             .chain(&self.any_model)
