@@ -166,7 +166,7 @@ impl Report {
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
         let usage = self.exchange.usage.get().copied().unwrap_or_default();
-        if let Some(target) = target {
+        if target.is_some() {
             for (kind, count) in [
                 ("input", usage.input_tokens),
                 ("output", usage.output_tokens),
@@ -186,42 +186,31 @@ impl Report {
                         .inc_by(count);
                 }
             }
-            let cost =
-                target
-                    .pricing
-                    .cost(usage.input_tokens, usage.cached_tokens, usage.output_tokens);
-            tracing::info!(
-                target: "tollgate::access",
-                request_id = ?self.request_id,
-                method = %self.method,
-                path = %self.path,
-                status = self.status,
-                outcome = %labels.outcome,
-                key_id = self.exchange.identity.get().map(|i| i.key_id.as_str()),
-                route = %target.route,
-                rule = %target.rule,
-                attempts = self.exchange.attempts.load(std::sync::atomic::Ordering::Relaxed),
-                provider = %target.provider,
-                model = %target.upstream_model,
-                input_tokens = usage.input_tokens,
-                output_tokens = usage.output_tokens,
-                cost_usd = %cost,
-                duration_ms = elapsed.as_millis() as u64,
-                "request"
-            );
-        } else {
-            tracing::info!(
-                target: "tollgate::access",
-                request_id = ?self.request_id,
-                method = %self.method,
-                path = %self.path,
-                status = self.status,
-                outcome = %labels.outcome,
-                key_id = self.exchange.identity.get().map(|i| i.key_id.as_str()),
-                duration_ms = elapsed.as_millis() as u64,
-                "request"
-            );
         }
+        // One line per request; the route fields are absent for requests refused before routing.
+        let cost = target.map(|t| {
+            t.pricing
+                .cost(usage.input_tokens, usage.cached_tokens, usage.output_tokens)
+        });
+        tracing::info!(
+            target: "tollgate::access",
+            request_id = ?self.request_id,
+            method = %self.method,
+            path = %self.path,
+            status = self.status,
+            outcome = %labels.outcome,
+            key_id = self.exchange.identity.get().map(|i| i.key_id.as_str()),
+            route = target.map(|t| t.route.as_str()),
+            rule = target.map(|t| t.rule.as_str()),
+            attempts = target.map(|_| self.exchange.attempts.load(std::sync::atomic::Ordering::Relaxed)),
+            provider = target.map(|t| t.provider.as_str()),
+            model = target.map(|t| t.upstream_model.as_str()),
+            input_tokens = target.map(|_| usage.input_tokens),
+            output_tokens = target.map(|_| usage.output_tokens),
+            cost_usd = cost.map(tracing::field::display),
+            duration_ms = elapsed.as_millis() as u64,
+            "request"
+        );
     }
 }
 
