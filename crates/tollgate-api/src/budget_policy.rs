@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::common::ResourceStatus;
 
 /// Spend and rate limits for one subject: an API key, a user, a team, a route, or everyone.
+/// Every policy applies to every Gateway Tollgate serves, and a request must fit every policy
+/// whose subject it belongs to. Before a request is routed, its worst case (input tokens
+/// counted from the prompt, output at `max_tokens` or `defaultMaxOutputTokens`) is reserved
+/// against each limit; when its response ends, the reservation is settled to what it used.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "tollgate.dev",
@@ -35,7 +39,21 @@ pub struct BudgetPolicySpec {
     pub failure_mode: FailureMode,
     /// Percentages of a limit at which an alert is emitted once per window (for example 50, 80, 100).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alert_thresholds: Vec<u8>,
+    /// Above 100 only `Soft` policies can reach.
+    #[schemars(inner(range(min = 1, max = 1000)))]
+    pub alert_thresholds: Vec<u16>,
+    /// When the worst case of a request does not fit a `usd` or `tokens` limit, lower the
+    /// request's `max_tokens` so that it fits instead of refusing it. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clamp: bool,
+    /// The output tokens reserved for a request that sets no `max_tokens`. Default 4096.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub default_max_output_tokens: Option<u64>,
+    /// The IANA time zone that `Day` and `Month` windows follow, such as `Europe/Paris`.
+    /// Default `UTC`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// The subject of a budget.
@@ -44,7 +62,10 @@ pub struct BudgetPolicySpec {
 pub struct BudgetSubject {
     /// The kind of subject.
     pub kind: BudgetSubjectKind,
-    /// The subject's name: the key id, user, team or route name. Unset for `Global`.
+    /// The subject's name: for `Key`, the name of the API key's Secret in the policy's
+    /// namespace; for `User` and `Team`, the user or team as labelled on keys or mapped from
+    /// token claims; for `Route`, the name of an AIRoute in the policy's namespace. Unset for
+    /// `Global`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
@@ -60,7 +81,7 @@ pub enum BudgetSubjectKind {
     Team,
     /// One AIRoute.
     Route,
-    /// Every request through the Gateway.
+    /// Every request.
     #[default]
     Global,
 }
@@ -83,16 +104,18 @@ pub struct BudgetLimit {
     pub requests: Option<u64>,
 }
 
-/// Windows a limit counts over.
+/// Windows a limit counts over. `Minute` and `Hour` roll: they count the last 60 seconds or
+/// minutes, in slots of one sixtieth. `Day` and `Month` are calendar periods in the policy's
+/// time zone and reset at their end.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum BudgetWindow {
     /// A rolling minute.
     Minute,
     /// A rolling hour.
     Hour,
-    /// A calendar day, UTC.
+    /// A calendar day.
     Day,
-    /// A calendar month, UTC.
+    /// A calendar month.
     #[default]
     Month,
 }
@@ -100,19 +123,20 @@ pub enum BudgetWindow {
 /// What happens when a limit is reached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum BudgetEnforcement {
-    /// Refuse the request with 429.
+    /// Refuse the request with 429 (`budget_exceeded` for USD and token budgets,
+    /// `rate_limit_exceeded` for per-minute limits) and a `retry-after` until it would fit.
     #[default]
     Hard,
-    /// Allow the request, but record and alert.
+    /// Allow the request, but count it, log it and raise the over-limit metric.
     Soft,
 }
 
 /// What happens when the budget store is unreachable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum FailureMode {
-    /// Let requests through uncounted.
+    /// Let requests through uncounted (and count the store failure in a metric).
     Open,
-    /// Refuse requests.
+    /// Refuse requests with 503 until the store answers again.
     #[default]
     Closed,
 }

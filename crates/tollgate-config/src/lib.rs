@@ -4,6 +4,7 @@
 //! immutable [`Snapshot`]. Nothing here does I/O, and every value is already validated, so the
 //! proxy never has to second-guess its configuration on the request path.
 
+mod budget;
 mod identity;
 mod matching;
 mod policy;
@@ -14,6 +15,7 @@ mod secret;
 use serde::Serialize;
 use std::fmt;
 
+pub use budget::{BudgetPolicy, Budgets, Enforcement, FailureMode, Limit, Subject, Unit, Window};
 pub use identity::{ApiKeys, Identity};
 pub use matching::{Match, ModelMatch, RequestFacts};
 pub use policy::{LoadBalancer, OutlierDetection, RetryOn, RetryPolicy, RouteTimeouts, RulePolicy};
@@ -43,6 +45,8 @@ pub struct GatewayConfig {
     pub routes: RouteTable,
     /// The API keys callers may present.
     pub api_keys: ApiKeys,
+    /// The budgets and rate limits requests must fit.
+    pub budgets: Budgets,
 }
 
 impl GatewayConfig {

@@ -42,6 +42,7 @@ fn benches(c: &mut Criterion) {
             inspected.rewrite(black_box(&Rewrite {
                 model: Some("gpt-4o-mini"),
                 include_usage: true,
+                ..Rewrite::default()
             }))
         })
     });

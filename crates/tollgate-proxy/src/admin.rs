@@ -17,8 +17,9 @@ use crate::Proxy;
 
 /// Serves the admin endpoints on `socket` until the task is dropped:
 /// `/healthz` (the process is alive), `/readyz` (a configuration is applied and not draining),
-/// `/metrics` (Prometheus text) and `/config` (the snapshots in use, secrets redacted, and
-/// what is known of each backend's health).
+/// `/metrics` (Prometheus text), `/config` (the snapshots in use, secrets redacted, and
+/// what is known of each backend's health) and `/budgets` (each budget policy's spend,
+/// remaining room and reset time per limit, as the budget store holds them).
 pub async fn serve(socket: TcpListener, proxy: Arc<Proxy>, registry: Arc<Registry>) {
     loop {
         let Ok((stream, _)) = socket.accept().await else {
@@ -74,9 +75,21 @@ async fn respond(
             .unwrap_or_default();
             with_type(StatusCode::OK, body, "application/json")
         }
+        "/budgets" => match proxy.budget_report().await {
+            Ok(report) => with_type(
+                StatusCode::OK,
+                serde_json::to_string_pretty(&json!({ "policies": report })).unwrap_or_default(),
+                "application/json",
+            ),
+            Err(error) => with_type(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the budget store cannot be read: {error}\n"),
+                "text/plain; charset=utf-8",
+            ),
+        },
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found; try /healthz, /readyz, /metrics or /config\n",
+            "not found; try /healthz, /readyz, /metrics, /config or /budgets\n",
         ),
     }
 }

@@ -99,6 +99,18 @@ impl ProxyBody {
         }
     }
 
+    /// For an upstream stream, how many events carried output so far (see
+    /// [`ChatStream::output_events`]); `None` for any other body.
+    pub(crate) fn stream_output_events(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Upstream(body) => match &body.reader {
+                UsageReader::Stream(stream) => Some(stream.output_events()),
+                UsageReader::Whole { .. } => None,
+            },
+            Kind::Full(_) => None,
+        }
+    }
+
     /// Whether the caller has everything that matters: a body Tollgate wrote is complete once
     /// handed over, an upstream body once it ended or its stream sent `[DONE]` (SDKs hang up
     /// right after it, before the chunked encoding's last empty chunk).

@@ -71,6 +71,24 @@ pub enum ProxyError {
         /// The AIRoute.
         route: String,
     },
+    /// A hard budget or rate limit has no room for the request.
+    #[error("{message}")]
+    LimitReached {
+        /// `budget_exceeded` or `rate_limit_exceeded`.
+        code: &'static str,
+        /// Which limit, how far it is spent, and when to retry.
+        message: String,
+        /// Seconds until the request would fit; `None` when it never can.
+        retry_after: Option<u64>,
+    },
+    /// The budget store cannot be reached and a policy that applies fails closed.
+    #[error(
+        "budgets cannot be checked right now (policy {policy} fails closed while its store is unreachable); try again shortly"
+    )]
+    BudgetStoreUnavailable {
+        /// The policy that refused.
+        policy: String,
+    },
     /// Tollgate failed to build something it should always be able to build.
     #[error("internal error: {0}")]
     Internal(String),
@@ -92,7 +110,10 @@ impl ProxyError {
                 ErrorKind::Upstream
             }
             ProxyError::UpstreamTimeout { .. } => ErrorKind::Timeout,
-            ProxyError::NoBackend { .. } => ErrorKind::Unavailable,
+            ProxyError::NoBackend { .. } | ProxyError::BudgetStoreUnavailable { .. } => {
+                ErrorKind::Unavailable
+            }
+            ProxyError::LimitReached { .. } => ErrorKind::RateLimit,
             ProxyError::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -111,6 +132,8 @@ impl ProxyError {
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
             ProxyError::UpstreamAuth { .. } => "upstream_auth_failed",
             ProxyError::NoBackend { .. } => "no_backend_available",
+            ProxyError::LimitReached { code, .. } => code,
+            ProxyError::BudgetStoreUnavailable { .. } => "budget_store_unavailable",
             ProxyError::Internal(_) => "internal_error",
         }
     }
@@ -126,6 +149,16 @@ impl ProxyError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        let retry_after = match &self {
+            ProxyError::LimitReached { retry_after, .. } => *retry_after,
+            ProxyError::BudgetStoreUnavailable { .. } => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if kind == ErrorKind::Authentication {
             response
                 .headers_mut()

@@ -9,6 +9,8 @@ use std::sync::{Arc, OnceLock};
 use tollgate_config::{Identity, Pricing};
 use tollgate_llm::Usage;
 
+use crate::budget::Reservation;
+
 /// The facts of one request, written once each by the stage that learns them.
 #[derive(Debug, Default)]
 pub(crate) struct Exchange {
@@ -23,6 +25,8 @@ pub(crate) struct Exchange {
     pub failure: OnceLock<&'static str>,
     /// Attempts made upstream, retries and failovers included (route).
     pub attempts: AtomicU32,
+    /// What was reserved on the caller's budgets, settled when the response ends (reserve).
+    pub reservation: OnceLock<Reservation>,
 }
 
 /// The route and backend chosen for a request.

@@ -5,6 +5,7 @@
 pub mod admin;
 mod balance;
 mod body;
+mod budget;
 mod error;
 mod exchange;
 mod health;
@@ -27,9 +28,11 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tollgate_config::{ObjectRef, Snapshot};
 
+pub use budget::StoreConfig;
 pub use error::ProxyError;
 pub use stack::RequestLimits;
 
+use budget::Ledger;
 use health::HealthRegistry;
 use listener::RunningListener;
 use metrics::{GatewayLabels, Metrics, ReloadLabels};
@@ -37,13 +40,20 @@ use stack::Served;
 use upstream::UpstreamClients;
 
 /// Settings fixed for the life of the process.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ProxySettings {
     /// The address Gateway listeners bind to (their ports come from the Gateway).
     pub listen_address: IpAddr,
     /// Limits on every request.
     pub limits: RequestLimits,
+    /// Where budget and rate limit counts are kept.
+    pub budget_store: StoreConfig,
 }
+
+/// The proxy cannot start with these settings.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid budget store: {0}")]
+pub struct InvalidSettings(String);
 
 /// Why a new set of snapshots was not applied. Nothing changes when apply fails.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +97,7 @@ pub struct Proxy {
     settings: ProxySettings,
     metrics: Metrics,
     clients: Arc<UpstreamClients>,
+    ledger: Arc<Ledger>,
     control: tokio::sync::Mutex<Control>,
     published: ArcSwap<Vec<Arc<Snapshot>>>,
     ready: AtomicBool,
@@ -103,13 +114,16 @@ struct Control {
 
 impl Proxy {
     /// A proxy with no Gateways yet, registering its metrics in `registry`.
-    pub fn new(settings: ProxySettings, registry: &mut Registry) -> Self {
+    pub fn new(settings: ProxySettings, registry: &mut Registry) -> Result<Self, InvalidSettings> {
         let metrics = Metrics::register(registry);
         let health = HealthRegistry::new(metrics.ejections.clone());
-        Self {
+        let ledger =
+            Ledger::new(&settings.budget_store, metrics.clone()).map_err(InvalidSettings)?;
+        Ok(Self {
             settings,
             metrics,
             clients: Arc::new(UpstreamClients::default()),
+            ledger: Arc::new(ledger),
             control: tokio::sync::Mutex::new(Control {
                 gateways: HashMap::new(),
                 health,
@@ -118,7 +132,7 @@ impl Proxy {
             }),
             published: ArcSwap::from_pointee(Vec::new()),
             ready: AtomicBool::new(false),
-        }
+        })
     }
 
     /// Serves exactly these Gateways from now on: new listeners are bound first (so a port
@@ -237,6 +251,7 @@ impl Proxy {
                 self.metrics.clone(),
                 self.clients.clone(),
                 self.settings.limits,
+                self.ledger.clone(),
             );
             tracing::info!(%gateway, port, tls = acceptor.is_some(), "listening");
             control.listeners.insert(
@@ -271,6 +286,16 @@ impl Proxy {
         self.control.lock().await.health.describe()
     }
 
+    /// Spend and remaining room of every budget policy, for the admin server.
+    pub async fn budget_report(&self) -> Result<serde_json::Value, String> {
+        let snapshots = self.snapshots();
+        let Some(snapshot) = snapshots.first() else {
+            return Ok(serde_json::json!([]));
+        };
+        let report = self.ledger.report(&snapshot.config.budgets).await?;
+        serde_json::to_value(report).map_err(|e| e.to_string())
+    }
+
     /// The snapshots in use, for the admin server.
     pub fn snapshots(&self) -> Arc<Vec<Arc<Snapshot>>> {
         self.published.load_full()
@@ -302,8 +327,15 @@ impl Proxy {
             deadline_s = deadline.as_secs(),
             "draining connections"
         );
-        tokio::time::timeout(deadline, graceful.shutdown())
+        let started = tokio::time::Instant::now();
+        let drained = tokio::time::timeout(deadline, graceful.shutdown())
             .await
-            .is_ok()
+            .is_ok();
+        // Settlements of the last responses, so that what they spent is counted.
+        let settled = self
+            .ledger
+            .flush(deadline.saturating_sub(started.elapsed()))
+            .await;
+        drained && settled
     }
 }

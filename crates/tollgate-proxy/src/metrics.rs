@@ -70,6 +70,33 @@ pub(crate) struct ReloadLabels {
     pub result: &'static str,
 }
 
+/// Labels of a budget policy's events.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct BudgetLabels {
+    /// `namespace/name` of the BudgetPolicy.
+    pub(crate) policy: String,
+    /// `refused` (a hard limit refused a request), `over_limit` (a soft limit was passed),
+    /// `clamped` (a request's output cap was lowered to fit), or `unmetered` (served
+    /// uncounted because the store failed and the policy fails open).
+    pub(crate) outcome: &'static str,
+}
+
+/// Labels of a budget alert.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct AlertLabels {
+    /// `namespace/name` of the BudgetPolicy.
+    pub(crate) policy: String,
+    /// The percentage of the limit reached.
+    pub(crate) threshold: u16,
+}
+
+/// Labels of budget store failures.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct StoreLabels {
+    /// `reserve`, `settle` or `alert`.
+    pub(crate) operation: &'static str,
+}
+
 /// Every metric the proxy records.
 #[derive(Clone)]
 pub(crate) struct Metrics {
@@ -93,6 +120,12 @@ pub(crate) struct Metrics {
     pub(crate) retries: Family<RuleLabels, Counter>,
     /// Retries refused because the rule's retry budget was spent.
     pub(crate) retry_budget_exhausted: Family<RuleLabels, Counter>,
+    /// What budget policies did to requests.
+    pub(crate) budget_outcomes: Family<BudgetLabels, Counter>,
+    /// Budget alerts fired (once per threshold and window).
+    pub(crate) budget_alerts: Family<AlertLabels, Counter>,
+    /// Budget store calls that failed or timed out.
+    pub(crate) budget_store_errors: Family<StoreLabels, Counter>,
 }
 
 impl Metrics {
@@ -114,6 +147,9 @@ impl Metrics {
             failovers: Family::default(),
             retries: Family::default(),
             retry_budget_exhausted: Family::default(),
+            budget_outcomes: Family::default(),
+            budget_alerts: Family::default(),
+            budget_store_errors: Family::default(),
         };
         let registry = registry.sub_registry_with_prefix("tollgate");
         registry.register(
@@ -130,6 +166,21 @@ impl Metrics {
             "tokens",
             "Tokens consumed, by route, model, provider and type",
             metrics.tokens.clone(),
+        );
+        registry.register(
+            "budget_outcomes",
+            "Requests a budget policy refused, let past a soft limit, clamped, or left unmetered",
+            metrics.budget_outcomes.clone(),
+        );
+        registry.register(
+            "budget_alerts",
+            "Budget alert thresholds reached, once per policy, threshold and window",
+            metrics.budget_alerts.clone(),
+        );
+        registry.register(
+            "budget_store_errors",
+            "Budget store calls that failed or timed out, by operation",
+            metrics.budget_store_errors.clone(),
         );
         registry.register(
             "config_version",

@@ -11,6 +11,7 @@ use tollgate_config::Snapshot;
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
+use crate::budget::Ledger;
 use crate::health::RouteRuntime;
 use crate::metrics::Metrics;
 use crate::stages::authenticate::AuthenticateLayer;
@@ -18,6 +19,7 @@ use crate::stages::authorize::AuthorizeLayer;
 use crate::stages::endpoints::EndpointsLayer;
 use crate::stages::inspect::InspectLayer;
 use crate::stages::record::{RecordLayer, RecordedBody};
+use crate::stages::reserve::ReserveLayer;
 use crate::stages::route::Route;
 use crate::upstream::UpstreamClients;
 
@@ -49,12 +51,13 @@ pub(crate) fn gateway_service(
     metrics: Metrics,
     clients: Arc<UpstreamClients>,
     limits: RequestLimits,
+    ledger: Arc<Ledger>,
 ) -> GatewayService {
     let stack = ServiceBuilder::new()
         // 1. record: outermost, so every outcome — success, refusal, upstream failure, client
         //    disconnect — is timed, counted and logged, and every error becomes a response in
         //    the caller's dialect. It also pins the snapshot the request finishes on.
-        .layer(RecordLayer::new(served, metrics.clone()))
+        .layer(RecordLayer::new(served, metrics.clone(), ledger.clone()))
         // 2. authenticate: no identity, no entry; nothing below runs for an unknown caller.
         .layer(AuthenticateLayer)
         // The model listing needs only an identity; AI operations continue down the pipeline.
@@ -66,7 +69,9 @@ pub(crate) fn gateway_service(
         ))
         // 4. authorize: which rule serves the requested model, if any.
         .layer(AuthorizeLayer)
-        // 5. route: call the provider and stream its answer back.
+        // 5. reserve: the worst case on every budget that applies, settled by record.
+        .layer(ReserveLayer::new(ledger))
+        // 6. route: call the provider and stream its answer back.
         .service(Route::new(clients, metrics));
     BoxCloneSyncService::new(stack)
 }

@@ -53,7 +53,7 @@ pub(crate) struct FilesArgs {
 pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) files: FilesArgs,
-    /// Address of the admin server (/healthz, /readyz, /metrics, /config).
+    /// Address of the admin server (/healthz, /readyz, /metrics, /config, /budgets).
     #[arg(long, default_value = "127.0.0.1:9901", env = "TOLLGATE_ADMIN_ADDR")]
     pub(crate) admin_addr: SocketAddr,
     /// Address Gateway listeners bind to; their ports come from the Gateway. Use 0.0.0.0 to
@@ -69,6 +69,18 @@ pub(crate) struct RunArgs {
     /// On SIGTERM, how long requests and streams in flight may take to finish.
     #[arg(long, default_value = "30s", value_parser = parse_duration, env = "TOLLGATE_DRAIN_TIMEOUT")]
     pub(crate) drain_timeout: Duration,
+    /// Where budget counts live: `memory` (this process only), or a Redis URL
+    /// (`redis://[:password@]host:port[/db]`, `rediss://` for TLS) shared by every proxy
+    /// that should count together.
+    #[arg(long, default_value = "memory", env = "TOLLGATE_BUDGET_STORE")]
+    pub(crate) budget_store: String,
+    /// The longest a budget store call may take before the request goes on as each policy's
+    /// `failureMode` says.
+    #[arg(long, default_value = "250ms", value_parser = parse_duration, env = "TOLLGATE_BUDGET_STORE_TIMEOUT")]
+    pub(crate) budget_store_timeout: Duration,
+    /// A prefix for this deployment's keys in a shared Redis.
+    #[arg(long, default_value = "", env = "TOLLGATE_BUDGET_STORE_NAMESPACE")]
+    pub(crate) budget_store_namespace: String,
 }
 
 /// Parses `500ms`, `30s`, `2m`.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tollgate_controller::{Diagnostic, TranslateOptions, Translation, Versions, files, translate};
-use tollgate_proxy::{Proxy, ProxySettings, RequestLimits};
+use tollgate_proxy::{Proxy, ProxySettings, RequestLimits, StoreConfig};
 
 use crate::cli::{FilesArgs, RunArgs};
 
@@ -103,8 +103,16 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             max_body_bytes: args.max_request_bytes,
             body_timeout: args.body_timeout,
         },
+        budget_store: match args.budget_store.as_str() {
+            "memory" => StoreConfig::Memory,
+            url => StoreConfig::Redis {
+                url: url.to_string(),
+                timeout: args.budget_store_timeout,
+                namespace: args.budget_store_namespace.clone(),
+            },
+        },
     };
-    let proxy = Arc::new(Proxy::new(settings, &mut registry));
+    let proxy = Arc::new(Proxy::new(settings, &mut registry)?);
     let mut versions = Versions::default();
     proxy.apply(&versions.publish(translation.configs)).await?;
 

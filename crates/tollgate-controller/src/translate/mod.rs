@@ -5,6 +5,7 @@
 //! reports per resource in status) or refuse the whole change (`tollgate run`, which keeps its
 //! last good snapshot on any error).
 
+mod budgets;
 mod gateways;
 mod keys;
 mod matches;
@@ -57,6 +58,7 @@ pub fn translate(resources: &Resources, options: &TranslateOptions) -> Translati
     let providers =
         providers::translate_all(&resources.model_providers, &secrets, &mut diagnostics);
     let api_keys = keys::translate_all(&resources.secrets, &mut diagnostics);
+    let budgets = budgets::translate_all(&resources.budget_policies, &mut diagnostics);
     let gateways = gateways::translate_all(resources, options, &secrets, &mut diagnostics);
     let mut configs = routes::attach_all(
         &resources.ai_routes,
@@ -66,6 +68,7 @@ pub fn translate(resources: &Resources, options: &TranslateOptions) -> Translati
     );
     for config in configs.values_mut() {
         config.api_keys = api_keys.clone();
+        config.budgets = budgets.clone();
     }
     pending::report(resources, &mut diagnostics);
     diagnostics.sort_by_key(|d| d.severity);

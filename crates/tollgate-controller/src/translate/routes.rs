@@ -294,5 +294,6 @@ fn build_config(
         providers: config_providers,
         routes: RouteTable::new(config_rules),
         api_keys: Default::default(),
+        budgets: Default::default(),
     }
 }

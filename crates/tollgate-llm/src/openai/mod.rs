@@ -5,6 +5,6 @@ mod request;
 mod stream;
 mod usage;
 
-pub use request::{InspectedRequest, Rewrite};
+pub use request::{InspectedRequest, OutputCap, Rewrite};
 pub use stream::ChatStream;
 pub use usage::usage_of_response;

@@ -27,6 +27,8 @@ pub struct InspectedRequest {
     pub has_images: bool,
     model_span: (usize, usize),
     stream_options_span: Option<(usize, usize)>,
+    /// Where the values of `max_tokens` and `max_completion_tokens` sit, when present.
+    max_tokens_spans: [Option<(usize, usize)>; 2],
 }
 
 #[derive(Deserialize)]
@@ -37,8 +39,10 @@ struct Fields<'a> {
     stream: Option<bool>,
     #[serde(borrow)]
     stream_options: Option<&'a RawValue>,
-    max_tokens: Option<u64>,
-    max_completion_tokens: Option<u64>,
+    #[serde(borrow)]
+    max_tokens: Option<&'a RawValue>,
+    #[serde(borrow)]
+    max_completion_tokens: Option<&'a RawValue>,
     #[serde(borrow)]
     messages: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -59,6 +63,20 @@ pub struct Rewrite<'a> {
     pub model: Option<&'a str>,
     /// Ask a streaming upstream to report usage in its last event.
     pub include_usage: bool,
+    /// Cap the output at this many tokens: the caller's `max_tokens` and
+    /// `max_completion_tokens` are lowered to it, or, when the caller set neither, the field
+    /// named by [`OutputCap::field`] is added.
+    pub max_output_tokens: Option<OutputCap>,
+}
+
+/// An output cap to impose on a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputCap {
+    /// The most output tokens the upstream may produce.
+    pub tokens: u64,
+    /// The field to add when the caller set none: `max_completion_tokens` for OpenAI itself
+    /// (its reasoning models refuse `max_tokens`), `max_tokens` for servers that only know it.
+    pub field: &'static str,
 }
 
 impl InspectedRequest {
@@ -90,6 +108,21 @@ impl InspectedRequest {
                 options.include_usage.unwrap_or(false)
             }
         };
+        let cap =
+            |raw: Option<&RawValue>, field: &'static str| -> Result<Option<u64>, RequestError> {
+                match raw {
+                    None => Ok(None),
+                    Some(raw) if raw.get() == "null" => Ok(None),
+                    Some(raw) => serde_json::from_str(raw.get()).map(Some).map_err(|_| {
+                        RequestError::InvalidField {
+                            field,
+                            reason: "must be a non-negative integer",
+                        }
+                    }),
+                }
+            };
+        let max_tokens = cap(fields.max_tokens, "max_tokens")?;
+        let max_completion_tokens = cap(fields.max_completion_tokens, "max_completion_tokens")?;
         let prompt = fields.messages.or(fields.input).map_or("", |raw| raw.get());
         let has_tools = fields.tools.is_some_and(|raw| {
             let tools = raw.get().trim();
@@ -101,10 +134,14 @@ impl InspectedRequest {
             has_images: memchr::memmem::find(prompt.as_bytes(), br#""image_url""#).is_some(),
             model_span: span_in(&body, raw_model),
             stream_options_span: fields.stream_options.map(|raw| span_in(&body, raw)),
+            max_tokens_spans: [
+                fields.max_tokens.map(|raw| span_in(&body, raw)),
+                fields.max_completion_tokens.map(|raw| span_in(&body, raw)),
+            ],
             model,
             stream: fields.stream.unwrap_or(false),
             include_usage,
-            max_tokens: fields.max_completion_tokens.or(fields.max_tokens),
+            max_tokens: max_completion_tokens.or(max_tokens),
             body,
         })
     }
@@ -118,11 +155,30 @@ impl InspectedRequest {
     pub fn rewrite(&self, rewrite: &Rewrite<'_>) -> Bytes {
         let new_model = rewrite.model.filter(|m| *m != self.model);
         let add_usage = rewrite.include_usage && self.stream && !self.include_usage;
-        if new_model.is_none() && !add_usage {
+        let new_cap = rewrite
+            .max_output_tokens
+            .filter(|cap| self.max_tokens.is_none_or(|asked| cap.tokens < asked));
+        if new_model.is_none() && !add_usage && new_cap.is_none() {
             return self.body.clone();
         }
+        let close = self
+            .body
+            .iter()
+            .rposition(|b| *b == b'}')
+            .expect("a JSON object ends with }");
         // Splices, in body order: (start, end, replacement).
-        let mut splices: Vec<(usize, usize, String)> = Vec::with_capacity(2);
+        let mut splices: Vec<(usize, usize, String)> = Vec::with_capacity(3);
+        if let Some(cap) = new_cap {
+            let present: Vec<(usize, usize)> =
+                self.max_tokens_spans.iter().flatten().copied().collect();
+            if present.is_empty() {
+                splices.push((close, close, format!(r#","{}":{}"#, cap.field, cap.tokens)));
+            } else {
+                for (start, end) in present {
+                    splices.push((start, end, cap.tokens.to_string()));
+                }
+            }
+        }
         if let Some(model) = new_model {
             let quoted = serde_json::to_string(model).expect("a string serialises");
             splices.push((self.model_span.0, self.model_span.1, quoted));
@@ -133,14 +189,7 @@ impl InspectedRequest {
                 Some((start, end)) => {
                     splices.push((start, end, merged_stream_options(&self.body[start..end])))
                 }
-                None => {
-                    let close = self
-                        .body
-                        .iter()
-                        .rposition(|b| *b == b'}')
-                        .expect("a JSON object ends with }");
-                    splices.push((close, close, format!(r#","stream_options":{options}"#)));
-                }
+                None => splices.push((close, close, format!(r#","stream_options":{options}"#))),
             }
         }
         splices.sort_by_key(|s| s.0);
@@ -193,6 +242,46 @@ mod tests {
     }
 
     #[test]
+    fn an_output_cap_lowers_the_callers_or_adds_one() {
+        let cap = |tokens| Rewrite {
+            max_output_tokens: Some(OutputCap {
+                tokens,
+                field: "max_completion_tokens",
+            }),
+            ..Rewrite::default()
+        };
+        let text = |r: &InspectedRequest, tokens| {
+            String::from_utf8(r.rewrite(&cap(tokens)).to_vec()).unwrap()
+        };
+        let r = inspect(r#"{"model":"m","max_tokens": 500 ,"x":1}"#);
+        assert_eq!(text(&r, 90), r#"{"model":"m","max_tokens": 90 ,"x":1}"#);
+        assert_eq!(
+            text(&r, 900),
+            r#"{"model":"m","max_tokens": 500 ,"x":1}"#,
+            "never raised"
+        );
+        let r = inspect(r#"{"max_completion_tokens":500,"model":"m","max_tokens":400}"#);
+        assert_eq!(
+            text(&r, 90),
+            r#"{"max_completion_tokens":90,"model":"m","max_tokens":90}"#
+        );
+        let r = inspect(r#"{"model":"m","stream":true}"#);
+        let both = Rewrite {
+            include_usage: true,
+            ..cap(7)
+        };
+        assert_eq!(
+            String::from_utf8(r.rewrite(&both).to_vec()).unwrap(),
+            r#"{"model":"m","stream":true,"max_completion_tokens":7,"stream_options":{"include_usage":true}}"#
+        );
+        assert!(InspectedRequest::parse(Bytes::from(r#"{"model":"m","max_tokens":-1}"#)).is_err());
+        assert_eq!(
+            inspect(r#"{"model":"m","max_tokens":null}"#).max_tokens,
+            None
+        );
+    }
+
+    #[test]
     fn reads_the_traits_rules_match_on() {
         let r = inspect(r#"{"model":"m","messages":[{"role":"user","content":"abcdefgh"}]}"#);
         assert_eq!((r.has_tools, r.has_images), (false, false));
@@ -240,6 +329,7 @@ mod tests {
         let out = r.rewrite(&Rewrite {
             model: Some("gpt-4o-mini"),
             include_usage: true,
+            max_output_tokens: None,
         });
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
@@ -249,10 +339,16 @@ mod tests {
 
     #[test]
     fn no_change_returns_the_same_buffer() {
-        let r = inspect(r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#);
+        let r = inspect(
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"max_tokens":100}"#,
+        );
         let out = r.rewrite(&Rewrite {
             model: Some("m"),
             include_usage: true,
+            max_output_tokens: Some(OutputCap {
+                tokens: 100,
+                field: "max_tokens",
+            }),
         });
         assert_eq!(out.as_ptr(), r.body().as_ptr());
     }
@@ -263,6 +359,7 @@ mod tests {
         let out = r.rewrite(&Rewrite {
             model: Some("b"),
             include_usage: true,
+            ..Rewrite::default()
         });
         let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(value["model"], "b");
@@ -274,6 +371,7 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&r.rewrite(&Rewrite {
             model: None,
             include_usage: true,
+            ..Rewrite::default()
         }))
         .unwrap();
         assert_eq!(
@@ -285,6 +383,7 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&r.rewrite(&Rewrite {
             model: None,
             include_usage: true,
+            ..Rewrite::default()
         }))
         .unwrap();
         assert_eq!(value["stream_options"]["include_usage"], true);

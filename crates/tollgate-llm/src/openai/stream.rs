@@ -24,6 +24,7 @@ pub struct ChatStream {
     hide_usage: bool,
     usage: Option<Usage>,
     done: bool,
+    output_events: u64,
     scratch: Vec<Bytes>,
 }
 
@@ -41,6 +42,7 @@ impl ChatStream {
             hide_usage,
             usage: None,
             done: false,
+            output_events: 0,
             scratch: Vec::new(),
         }
     }
@@ -48,6 +50,13 @@ impl ChatStream {
     /// The usage the stream reported, once its usage event has passed.
     pub fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    /// How many events carried output (content or tool-call arguments) so far: an estimate of
+    /// the output tokens of a stream that ends without reporting usage, since providers send
+    /// about one token per event.
+    pub fn output_events(&self) -> u64 {
+        self.output_events
     }
 
     /// Whether the stream's closing `data: [DONE]` event has passed: after it, a caller that
@@ -87,6 +96,9 @@ impl ChatStream {
             self.done = true;
             return false;
         }
+        if carries_output(&data) {
+            self.output_events += 1;
+        }
         if !carries_usage(&data) {
             return false;
         }
@@ -116,6 +128,17 @@ impl ChatStream {
         }
         (!out.is_empty()).then(|| out.freeze())
     }
+}
+
+/// Whether an event's data carries generated text: a non-empty `content` or tool-call
+/// `arguments` string.
+fn carries_output(data: &[u8]) -> bool {
+    [&br#""content":""#[..], br#""arguments":""#]
+        .iter()
+        .any(|field| {
+            memchr::memmem::find(data, field)
+                .is_some_and(|at| data.get(at + field.len()).is_some_and(|b| *b != b'"'))
+        })
 }
 
 /// Whether an event's data has a `"usage"` field that is not `null`: only such events are
@@ -165,6 +188,20 @@ mod tests {
         assert!(!carries_usage(br#"{"usage": null}"#));
         assert!(!carries_usage(br#"{"choices":[]}"#));
         assert!(!carries_usage(br#"{"usage""#));
+    }
+
+    #[test]
+    fn events_carrying_output_are_counted() {
+        let mut stream = ChatStream::new(false);
+        let events = concat!(
+            "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"function\":{\"arguments\":\"{\\\"a\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        run(&mut stream, &[events.as_bytes()]);
+        assert_eq!(stream.output_events(), 2);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub(crate) mod authorize;
 pub(crate) mod endpoints;
 pub(crate) mod inspect;
 pub(crate) mod record;
+pub(crate) mod reserve;
 pub(crate) mod route;
 
 use std::future::Future;

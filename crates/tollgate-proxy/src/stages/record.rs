@@ -15,6 +15,7 @@ use tollgate_llm::Dialect;
 use tower::{Layer, Service};
 
 use crate::body::{BoxError, ProxyBody};
+use crate::budget::{Consumed, Ledger};
 use crate::error::ProxyError;
 use crate::exchange::{Exchange, SharedExchange};
 use crate::metrics::{Metrics, RequestLabels, TokenLabels};
@@ -28,12 +29,18 @@ const REQUEST_ID: &str = "x-request-id";
 pub(crate) struct RecordLayer {
     served: Arc<ArcSwap<Served>>,
     metrics: Metrics,
+    ledger: Arc<Ledger>,
 }
 
 impl RecordLayer {
-    /// Records requests to a Gateway whose current configuration `served` holds.
-    pub(crate) fn new(served: Arc<ArcSwap<Served>>, metrics: Metrics) -> Self {
-        Self { served, metrics }
+    /// Records requests to a Gateway whose current configuration `served` holds, settling
+    /// their budget reservations on `ledger`.
+    pub(crate) fn new(served: Arc<ArcSwap<Served>>, metrics: Metrics, ledger: Arc<Ledger>) -> Self {
+        Self {
+            served,
+            metrics,
+            ledger,
+        }
     }
 }
 
@@ -96,6 +103,7 @@ where
         let path = request.uri().path().to_string();
         let future = self.inner.call(request);
         let metrics = self.layer.metrics.clone();
+        let ledger = self.layer.ledger.clone();
         Box::pin(async move {
             let (mut response, outcome) = match future.await {
                 Ok(response) => (response, None),
@@ -111,6 +119,7 @@ where
             let report = Report {
                 exchange,
                 metrics,
+                ledger,
                 start,
                 status: response.status().as_u16(),
                 request_id,
@@ -135,6 +144,7 @@ fn new_request_id() -> HeaderValue {
 struct Report {
     exchange: SharedExchange,
     metrics: Metrics,
+    ledger: Arc<Ledger>,
     start: Instant,
     status: u16,
     request_id: HeaderValue,
@@ -144,7 +154,12 @@ struct Report {
 }
 
 impl Report {
-    fn finish(self, outcome: &str) {
+    /// Records the request and settles its reservation. `stream_output_events` is what the
+    /// response stream carried, for a stream that ended without reporting usage.
+    fn finish(self, outcome: &str, stream_output_events: Option<u64>) {
+        if let Some(consumed) = self.consumed(stream_output_events) {
+            self.ledger.settle_exchange(self.exchange.clone(), consumed);
+        }
         let elapsed = self.start.elapsed();
         let target = self.exchange.target.get();
         let field =
@@ -214,6 +229,40 @@ impl Report {
     }
 }
 
+impl Report {
+    /// What the request used, for settling its reservation; `None` keeps the reservation
+    /// (the worst case) as spent, when an answer went out whose usage could not be read.
+    fn consumed(&self, stream_output_events: Option<u64>) -> Option<Consumed> {
+        let reservation = self.exchange.reservation.get()?;
+        let target = self.exchange.target.get();
+        let cost = |input: u64, cached: u64, output: u64| {
+            target.map_or(0, |t| {
+                Consumed::nano_usd_of(t.pricing.cost(input, cached, output))
+            })
+        };
+        if let Some(usage) = self.exchange.usage.get() {
+            return Some(Consumed {
+                tokens: usage.input_tokens + usage.output_tokens,
+                nano_usd: cost(usage.input_tokens, usage.cached_tokens, usage.output_tokens),
+            });
+        }
+        match stream_output_events {
+            // A stream cut short, or from a provider that reports no usage: the prompt, and
+            // about a token per event that reached the caller.
+            Some(events) => {
+                let input = reservation.input_tokens;
+                Some(Consumed {
+                    tokens: input + events,
+                    nano_usd: cost(input, 0, events),
+                })
+            }
+            None if (200..300).contains(&self.status) => None,
+            // Refused or failed upstream before any answer: nothing was generated.
+            None => Some(Consumed::default()),
+        }
+    }
+}
+
 /// The response body as sent to the caller: the stages' body, plus the report that is
 /// written when it ends or is dropped.
 pub(crate) struct RecordedBody {
@@ -234,13 +283,13 @@ impl Body for RecordedBody {
         match &polled {
             Poll::Ready(None) => {
                 if let Some(report) = this.report.take() {
-                    report.finish("ok");
+                    report.finish("ok", this.inner.stream_output_events());
                 }
             }
             Poll::Ready(Some(Err(error))) => {
                 tracing::warn!(%error, "upstream body failed mid-response");
                 if let Some(report) = this.report.take() {
-                    report.finish("upstream_body_error");
+                    report.finish("upstream_body_error", this.inner.stream_output_events());
                 }
             }
             _ => {}
@@ -263,7 +312,7 @@ impl Drop for RecordedBody {
             // Dropped before its end: the caller went away, unless it already had it all.
             let complete = self.inner.is_complete() || self.inner.is_end_stream();
             let outcome = if complete { "ok" } else { "client_disconnect" };
-            report.finish(outcome);
+            report.finish(outcome, self.inner.stream_output_events());
         }
     }
 }

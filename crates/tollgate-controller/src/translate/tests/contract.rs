@@ -144,11 +144,6 @@ fn gateways_of_other_classes_are_ignored() {
 fn resources_not_enforced_yet_are_reported_as_not_implemented() {
     let pending = r#"
 apiVersion: tollgate.dev/v1alpha1
-kind: BudgetPolicy
-metadata: {name: research-monthly, namespace: research}
-spec: {subject: {kind: Team, name: research}, limits: [{window: Month, usd: "100"}]}
----
-apiVersion: tollgate.dev/v1alpha1
 kind: MCPServer
 metadata: {name: github}
 spec: {url: "https://mcp.example.com/mcp"}
@@ -162,7 +157,6 @@ spec: {parentRefs: [{name: ai-gateway}]}
     assert_eq!(
         summaries(&translation),
         [
-            "warning BudgetPolicy research/research-monthly spec NotImplemented",
             "warning MCPServer default/github spec NotImplemented",
             "warning HTTPRoute default/web spec NotImplemented",
         ]
@@ -170,7 +164,7 @@ spec: {parentRefs: [{name: ai-gateway}]}
     assert!(
         translation.diagnostics[0]
             .message
-            .contains("budgets are not enforced")
+            .contains("MCP servers are not enforced")
     );
     assert!(!translation.has_errors());
     assert_eq!(

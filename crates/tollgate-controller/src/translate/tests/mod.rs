@@ -1,6 +1,7 @@
 //! Unit tests of [`translate()`]. Inputs are written as manifests and read with
 //! [`parse_documents`], as `tollgate run` reads its files.
 
+mod budgets;
 mod contract;
 mod gateways;
 mod keys;

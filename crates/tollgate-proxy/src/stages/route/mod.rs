@@ -18,13 +18,14 @@ use std::task::{Context, Poll};
 use tokio::time::Instant;
 use tollgate_config::{Backend, GatewayConfig, Provider, Rule, Snapshot};
 use tollgate_llm::Dialect;
-use tollgate_llm::openai::{InspectedRequest, Rewrite};
+use tollgate_llm::openai::{InspectedRequest, OutputCap, Rewrite};
 use tower::Service;
 use tower::retry::budget::Budget;
 
 use super::StageFuture;
 use super::authorize::RuleIndex;
 use super::endpoints::Operation;
+use super::reserve::{ReservedOutput, output_cap_field};
 use crate::balance::{self, Choice};
 use crate::body::{BackendLease, ProxyBody, UpstreamParts};
 use crate::error::ProxyError;
@@ -60,6 +61,7 @@ struct Call<'a> {
     dialect: Dialect,
     exchange: &'a SharedExchange,
     deadline: Option<Instant>,
+    output_cap: Option<ReservedOutput>,
 }
 
 impl Service<Request<InspectedRequest>> for Route {
@@ -109,6 +111,7 @@ impl Service<Request<InspectedRequest>> for Route {
                 operation,
                 dialect: Dialect::of_path(parts.uri.path()),
                 exchange,
+                output_cap: parts.extensions.get::<ReservedOutput>().copied(),
                 deadline: rule
                     .policy
                     .timeouts
@@ -343,6 +346,10 @@ impl Route {
         let body = call.inspected.rewrite(&Rewrite {
             model: Some(upstream_model),
             include_usage: call.operation == Operation::Chat && call.inspected.stream,
+            max_output_tokens: call.output_cap.map(|ReservedOutput(tokens)| OutputCap {
+                tokens,
+                field: output_cap_field(provider.kind),
+            }),
         });
         let mut request = Request::post(format!(
             "{}{}",

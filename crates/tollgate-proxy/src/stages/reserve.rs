@@ -1,0 +1,178 @@
+//! **reserve**: before a request is routed, reserves its worst case — input tokens from the
+//! prompt, output at its cap, priced at the dearest backend the rule may reach — on every
+//! limit of every budget policy that applies to it, atomically. A hard limit without room
+//! refuses it with 429; a clamping policy lowers its output cap instead. The record stage
+//! settles the reservation to what was used when the response ends, however it ends.
+
+use http::{Request, Response};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tollgate_config::{ProviderKind, Snapshot};
+use tollgate_llm::openai::InspectedRequest;
+use tower::{Layer, Service};
+
+use super::StageFuture;
+use super::authorize::RuleIndex;
+use super::endpoints::Operation;
+use crate::body::ProxyBody;
+use crate::budget::{Demand, Ledger, Verdict, WorstPrice};
+use crate::error::ProxyError;
+use crate::exchange::SharedExchange;
+
+/// The output cap the reservation was made for, for the route stage to send upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ReservedOutput(pub u64);
+
+/// Adds the reserve stage.
+#[derive(Clone, Debug)]
+pub(crate) struct ReserveLayer {
+    ledger: Arc<Ledger>,
+}
+
+impl ReserveLayer {
+    /// Reserves on `ledger`.
+    pub(crate) fn new(ledger: Arc<Ledger>) -> Self {
+        Self { ledger }
+    }
+}
+
+impl<S> Layer<S> for ReserveLayer {
+    type Service = Reserve<S>;
+
+    fn layer(&self, inner: S) -> Reserve<S> {
+        Reserve {
+            inner,
+            ledger: self.ledger.clone(),
+        }
+    }
+}
+
+/// The reserve stage's service.
+#[derive(Clone, Debug)]
+pub(crate) struct Reserve<S> {
+    inner: S,
+    ledger: Arc<Ledger>,
+}
+
+impl<S> Service<Request<InspectedRequest>> for Reserve<S>
+where
+    S: Service<Request<InspectedRequest>, Response = Response<ProxyBody>, Error = ProxyError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<ProxyBody>;
+    type Error = ProxyError;
+    type Future = StageFuture<Response<ProxyBody>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<InspectedRequest>) -> Self::Future {
+        let policies = match applicable(&request) {
+            Ok(policies) => policies,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        if policies.is_empty() {
+            return Box::pin(self.inner.call(request));
+        }
+        // The inner service is taken (and a fresh clone left behind) because the call happens
+        // after an await, as tower requires of services driven from a future.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let ledger = self.ledger.clone();
+        Box::pin(async move {
+            let mut request = request;
+            let (snapshot, exchange, demand) = demand_of(&request)?;
+            let verdict = ledger.reserve(&snapshot, &policies, demand).await?;
+            let Verdict::Reserved {
+                reservation,
+                output_cap,
+                headers,
+            } = verdict
+            else {
+                return inner.call(request).await;
+            };
+            if exchange.reservation.set(reservation).is_err() {
+                return Err(ProxyError::Internal("a request was reserved twice".into()));
+            }
+            if let Some(cap) = output_cap {
+                request.extensions_mut().insert(ReservedOutput(cap));
+            }
+            let mut response = inner.call(request).await?;
+            headers.apply(response.headers_mut());
+            Ok(response)
+        })
+    }
+}
+
+/// The indices of the budget policies that apply to a request.
+fn applicable(request: &Request<InspectedRequest>) -> Result<Vec<usize>, ProxyError> {
+    let (snapshot, exchange, RuleIndex(index)) = parts(request)?;
+    let budgets = &snapshot.config.budgets;
+    if budgets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let identity = exchange
+        .identity
+        .get()
+        .ok_or_else(|| ProxyError::Internal("no identity".into()))?;
+    let rule = snapshot.config.routes.rule(index);
+    Ok(budgets.applicable(identity, &rule.route).collect())
+}
+
+fn parts(
+    request: &Request<InspectedRequest>,
+) -> Result<(&Arc<Snapshot>, &SharedExchange, RuleIndex), ProxyError> {
+    let missing = |what: &str| ProxyError::Internal(format!("no {what} in request"));
+    let extensions = request.extensions();
+    Ok((
+        extensions
+            .get::<Arc<Snapshot>>()
+            .ok_or_else(|| missing("snapshot"))?,
+        extensions
+            .get::<SharedExchange>()
+            .ok_or_else(|| missing("exchange"))?,
+        *extensions
+            .get::<RuleIndex>()
+            .ok_or_else(|| missing("rule"))?,
+    ))
+}
+
+/// What a request asks of its budgets: its prompt, its output cap, and the dearest prices
+/// among the backends its rule may send it to (a failover may land on any of them).
+fn demand_of(
+    request: &Request<InspectedRequest>,
+) -> Result<(Arc<Snapshot>, SharedExchange, Demand), ProxyError> {
+    let (snapshot, exchange, RuleIndex(index)) = parts(request)?;
+    let inspected = request.body();
+    let rule = snapshot.config.routes.rule(index);
+    let price = rule
+        .backends
+        .iter()
+        .filter_map(|backend| {
+            let provider = snapshot.config.provider(backend.provider);
+            let model = backend.model.as_deref().unwrap_or(&inspected.model);
+            provider.models.get(model)
+        })
+        .map(|pricing| WorstPrice::of(pricing.input_per_million, pricing.output_per_million))
+        .fold(WorstPrice::default(), WorstPrice::max);
+    // Only chat produces output; an embedding's cost is its input.
+    let chat = request.extensions().get::<Operation>() == Some(&Operation::Chat);
+    let demand = Demand {
+        input_tokens: inspected.prompt_tokens_estimate,
+        max_output: if chat { inspected.max_tokens } else { Some(0) },
+        price,
+    };
+    Ok((snapshot.clone(), exchange.clone(), demand))
+}
+
+/// The field that carries an output cap to a provider of `kind` when the caller set none.
+pub(crate) fn output_cap_field(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::OpenAI => "max_completion_tokens",
+        ProviderKind::OpenAICompatible => "max_tokens",
+    }
+}
