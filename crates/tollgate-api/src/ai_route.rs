@@ -31,6 +31,26 @@ pub struct AIRouteSpec {
     /// rule position. A rule matches when any of its matches holds entirely. A route's rules
     /// serve every listener of the Gateways it attaches to.
     pub rules: Vec<AIRouteRule>,
+    /// Who may use this route; everyone with a valid credential when unset. A rule's own
+    /// `access` narrows it further: a caller must be allowed by both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
+}
+
+/// The callers allowed: anyone in one of the lists. Others get 403 naming what was refused,
+/// and `GET /v1/models` lists only the models a caller may use.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Access {
+    /// Teams allowed (as labelled on API keys or mapped from token claims).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
+    /// Users allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    /// API keys allowed, by the name of their Secret in the route's namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
 }
 
 /// One routing rule: what it matches and where it sends.
@@ -61,6 +81,9 @@ pub struct AIRouteRule {
     /// for 30s, then tried again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outlier_detection: Option<OutlierDetection>,
+    /// Who may use the models of this rule, on top of the route's `access`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
 }
 
 /// Ways of picking one backend among several of the same priority.

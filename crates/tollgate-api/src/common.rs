@@ -14,6 +14,11 @@ pub const API_KEY_LABEL: &str = "tollgate.dev/api-key";
 pub const TEAM_LABEL: &str = "tollgate.dev/team";
 /// Label naming the user that owns an API key Secret.
 pub const USER_LABEL: &str = "tollgate.dev/user";
+/// Annotation on an API key Secret holding the key's SHA-256 digest (64 hex digits) instead of
+/// the key itself, so the plaintext need not live in the cluster. A `sha256` data key works too.
+pub const API_KEY_SHA256_ANNOTATION: &str = "tollgate.dev/api-key-sha256";
+/// Annotation on an API key Secret: the RFC 3339 time after which the key is refused.
+pub const EXPIRES_AT_ANNOTATION: &str = "tollgate.dev/expires-at";
 
 /// A reference to one key of a Secret in the referring resource's namespace.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

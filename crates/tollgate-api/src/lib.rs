@@ -13,17 +13,17 @@ mod mcp_server;
 mod model_provider;
 
 pub use ai_route::{
-    AIRoute, AIRouteBackend, AIRouteMatch, AIRouteRule, AIRouteSpec, AIRouteStatus, Backoff,
-    HeaderMatch, LoadBalancer, OutlierDetection, RetryBudget, RetryOn, RetryPolicy, RouteTimeouts,
-    TokenRange,
+    AIRoute, AIRouteBackend, AIRouteMatch, AIRouteRule, AIRouteSpec, AIRouteStatus, Access,
+    Backoff, HeaderMatch, LoadBalancer, OutlierDetection, RetryBudget, RetryOn, RetryPolicy,
+    RouteTimeouts, TokenRange,
 };
 pub use budget_policy::{
     BudgetEnforcement, BudgetLimit, BudgetPolicy, BudgetPolicySpec, BudgetPolicyStatus,
     BudgetSubject, BudgetSubjectKind, BudgetWindow, FailureMode,
 };
 pub use common::{
-    API_KEY_LABEL, GROUP, ParentReference, ResourceStatus, RouteParentStatus, SecretKeyRef,
-    TEAM_LABEL, USER_LABEL, VERSION,
+    API_KEY_LABEL, API_KEY_SHA256_ANNOTATION, EXPIRES_AT_ANNOTATION, GROUP, ParentReference,
+    ResourceStatus, RouteParentStatus, SecretKeyRef, TEAM_LABEL, USER_LABEL, VERSION,
 };
 pub use mcp_server::{MCPServer, MCPServerSpec, MCPServerStatus, MCPToolRules, MCPTransport};
 pub use model_provider::{

@@ -25,6 +25,7 @@ fn table(rules: usize) -> RouteTable {
                     priority: 0,
                 }],
                 policy: RulePolicy::default(),
+                access: Vec::new(),
             })
             .collect(),
     )
@@ -57,6 +58,7 @@ fn benches(c: &mut Criterion) {
             key_id: format!("default/key-{i}"),
             team: None,
             user: None,
+            expires_at: None,
         };
         keys.insert(&format!("tg-key-{i:08}"), identity).unwrap();
     }

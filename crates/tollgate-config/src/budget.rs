@@ -264,6 +264,7 @@ mod tests {
             key_id: "default/alice-key".into(),
             team: Some("research".into()),
             user: Some("alice".into()),
+            expires_at: None,
         };
         let names = |identity: &Identity, route: &ObjectRef| -> Vec<String> {
             budgets

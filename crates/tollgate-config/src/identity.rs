@@ -15,6 +15,31 @@ pub struct Identity {
     pub team: Option<String>,
     /// The user that owns the key, if labelled.
     pub user: Option<String>,
+    /// When the credential stops being accepted, in Unix seconds.
+    pub expires_at: Option<i64>,
+}
+
+/// Callers allowed to use something: anyone in one of the lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Access {
+    /// Teams allowed.
+    pub teams: Vec<String>,
+    /// Users allowed.
+    pub users: Vec<String>,
+    /// Key ids (`namespace/secret-name`) allowed.
+    pub keys: Vec<String>,
+}
+
+impl Access {
+    /// Whether `identity` is in one of the lists.
+    pub fn allows(&self, identity: &Identity) -> bool {
+        let listed = |list: &[String], value: &Option<String>| {
+            value.as_ref().is_some_and(|v| list.contains(v))
+        };
+        self.keys.contains(&identity.key_id)
+            || listed(&self.teams, &identity.team)
+            || listed(&self.users, &identity.user)
+    }
 }
 
 /// The API keys callers may present, held as SHA-256 digests so the snapshot never carries
@@ -28,7 +53,12 @@ impl ApiKeys {
     /// Adds a key given in plaintext. A key already held by another identity is left with
     /// it, and that identity is returned as the error.
     pub fn insert(&mut self, key: &str, identity: Identity) -> Result<(), Identity> {
-        match self.by_digest.entry(digest(key)) {
+        self.insert_digest(digest(key), identity)
+    }
+
+    /// Adds a key known only by its SHA-256 digest, as [`ApiKeys::insert`] does.
+    pub fn insert_digest(&mut self, digest: [u8; 32], identity: Identity) -> Result<(), Identity> {
+        match self.by_digest.entry(digest) {
             Entry::Occupied(held) => Err(held.get().clone()),
             Entry::Vacant(free) => {
                 free.insert(identity);
@@ -78,6 +108,7 @@ mod tests {
             key_id: "default/alice-key".into(),
             team: Some("research".into()),
             user: Some("alice".into()),
+            expires_at: None,
         }
     }
 
@@ -88,6 +119,36 @@ mod tests {
         assert_eq!(keys.authenticate("tg-alice"), Some(&alice()));
         assert_eq!(keys.authenticate("tg-alic"), None);
         assert_eq!(keys.authenticate(""), None);
+    }
+
+    #[test]
+    fn access_allows_anyone_listed_by_key_team_or_user() {
+        let by = |teams: &[&str], users: &[&str], keys: &[&str]| Access {
+            teams: teams.iter().map(|s| s.to_string()).collect(),
+            users: users.iter().map(|s| s.to_string()).collect(),
+            keys: keys.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(by(&["research"], &[], &[]).allows(&alice()));
+        assert!(by(&[], &["alice"], &[]).allows(&alice()));
+        assert!(by(&[], &[], &["default/alice-key"]).allows(&alice()));
+        assert!(!by(&["finance"], &["bob"], &["default/bob-key"]).allows(&alice()));
+        assert!(!Access::default().allows(&alice()));
+        let anonymous = Identity {
+            key_id: "default/k".into(),
+            ..Identity::default()
+        };
+        assert!(!by(&["research"], &["alice"], &[]).allows(&anonymous));
+    }
+
+    #[test]
+    fn a_key_stored_as_its_digest_authenticates() {
+        let mut keys = ApiKeys::default();
+        keys.insert_digest(digest("tg-alice"), alice()).unwrap();
+        assert_eq!(keys.authenticate("tg-alice"), Some(&alice()));
+        assert!(
+            keys.insert("tg-alice", alice()).is_err(),
+            "same key, same digest"
+        );
     }
 
     #[test]

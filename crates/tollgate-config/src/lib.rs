@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::fmt;
 
 pub use budget::{BudgetPolicy, Budgets, Enforcement, FailureMode, Limit, Subject, Unit, Window};
-pub use identity::{ApiKeys, Identity};
+pub use identity::{Access, ApiKeys, Identity};
 pub use matching::{Match, ModelMatch, RequestFacts};
 pub use policy::{LoadBalancer, OutlierDetection, RetryOn, RetryPolicy, RouteTimeouts, RulePolicy};
 pub use provider::{Pricing, Provider, ProviderId, ProviderKind, Timeouts};

@@ -5,7 +5,7 @@ use serde::{Serialize, Serializer};
 use std::collections::HashMap;
 
 use crate::matching::{Match, ModelMatch, RequestFacts};
-use crate::{ObjectRef, ProviderId, RulePolicy};
+use crate::{Access, Identity, ObjectRef, ProviderId, RulePolicy};
 
 /// A rule and which of its matches put it in a candidate list (`None`: it has no matches).
 type Entry = (usize, Option<usize>);
@@ -117,9 +117,17 @@ pub struct Rule {
     pub backends: Vec<Backend>,
     /// Balancing, retries, timeouts and ejection.
     pub policy: RulePolicy,
+    /// Who may use the rule: a caller must be allowed by every entry (the route's, then the
+    /// rule's own); everyone when empty.
+    pub access: Vec<Access>,
 }
 
 impl Rule {
+    /// Whether `identity` may use this rule.
+    pub fn allows(&self, identity: &Identity) -> bool {
+        self.access.iter().all(|access| access.allows(identity))
+    }
+
     /// Whether `model` is a model this rule names exactly (for metric labels, which must not
     /// take arbitrary names from callers).
     pub fn names_model(&self, model: &str) -> bool {
@@ -158,6 +166,7 @@ mod tests {
                 priority: 0,
             }],
             policy: RulePolicy::default(),
+            access: Vec::new(),
         }
     }
 

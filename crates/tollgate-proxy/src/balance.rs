@@ -176,6 +176,7 @@ mod tests {
             })
             .collect();
         let rule = Rule {
+            access: Vec::new(),
             route: ObjectRef::new("default", "chat"),
             name: "0".into(),
             matches: vec![tollgate_config::Match::model(

@@ -16,6 +16,12 @@ pub enum ProxyError {
     /// The caller's credential is not a known key.
     #[error("invalid API key; check the Tollgate key you are using")]
     InvalidCredential,
+    /// The caller's credential has expired.
+    #[error("this API key expired; ask for a new one")]
+    ExpiredCredential,
+    /// The caller may not use what it asked for.
+    #[error("{0}")]
+    AccessDenied(String),
     /// The request body exceeds the configured limit.
     #[error("request body exceeds the limit of {limit} bytes")]
     BodyTooLarge {
@@ -98,9 +104,10 @@ impl ProxyError {
     /// The dialect-independent kind, which fixes the status.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            ProxyError::MissingCredential | ProxyError::InvalidCredential => {
-                ErrorKind::Authentication
-            }
+            ProxyError::MissingCredential
+            | ProxyError::InvalidCredential
+            | ProxyError::ExpiredCredential => ErrorKind::Authentication,
+            ProxyError::AccessDenied(_) => ErrorKind::Permission,
             ProxyError::BodyTooLarge { .. } => ErrorKind::TooLarge,
             ProxyError::BodyRead(_) | ProxyError::InvalidRequest(_) => ErrorKind::InvalidRequest,
             ProxyError::ModelNotFound(_) | ProxyError::UnknownEndpoint { .. } => {
@@ -123,6 +130,8 @@ impl ProxyError {
         match self {
             ProxyError::MissingCredential => "missing_api_key",
             ProxyError::InvalidCredential => "invalid_api_key",
+            ProxyError::ExpiredCredential => "expired_api_key",
+            ProxyError::AccessDenied(_) => "model_access_denied",
             ProxyError::BodyTooLarge { .. } => "request_too_large",
             ProxyError::BodyRead(_) => "invalid_body",
             ProxyError::InvalidRequest(_) => "invalid_request",

@@ -1,8 +1,8 @@
 //! AIRoutes → the rules of each Gateway they attach to, in precedence order.
 
 use std::collections::{BTreeMap, HashMap};
-use tollgate_api::{AIRoute, AIRouteRule, ParentReference};
-use tollgate_config::{Backend, GatewayConfig, ObjectRef, ProviderId, RouteTable, Rule};
+use tollgate_api::{AIRoute, AIRouteRule, Access as ApiAccess, ParentReference};
+use tollgate_config::{Access, Backend, GatewayConfig, ObjectRef, ProviderId, RouteTable, Rule};
 
 use super::gateways::ServedGateway;
 use super::providers::Providers;
@@ -32,8 +32,7 @@ pub(super) fn attach_all(
         key(a).cmp(&key(b))
     });
 
-    let mut rules_by_gateway: HashMap<&ObjectRef, Vec<(ObjectRef, usize, &AIRouteRule)>> =
-        HashMap::new();
+    let mut rules_by_gateway: HashMap<&ObjectRef, Vec<AttachedRule<'_>>> = HashMap::new();
     for route in ordered {
         let route_name = ObjectRef::new(namespace_of(&route.metadata), name_of(&route.metadata));
         if !rules_are_valid(route, &route_name, providers, diagnostics) {
@@ -55,7 +54,12 @@ pub(super) fn attach_all(
                             .rules
                             .iter()
                             .enumerate()
-                            .map(|(i, r)| (route_name.clone(), i, r)),
+                            .map(|(i, r)| AttachedRule {
+                                route: route_name.clone(),
+                                index: i,
+                                rule: r,
+                                route_access: route.spec.access.as_ref(),
+                            }),
                     );
                 }
                 Err((reason, message)) => diagnostics.push(
@@ -246,16 +250,48 @@ fn attach<'g>(
     Ok(gateway)
 }
 
+/// A valid rule attached to a Gateway, with what it needs from its route.
+struct AttachedRule<'a> {
+    route: ObjectRef,
+    index: usize,
+    rule: &'a AIRouteRule,
+    route_access: Option<&'a ApiAccess>,
+}
+
+/// Access lists as the snapshot holds them: key Secrets named by their key id.
+fn access_of(namespace: &str, access: &ApiAccess) -> Access {
+    Access {
+        teams: access.teams.clone(),
+        users: access.users.clone(),
+        keys: access
+            .keys
+            .iter()
+            .map(|name| format!("{namespace}/{name}"))
+            .collect(),
+    }
+}
+
 /// Builds one Gateway's configuration; rules arrive in precedence order and already valid.
 fn build_config(
     gateway: &ServedGateway,
-    rules: Vec<(ObjectRef, usize, &AIRouteRule)>,
+    rules: Vec<AttachedRule<'_>>,
     providers: &Providers,
 ) -> GatewayConfig {
     let mut provider_ids: BTreeMap<ObjectRef, ProviderId> = BTreeMap::new();
     let mut config_providers = Vec::new();
     let mut config_rules = Vec::new();
-    for (route, index, rule) in rules {
+    for AttachedRule {
+        route,
+        index,
+        rule,
+        route_access,
+    } in rules
+    {
+        let access = route_access
+            .into_iter()
+            .chain(rule.access.as_ref())
+            .map(|a| access_of(&route.namespace, a))
+            .collect();
         let backends = rule
             .backends
             .iter()
@@ -286,6 +322,7 @@ fn build_config(
                 .map(|m| matches::translate(m).expect("rules were validated"))
                 .collect(),
             backends,
+            access,
         });
     }
     GatewayConfig {

@@ -81,8 +81,18 @@ fn authenticate<B>(request: &Request<B>) -> Result<(), ProxyError> {
         .api_keys
         .authenticate(key)
         .ok_or(ProxyError::InvalidCredential)?;
+    if identity.expires_at.is_some_and(|at| at <= unix_now()) {
+        return Err(ProxyError::ExpiredCredential);
+    }
     let _ = exchange.identity.set(identity.clone());
     Ok(())
+}
+
+/// The time now in Unix seconds, for credential expiry.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]
@@ -100,6 +110,17 @@ mod tests {
                 "tg-alice-secret",
                 Identity {
                     key_id: "default/alice-key".into(),
+                    ..Identity::default()
+                },
+            )
+            .unwrap();
+        config
+            .api_keys
+            .insert(
+                "tg-old-secret",
+                Identity {
+                    key_id: "default/old-key".into(),
+                    expires_at: Some(unix_now() - 1),
                     ..Identity::default()
                 },
             )
@@ -149,6 +170,7 @@ mod tests {
             (Some("Bearer "), "missing_api_key"),
             (Some("Basic dXNlcjpwYXNz"), "missing_api_key"),
             (Some("Bearer tg-mallory"), "invalid_api_key"),
+            (Some("Bearer tg-old-secret"), "expired_api_key"),
         ] {
             let (result, exchange) = call(header).await;
             assert_eq!(result.unwrap_err().code(), expected, "{header:?}");

@@ -1,7 +1,7 @@
 //! **authorize**: finds the rule that serves the request (by model, then by the rule's other
-//! conditions: headers, path, prompt size, tools, images). A request no rule serves is
-//! refused here with 404, before any budget or upstream is touched. Per-identity access
-//! rules join this stage when routes declare them.
+//! conditions: headers, path, prompt size, tools, images), and checks that the caller may use
+//! it (the route's and the rule's `access`). A request no rule serves is refused here with
+//! 404, one the caller may not make with 403, before any budget or upstream is touched.
 
 use http::{Request, Response};
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use tower::{Layer, Service};
 use super::StageFuture;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
+use crate::exchange::SharedExchange;
 
 /// The index of the rule chosen for a request, in the snapshot's route table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,9 +85,22 @@ fn find_rule(request: &Request<InspectedRequest>) -> Result<usize, ProxyError> {
         has_tools: inspected.has_tools,
         has_images: inspected.has_images,
     };
-    snapshot
+    let index = snapshot
         .config
         .routes
         .lookup(&facts)
-        .ok_or_else(|| ProxyError::ModelNotFound(inspected.model.clone()))
+        .ok_or_else(|| ProxyError::ModelNotFound(inspected.model.clone()))?;
+    let rule = snapshot.config.routes.rule(index);
+    let identity = request
+        .extensions()
+        .get::<SharedExchange>()
+        .and_then(|exchange| exchange.identity.get())
+        .ok_or_else(|| ProxyError::Internal("no identity".into()))?;
+    if !rule.allows(identity) {
+        return Err(ProxyError::AccessDenied(format!(
+            "key {} may not use the model `{}`: route {} allows only the teams, users and keys it lists; ask its owner for access",
+            identity.key_id, inspected.model, rule.route
+        )));
+    }
+    Ok(index)
 }

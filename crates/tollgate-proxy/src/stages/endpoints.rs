@@ -11,6 +11,7 @@ use tower::{Layer, Service};
 use super::StageFuture;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
+use crate::exchange::SharedExchange;
 
 /// The AI operation a request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,11 +101,17 @@ fn list_models<B>(request: &Request<B>) -> Result<Response<ProxyBody>, ProxyErro
         .extensions()
         .get::<Arc<Snapshot>>()
         .ok_or_else(|| ProxyError::Internal("no snapshot".into()))?;
+    let identity = request
+        .extensions()
+        .get::<SharedExchange>()
+        .and_then(|exchange| exchange.identity.get())
+        .ok_or_else(|| ProxyError::Internal("no identity".into()))?;
     let config = &snapshot.config;
     let data: Vec<serde_json::Value> = config
         .routes
         .models()
         .into_iter()
+        .filter(|(_, rule)| rule.allows(identity))
         .map(|(model, rule)| {
             let owner = rule
                 .backends

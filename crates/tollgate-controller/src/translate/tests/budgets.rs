@@ -96,6 +96,7 @@ fn policies_translate_with_defaults_and_exact_usd() {
         key_id: "default/alice-key".into(),
         team: Some("research".into()),
         user: Some("alice".into()),
+        expires_at: None,
     };
     let chat = ObjectRef::new("default", "chat");
     let names: Vec<_> = budgets

@@ -88,6 +88,7 @@ fn contract_manifest_translates_to_one_gateway_config() {
         key_id: "default/alice-key".into(),
         team: Some("research".into()),
         user: Some("alice".into()),
+        expires_at: None,
     };
     assert_eq!(
         config.api_keys.authenticate("tg-alice-secret"),

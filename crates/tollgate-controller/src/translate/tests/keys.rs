@@ -55,6 +55,7 @@ fn keys_are_read_from_base64_data_and_trimmed() {
         key_id: "team-b/bob-key".into(),
         team: None,
         user: None,
+        expires_at: None,
     };
     assert_eq!(
         api_keys(&translation).authenticate("tg-bob-secret-1"),
@@ -172,7 +173,7 @@ fn unreadable_keys_are_refused() {
         (
             "stringData: {token: tg-erin-secret}",
             "SecretKeyNotFound",
-            "has no key \"key\"",
+            "has neither a \"key\" key",
         ),
         ("data: {key: //4=}", "InvalidSecret", "not UTF-8 text"),
     ];
@@ -187,4 +188,60 @@ fn unreadable_keys_are_refused() {
         assert_eq!(reasons(&translation), [reason]);
         assert_eq!(api_keys(&translation).len(), 1);
     }
+}
+
+#[test]
+fn keys_may_be_stored_as_digests_with_an_expiry() {
+    // What `printf %s tg-dave-secret | sha256sum` prints.
+    let real = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(b"tg-dave-secret")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let translation = run_secrets(&[
+        secret(
+            "default",
+            "dave-key",
+            API_KEY,
+            &format!("stringData: {{sha256: {real}}}"),
+        ),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: erin-key\n  namespace: default\n  labels: {API_KEY}\n  annotations: {{tollgate.dev/api-key-sha256: \"{}\", tollgate.dev/expires-at: \"2027-01-31T00:00:00Z\"}}\n",
+            real.to_uppercase()
+        ),
+    ]);
+    // Both Secrets hold the same digest (hex in either case): the second is a duplicate.
+    assert_eq!(reasons(&translation), ["DuplicateApiKey"]);
+    assert_eq!(
+        key_id(&translation, "tg-dave-secret").as_deref(),
+        Some("default/dave-key")
+    );
+    let translation = run_secrets(&[format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: erin-key\n  namespace: default\n  labels: {API_KEY}\n  annotations: {{tollgate.dev/api-key-sha256: \"{real}\", tollgate.dev/expires-at: \"2027-01-31T00:00:00Z\"}}\n"
+    )]);
+    assert_clean(&translation);
+    let identity = api_keys(&translation)
+        .authenticate("tg-dave-secret")
+        .unwrap();
+    assert_eq!(identity.key_id, "default/erin-key");
+    assert_eq!(identity.expires_at, Some(1_801_353_600));
+}
+
+#[test]
+fn bad_digests_and_expiries_are_refused() {
+    let translation = run_secrets(&[
+        secret("default", "short", API_KEY, "stringData: {sha256: abc}"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: late\n  namespace: default\n  labels: {API_KEY}\n  annotations: {{tollgate.dev/expires-at: next-week}}\nstringData: {{key: tg-late-secret}}\n"
+        ),
+    ]);
+    assert_eq!(
+        summaries(&translation),
+        [
+            "error Secret default/short data.sha256 InvalidDigest",
+            "error Secret default/late metadata.annotations[tollgate.dev/expires-at] InvalidExpiry",
+        ]
+    );
 }

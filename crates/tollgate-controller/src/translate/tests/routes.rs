@@ -555,3 +555,45 @@ fn each_gateway_gets_only_the_providers_its_routes_use_and_every_api_key() {
         );
     }
 }
+
+#[test]
+fn access_of_the_route_and_of_the_rule_must_both_allow() {
+    let translation = run(&[
+        &gateway(
+            "default",
+            "ai-gateway",
+            "[{name: http, protocol: HTTP, port: 8080}]",
+        ),
+        &provider(
+            "default",
+            "openai",
+            r#"{type: OpenAI, endpoint: "http://127.0.0.1:9100"}"#,
+        ),
+        &route(
+            "default",
+            "chat",
+            "{parentRefs: [{name: ai-gateway}], access: {teams: [research]}, rules: [{matches: [{model: a}], backends: [{provider: openai}], access: {users: [alice], keys: [ops-key]}}, {matches: [{model: b}], backends: [{provider: openai}]}]}",
+        ),
+    ]);
+    assert_clean(&translation);
+    let config = &translation.configs[&ObjectRef::new("default", "ai-gateway")];
+    let a = find(&config.routes, "a").unwrap();
+    assert_eq!(a.access.len(), 2);
+    assert_eq!(a.access[0].teams, ["research"]);
+    assert_eq!(a.access[1].keys, ["default/ops-key"]);
+    let identity = |team: &str, user: &str| tollgate_config::Identity {
+        key_id: "default/k".into(),
+        team: Some(team.into()),
+        user: Some(user.into()),
+        expires_at: None,
+    };
+    assert!(a.allows(&identity("research", "alice")));
+    assert!(!a.allows(&identity("research", "bob")), "the rule narrows");
+    assert!(
+        !a.allows(&identity("finance", "alice")),
+        "the route narrows"
+    );
+    let b = find(&config.routes, "b").unwrap();
+    assert!(b.allows(&identity("research", "bob")));
+    assert!(!b.allows(&identity("finance", "bob")));
+}
