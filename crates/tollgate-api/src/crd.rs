@@ -4,13 +4,14 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::{AIRoute, BudgetPolicy, MCPServer, ModelProvider};
+use crate::{AIRoute, BudgetPolicy, JWTProvider, MCPServer, ModelProvider};
 
 /// Every Tollgate CRD, in a stable order.
 pub fn definitions() -> Vec<CustomResourceDefinition> {
     vec![
         AIRoute::crd(),
         BudgetPolicy::crd(),
+        JWTProvider::crd(),
         MCPServer::crd(),
         ModelProvider::crd(),
     ]

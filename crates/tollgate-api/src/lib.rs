@@ -9,6 +9,7 @@ mod ai_route;
 mod budget_policy;
 mod common;
 pub mod crd;
+mod jwt_provider;
 mod mcp_server;
 mod model_provider;
 
@@ -24,6 +25,9 @@ pub use budget_policy::{
 pub use common::{
     API_KEY_LABEL, API_KEY_SHA256_ANNOTATION, EXPIRES_AT_ANNOTATION, GROUP, ParentReference,
     ResourceStatus, RouteParentStatus, SecretKeyRef, TEAM_LABEL, USER_LABEL, VERSION,
+};
+pub use jwt_provider::{
+    ClaimMappings, JWTProvider, JWTProviderSpec, JWTProviderStatus, JwksSource,
 };
 pub use mcp_server::{MCPServer, MCPServerSpec, MCPServerStatus, MCPToolRules, MCPTransport};
 pub use model_provider::{

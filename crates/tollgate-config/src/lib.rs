@@ -22,6 +22,7 @@ pub use policy::{LoadBalancer, OutlierDetection, RetryOn, RetryPolicy, RouteTime
 pub use provider::{Pricing, Provider, ProviderId, ProviderKind, Timeouts};
 pub use routes::{Backend, RouteTable, Rule};
 pub use secret::Secret;
+pub use tollgate_jwt::{JwtProvider, KeySource};
 
 /// A snapshot as published to a proxy: the configuration and the version it was published as.
 #[derive(Clone, Debug, Serialize)]
@@ -47,6 +48,8 @@ pub struct GatewayConfig {
     pub api_keys: ApiKeys,
     /// The budgets and rate limits requests must fit.
     pub budgets: Budgets,
+    /// The identity providers whose JWTs are accepted as credentials.
+    pub jwt_providers: Vec<JwtProvider>,
 }
 
 impl GatewayConfig {

@@ -111,6 +111,7 @@ fn parse_resource(mut value: Value) -> Result<Option<Resource>, Box<Diagnostic>>
         ("tollgate.dev", "ModelProvider") => typed(value).map(Resource::ModelProvider),
         ("tollgate.dev", "BudgetPolicy") => typed(value).map(Resource::BudgetPolicy),
         ("tollgate.dev", "MCPServer") => typed(value).map(Resource::MCPServer),
+        ("tollgate.dev", "JWTProvider") => typed(value).map(Resource::JWTProvider),
         ("", "Secret") if api_version == "v1" => typed(value).map(Resource::Secret),
         _ => {
             return Err(Box::new(

@@ -1,7 +1,7 @@
 //! The set of resources translation reads.
 
 use tollgate_api::upstream::{Gateway, GatewayClass, HttpRoute, ObjectMeta, Secret};
-use tollgate_api::{AIRoute, BudgetPolicy, MCPServer, ModelProvider};
+use tollgate_api::{AIRoute, BudgetPolicy, JWTProvider, MCPServer, ModelProvider};
 
 /// One resource of a kind translation understands.
 #[derive(Clone, Debug)]
@@ -20,6 +20,8 @@ pub enum Resource {
     BudgetPolicy(Box<BudgetPolicy>),
     /// A Tollgate MCPServer.
     MCPServer(Box<MCPServer>),
+    /// A Tollgate JWTProvider.
+    JWTProvider(Box<JWTProvider>),
     /// A core Secret.
     Secret(Box<Secret>),
 }
@@ -35,6 +37,7 @@ impl Resource {
             Resource::ModelProvider(_) => "ModelProvider",
             Resource::BudgetPolicy(_) => "BudgetPolicy",
             Resource::MCPServer(_) => "MCPServer",
+            Resource::JWTProvider(_) => "JWTProvider",
             Resource::Secret(_) => "Secret",
         }
     }
@@ -49,6 +52,7 @@ impl Resource {
             Resource::ModelProvider(r) => &r.metadata,
             Resource::BudgetPolicy(r) => &r.metadata,
             Resource::MCPServer(r) => &r.metadata,
+            Resource::JWTProvider(r) => &r.metadata,
             Resource::Secret(r) => &r.metadata,
         }
     }
@@ -72,6 +76,8 @@ pub struct Resources {
     pub budget_policies: Vec<BudgetPolicy>,
     /// MCPServers.
     pub mcp_servers: Vec<MCPServer>,
+    /// JWTProviders.
+    pub jwt_providers: Vec<JWTProvider>,
     /// Secrets: provider credentials, TLS certificates, API keys.
     pub secrets: Vec<Secret>,
 }
@@ -87,6 +93,7 @@ impl Resources {
             Resource::ModelProvider(r) => self.model_providers.push(*r),
             Resource::BudgetPolicy(r) => self.budget_policies.push(*r),
             Resource::MCPServer(r) => self.mcp_servers.push(*r),
+            Resource::JWTProvider(r) => self.jwt_providers.push(*r),
             Resource::Secret(r) => self.secrets.push(*r),
         }
     }

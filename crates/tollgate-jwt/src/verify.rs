@@ -15,6 +15,16 @@ pub struct JwtVerifier {
     by_issuer: HashMap<String, Issuer>,
 }
 
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut issuers: Vec<&String> = self.by_issuer.keys().collect();
+        issuers.sort();
+        f.debug_struct("JwtVerifier")
+            .field("issuers", &issuers)
+            .finish()
+    }
+}
+
 struct Issuer {
     provider: JwtProvider,
     keys: KeyStore,

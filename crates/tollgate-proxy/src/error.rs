@@ -16,6 +16,9 @@ pub enum ProxyError {
     /// The caller's credential is not a known key.
     #[error("invalid API key; check the Tollgate key you are using")]
     InvalidCredential,
+    /// The caller's JWT was refused.
+    #[error("invalid token: {0}")]
+    InvalidToken(#[source] tollgate_jwt::JwtError),
     /// The caller's credential has expired.
     #[error("this API key expired; ask for a new one")]
     ExpiredCredential,
@@ -106,7 +109,8 @@ impl ProxyError {
         match self {
             ProxyError::MissingCredential
             | ProxyError::InvalidCredential
-            | ProxyError::ExpiredCredential => ErrorKind::Authentication,
+            | ProxyError::ExpiredCredential
+            | ProxyError::InvalidToken(_) => ErrorKind::Authentication,
             ProxyError::AccessDenied(_) => ErrorKind::Permission,
             ProxyError::BodyTooLarge { .. } => ErrorKind::TooLarge,
             ProxyError::BodyRead(_) | ProxyError::InvalidRequest(_) => ErrorKind::InvalidRequest,
@@ -131,6 +135,7 @@ impl ProxyError {
             ProxyError::MissingCredential => "missing_api_key",
             ProxyError::InvalidCredential => "invalid_api_key",
             ProxyError::ExpiredCredential => "expired_api_key",
+            ProxyError::InvalidToken(error) => error.code(),
             ProxyError::AccessDenied(_) => "model_access_denied",
             ProxyError::BodyTooLarge { .. } => "request_too_large",
             ProxyError::BodyRead(_) => "invalid_body",

@@ -9,6 +9,7 @@ mod budget;
 mod error;
 mod exchange;
 mod health;
+mod jwks;
 mod listener;
 mod metrics;
 mod stack;
@@ -86,6 +87,15 @@ pub enum ApplyError {
         /// What the OS said.
         #[source]
         source: std::io::Error,
+    },
+    /// A JWTProvider's keys cannot be used.
+    #[error("Gateway {gateway}: {source}")]
+    Jwt {
+        /// The Gateway.
+        gateway: ObjectRef,
+        /// What is wrong.
+        #[source]
+        source: tollgate_jwt::JwtConfigError,
     },
     /// The proxy is draining and takes no new configuration.
     #[error("the proxy is shutting down")]
@@ -188,14 +198,38 @@ impl Proxy {
             }
         }
 
+        // JWT verifiers: kept (with their cached keys) while a Gateway's providers are
+        // unchanged, built anew otherwise; any that cannot be built stops the change here.
+        let mut verifiers = Vec::with_capacity(snapshots.len());
+        for (gateway, snapshot) in snapshots {
+            let providers = &snapshot.config.jwt_providers;
+            let current = control
+                .gateways
+                .get(gateway)
+                .map(|served| served.load_full());
+            let verifier = match current {
+                Some(served) if served.snapshot.config.jwt_providers == *providers => {
+                    served.jwt.clone()
+                }
+                _ => {
+                    jwks::verifier(providers, &self.clients).map_err(|source| ApplyError::Jwt {
+                        gateway: gateway.clone(),
+                        source,
+                    })?
+                }
+            };
+            verifiers.push(verifier);
+        }
+
         // Swap snapshots: new requests see the new configuration from here on. What was
         // learned about backends carries over to the rules of the new snapshots.
         let ordered: Vec<&Arc<Snapshot>> = snapshots.values().collect();
         let runtimes = control.health.runtime_for(&ordered);
-        for ((gateway, snapshot), runtime) in snapshots.iter().zip(runtimes) {
+        for (((gateway, snapshot), runtime), jwt) in snapshots.iter().zip(runtimes).zip(verifiers) {
             let served = Arc::new(Served {
                 snapshot: snapshot.clone(),
                 runtime,
+                jwt,
             });
             match control.gateways.get(gateway) {
                 Some(current) => current.store(served),

@@ -43,6 +43,8 @@ pub(crate) struct Served {
     pub(crate) snapshot: Arc<Snapshot>,
     /// Backend health and retry budgets, one entry per rule of the snapshot.
     pub(crate) runtime: Arc<RouteRuntime>,
+    /// Verifies JWTs of the snapshot's identity providers, if it has any.
+    pub(crate) jwt: Option<Arc<tollgate_jwt::JwtVerifier>>,
 }
 
 /// Builds the stack serving one Gateway, whose current configuration `served` holds.

@@ -7,6 +7,7 @@
 
 mod budgets;
 mod gateways;
+mod jwt;
 mod keys;
 mod matches;
 mod pending;
@@ -59,6 +60,7 @@ pub fn translate(resources: &Resources, options: &TranslateOptions) -> Translati
         providers::translate_all(&resources.model_providers, &secrets, &mut diagnostics);
     let api_keys = keys::translate_all(&resources.secrets, &mut diagnostics);
     let budgets = budgets::translate_all(&resources.budget_policies, &mut diagnostics);
+    let jwt_providers = jwt::translate_all(&resources.jwt_providers, &mut diagnostics);
     let gateways = gateways::translate_all(resources, options, &secrets, &mut diagnostics);
     let mut configs = routes::attach_all(
         &resources.ai_routes,
@@ -69,6 +71,7 @@ pub fn translate(resources: &Resources, options: &TranslateOptions) -> Translati
     for config in configs.values_mut() {
         config.api_keys = api_keys.clone();
         config.budgets = budgets.clone();
+        config.jwt_providers = jwt_providers.clone();
     }
     pending::report(resources, &mut diagnostics);
     diagnostics.sort_by_key(|d| d.severity);

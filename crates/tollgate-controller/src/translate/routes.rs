@@ -332,5 +332,6 @@ fn build_config(
         routes: RouteTable::new(config_rules),
         api_keys: Default::default(),
         budgets: Default::default(),
+        jwt_providers: Vec::new(),
     }
 }

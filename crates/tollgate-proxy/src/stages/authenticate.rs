@@ -1,10 +1,12 @@
-//! **authenticate**: turns the caller's API key into an [`Identity`](tollgate_config::Identity).
-//! Nothing past this stage runs for a caller without one, so it sits right inside record.
+//! **authenticate**: turns the caller's bearer credential — an API key, or a JWT from a
+//! trusted `JWTProvider` — into an [`Identity`]. Nothing past this stage runs for a caller
+//! without one, so it sits right inside record.
 
 use http::{Request, Response, header};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tollgate_config::Snapshot;
+use tollgate_config::{Identity, Snapshot};
+use tollgate_jwt::{JwtVerifier, Principal, looks_like_jwt};
 use tower::{Layer, Service};
 
 use super::StageFuture;
@@ -46,8 +48,12 @@ fn presented_key<B>(request: &Request<B>) -> Option<&str> {
 
 impl<S, B> Service<Request<B>> for Authenticate<S>
 where
-    S: Service<Request<B>, Response = Response<ProxyBody>, Error = ProxyError> + Send + 'static,
+    S: Service<Request<B>, Response = Response<ProxyBody>, Error = ProxyError>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
+    B: Send + 'static,
 {
     type Response = Response<ProxyBody>;
     type Error = ProxyError;
@@ -60,13 +66,42 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let outcome = authenticate(&request);
         match outcome {
-            Ok(()) => Box::pin(self.inner.call(request)),
+            Ok(None) => Box::pin(self.inner.call(request)),
+            Ok(Some((verifier, token))) => {
+                // A JWT may need its issuer's keys fetched first: verify, then go on.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Box::pin(async move {
+                    let exchange = request
+                        .extensions()
+                        .get::<SharedExchange>()
+                        .ok_or_else(|| ProxyError::Internal("no exchange".into()))?
+                        .clone();
+                    let principal = verifier
+                        .verify(&token, unix_now().max(0) as u64)
+                        .await
+                        .map_err(ProxyError::InvalidToken)?;
+                    let _ = exchange.identity.set(identity_of(principal));
+                    inner.call(request).await
+                })
+            }
             Err(error) => Box::pin(std::future::ready(Err(error))),
         }
     }
 }
 
-fn authenticate<B>(request: &Request<B>) -> Result<(), ProxyError> {
+/// The identity a verified token speaks for; its key id names the provider and subject.
+fn identity_of(principal: Principal) -> Identity {
+    Identity {
+        key_id: format!("jwt:{}:{}", principal.provider, principal.subject),
+        team: principal.team,
+        user: principal.user,
+        expires_at: None,
+    }
+}
+
+/// Authenticates an API key at once; for a JWT, returns the verifier and token to check.
+fn authenticate<B>(request: &Request<B>) -> Result<Option<(Arc<JwtVerifier>, String)>, ProxyError> {
     let snapshot = request
         .extensions()
         .get::<Arc<Snapshot>>()
@@ -76,6 +111,11 @@ fn authenticate<B>(request: &Request<B>) -> Result<(), ProxyError> {
         .get::<SharedExchange>()
         .ok_or_else(|| ProxyError::Internal("no exchange".into()))?;
     let key = presented_key(request).ok_or(ProxyError::MissingCredential)?;
+    if let Some(verifier) = request.extensions().get::<Arc<JwtVerifier>>()
+        && looks_like_jwt(key)
+    {
+        return Ok(Some((verifier.clone(), key.to_string())));
+    }
     let identity = snapshot
         .config
         .api_keys
@@ -85,7 +125,7 @@ fn authenticate<B>(request: &Request<B>) -> Result<(), ProxyError> {
         return Err(ProxyError::ExpiredCredential);
     }
     let _ = exchange.identity.set(identity.clone());
-    Ok(())
+    Ok(None)
 }
 
 /// The time now in Unix seconds, for credential expiry.

@@ -98,6 +98,9 @@ where
         let served = self.layer.served.load();
         request.extensions_mut().insert(served.snapshot.clone());
         request.extensions_mut().insert(served.runtime.clone());
+        if let Some(jwt) = &served.jwt {
+            request.extensions_mut().insert(jwt.clone());
+        }
         request.extensions_mut().insert(exchange.clone());
         let method = request.method().clone();
         let path = request.uri().path().to_string();

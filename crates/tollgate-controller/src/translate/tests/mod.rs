@@ -4,6 +4,7 @@
 mod budgets;
 mod contract;
 mod gateways;
+mod jwt;
 mod keys;
 mod matches;
 mod policy;
