@@ -55,11 +55,20 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
     return result
 
 
+_HANDED_OUT: set[int] = set()  # ports free_port() returned: the OS may offer one again
+
+
 def free_port() -> int:
-    """A loopback port that was free a moment ago (bound to port 0, then closed)."""
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+    """A loopback port that was free a moment ago (bound to port 0, then closed), and never
+    returned before in this run: two calls in a row could otherwise get the same port (a
+    gateway's listener and its admin address, say) since the first is closed at once."""
+    while True:
+        with socket.socket() as s:
+            s.bind((LOOPBACK, 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def binary(name: str) -> Path:
