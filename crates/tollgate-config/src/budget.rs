@@ -77,6 +77,9 @@ pub struct Limit {
     pub amount: u64,
 }
 
+/// Nano-dollars in a dollar: spend is counted in integer billionths ([`Unit::NanoUsd`]).
+pub const NANOS_PER_USD: u64 = 1_000_000_000;
+
 /// What a limit counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Unit {

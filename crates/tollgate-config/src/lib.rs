@@ -15,7 +15,9 @@ mod secret;
 use serde::Serialize;
 use std::fmt;
 
-pub use budget::{BudgetPolicy, Budgets, Enforcement, FailureMode, Limit, Subject, Unit, Window};
+pub use budget::{
+    BudgetPolicy, Budgets, Enforcement, FailureMode, Limit, NANOS_PER_USD, Subject, Unit, Window,
+};
 pub use identity::{Access, ApiKeys, Identity};
 pub use matching::{Match, ModelMatch, RequestFacts};
 pub use policy::{LoadBalancer, OutlierDetection, RetryOn, RetryPolicy, RouteTimeouts, RulePolicy};

@@ -76,7 +76,13 @@ impl ProxyBody {
     /// The upstream's body, read for usage as it passes.
     pub(crate) fn upstream(parts: UpstreamParts) -> Self {
         let reader = if parts.stream {
-            UsageReader::Stream(ChatStream::new(parts.hide_usage))
+            let stream = ChatStream::new(parts.hide_usage);
+            // Output is counted only when a reservation may need it to settle.
+            UsageReader::Stream(if parts.exchange.reservation.get().is_some() {
+                stream.counting_output()
+            } else {
+                stream
+            })
         } else {
             UsageReader::Whole {
                 frames: Vec::new(),
@@ -99,12 +105,12 @@ impl ProxyBody {
         }
     }
 
-    /// For an upstream stream, how many events carried output so far (see
-    /// [`ChatStream::output_events`]); `None` for any other body.
+    /// For an upstream stream of a request with a reservation, how many events carried
+    /// output so far (see [`ChatStream::output_events`]); `None` for any other body.
     pub(crate) fn stream_output_events(&self) -> Option<u64> {
         match &self.kind {
             Kind::Upstream(body) => match &body.reader {
-                UsageReader::Stream(stream) => Some(stream.output_events()),
+                UsageReader::Stream(stream) => stream.output_events(),
                 UsageReader::Whole { .. } => None,
             },
             Kind::Full(_) => None,

@@ -48,3 +48,12 @@ pub(crate) struct Target {
 
 /// The shared handle stages find in request extensions.
 pub(crate) type SharedExchange = Arc<Exchange>;
+
+/// The caller of a request that passed authenticate, for the stages after it.
+pub(crate) fn caller<B>(request: &http::Request<B>) -> Result<&Identity, crate::ProxyError> {
+    request
+        .extensions()
+        .get::<SharedExchange>()
+        .and_then(|exchange| exchange.identity.get())
+        .ok_or_else(|| crate::ProxyError::Internal("no identity".into()))
+}

@@ -6,6 +6,7 @@ pub mod admin;
 mod balance;
 mod body;
 mod budget;
+mod clock;
 mod error;
 mod exchange;
 mod health;

@@ -9,7 +9,8 @@ use tollgate_api::{
     FailureMode as ApiFailureMode,
 };
 use tollgate_config::{
-    BudgetPolicy, Budgets, Enforcement, FailureMode, Limit, ObjectRef, Subject, Unit, Window,
+    BudgetPolicy, Budgets, Enforcement, FailureMode, Limit, NANOS_PER_USD, ObjectRef, Subject,
+    Unit, Window,
 };
 
 use super::{name_of, namespace_of};
@@ -17,9 +18,6 @@ use crate::Diagnostic;
 
 /// The output tokens reserved for a request without `max_tokens` when a policy sets no default.
 const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
-
-/// Nano-dollars in a dollar: spend is counted in integer billionths.
-const NANOS_PER_USD: u64 = 1_000_000_000;
 
 pub(super) fn translate_all(policies: &[ApiPolicy], diagnostics: &mut Vec<Diagnostic>) -> Budgets {
     let mut translated = Vec::new();

@@ -3,6 +3,7 @@
 //! or its `tollgate.dev/api-key-sha256` annotation; `tollgate.dev/expires-at` sets an expiry.
 
 use jiff::Timestamp;
+use std::collections::BTreeMap;
 use tollgate_api::upstream::Secret;
 use tollgate_api::{
     API_KEY_LABEL, API_KEY_SHA256_ANNOTATION, EXPIRES_AT_ANNOTATION, TEAM_LABEL, USER_LABEL,
@@ -26,34 +27,17 @@ enum Stored {
 
 pub(super) fn translate_all(secrets: &[Secret], diagnostics: &mut Vec<Diagnostic>) -> ApiKeys {
     let mut keys = ApiKeys::default();
-    let labelled = secrets.iter().filter(|s| {
-        s.metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(API_KEY_LABEL))
-            .is_some_and(|v| v == "true")
-    });
+    let labelled = secrets
+        .iter()
+        .filter(|s| entry(&s.metadata.labels, API_KEY_LABEL).is_some_and(|v| v == "true"));
     for secret in labelled {
         let (namespace, name) = (namespace_of(&secret.metadata), name_of(&secret.metadata));
         let error = |field: &str, reason: &'static str, message: String| {
             Diagnostic::error("Secret", namespace, name, field, reason, message)
         };
-        let annotation = |key: &str| {
-            secret
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(key))
-                .map(|v| v.trim().to_string())
-        };
-        let label = |key: &str| {
-            secret
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(key))
-                .cloned()
-        };
+        let annotation =
+            |key: &str| entry(&secret.metadata.annotations, key).map(|v| v.trim().to_string());
+        let label = |key: &str| entry(&secret.metadata.labels, key).cloned();
         let stored = match stored_key(secret, annotation(API_KEY_SHA256_ANNOTATION)) {
             Ok(stored) => stored,
             Err((field, reason, message)) => {
@@ -100,6 +84,11 @@ pub(super) fn translate_all(secrets: &[Secret], diagnostics: &mut Vec<Diagnostic
 }
 
 type FieldError = (String, &'static str, String);
+
+/// One entry of a Secret's labels or annotations.
+fn entry<'a>(map: &'a Option<BTreeMap<String, String>>, key: &str) -> Option<&'a String> {
+    map.as_ref().and_then(|m| m.get(key))
+}
 
 /// The key a Secret holds: its `key` field, else its digest from the `sha256` field or the
 /// annotation.

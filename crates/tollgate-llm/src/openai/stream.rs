@@ -24,7 +24,8 @@ pub struct ChatStream {
     hide_usage: bool,
     usage: Option<Usage>,
     done: bool,
-    output_events: u64,
+    /// Events carrying output so far, when counted (`None` otherwise).
+    output_events: Option<u64>,
     scratch: Vec<Bytes>,
 }
 
@@ -42,7 +43,7 @@ impl ChatStream {
             hide_usage,
             usage: None,
             done: false,
-            output_events: 0,
+            output_events: None,
             scratch: Vec::new(),
         }
     }
@@ -52,10 +53,17 @@ impl ChatStream {
         self.usage
     }
 
-    /// How many events carried output (content or tool-call arguments) so far: an estimate of
-    /// the output tokens of a stream that ends without reporting usage, since providers send
-    /// about one token per event.
-    pub fn output_events(&self) -> u64 {
+    /// Counts the events that carry output (see [`ChatStream::output_events`]), which costs
+    /// a search of each event: only for streams whose spend must be settled.
+    pub fn counting_output(mut self) -> Self {
+        self.output_events = Some(0);
+        self
+    }
+
+    /// How many events carried output (content or tool-call arguments) so far, when counted:
+    /// an estimate of the output tokens of a stream that ends without reporting usage, since
+    /// providers send about one token per event.
+    pub fn output_events(&self) -> Option<u64> {
         self.output_events
     }
 
@@ -96,8 +104,10 @@ impl ChatStream {
             self.done = true;
             return false;
         }
-        if carries_output(&data) {
-            self.output_events += 1;
+        if let Some(count) = &mut self.output_events
+            && carries_output(&data)
+        {
+            *count += 1;
         }
         if !carries_usage(&data) {
             return false;
@@ -192,7 +202,7 @@ mod tests {
 
     #[test]
     fn events_carrying_output_are_counted() {
-        let mut stream = ChatStream::new(false);
+        let mut stream = ChatStream::new(false).counting_output();
         let events = concat!(
             "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
             "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
@@ -201,7 +211,10 @@ mod tests {
             "data: [DONE]\n\n",
         );
         run(&mut stream, &[events.as_bytes()]);
-        assert_eq!(stream.output_events(), 2);
+        assert_eq!(stream.output_events(), Some(2));
+        let mut uncounted = ChatStream::new(false);
+        run(&mut uncounted, &[events.as_bytes()]);
+        assert_eq!(uncounted.output_events(), None);
     }
 
     #[test]

@@ -7,6 +7,20 @@ use tollgate_config::{Limit, Unit};
 use super::store::Counted;
 use super::window::Span;
 
+/// The limit, remaining and reset headers of request limits.
+const REQUESTS: [&str; 3] = [
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+];
+
+/// The limit, remaining and reset headers of token limits.
+const TOKENS: [&str; 3] = [
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+];
+
 /// The tightest limit of one unit: its size, what is left, and milliseconds until it resets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Tightest {
@@ -49,19 +63,13 @@ impl RateLimitHeaders {
 
     /// Adds the headers to a response.
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
-        for (unit, tightest) in [("requests", self.requests), ("tokens", self.tokens)] {
+        for (names, tightest) in [(REQUESTS, self.requests), (TOKENS, self.tokens)] {
             let Some(tightest) = tightest else { continue };
-            for (name, value) in [
-                ("limit", tightest.limit.to_string()),
-                ("remaining", tightest.remaining.to_string()),
-                ("reset", duration(tightest.reset_ms)),
-            ] {
-                if let (Ok(name), Ok(value)) = (
-                    HeaderName::try_from(format!("x-ratelimit-{name}-{unit}")),
-                    HeaderValue::try_from(value),
-                ) {
-                    headers.insert(name, value);
-                }
+            let [limit, remaining, reset] = names.map(HeaderName::from_static);
+            headers.insert(limit, HeaderValue::from(tightest.limit));
+            headers.insert(remaining, HeaderValue::from(tightest.remaining));
+            if let Ok(value) = HeaderValue::try_from(duration(tightest.reset_ms)) {
+                headers.insert(reset, value);
             }
         }
     }

@@ -2,7 +2,7 @@
 //! operation makes a reservation on several counters atomic.
 
 use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use super::store::{Counted, CounterRequest, CounterSettle, Reserved, decide};
 use super::window::Span;
@@ -11,7 +11,8 @@ use super::window::Span;
 #[derive(Debug, Default)]
 pub(crate) struct MemoryStore {
     counters: Mutex<HashMap<String, Slots>>,
-    alerts: Mutex<HashSet<String>>,
+    /// Alerts claimed, with when their claim expires.
+    alerts: Mutex<HashMap<String, i64>>,
 }
 
 /// A counter's slots, ascending.
@@ -103,13 +104,15 @@ impl MemoryStore {
             .collect()
     }
 
-    /// Alert names carry their period, so each is claimed once; the set holds one entry per
-    /// alert fired, a handful per policy and period.
-    pub(crate) fn claim_alert(&self, name: &str) -> bool {
+    /// Claims an alert until `now_ms + ttl_ms`, as Redis's `SET NX PX` does; expired claims
+    /// are dropped as new ones arrive, so the map holds only the current periods' alerts.
+    pub(crate) fn claim_alert(&self, name: &str, now_ms: i64, ttl_ms: i64) -> bool {
         let mut alerts = self.alerts.lock();
-        if alerts.contains(name) {
+        if alerts.get(name).is_some_and(|expires| *expires > now_ms) {
             return false;
         }
-        alerts.insert(name.to_string())
+        alerts.retain(|_, expires| *expires > now_ms);
+        alerts.insert(name.to_string(), now_ms + ttl_ms);
+        true
     }
 }

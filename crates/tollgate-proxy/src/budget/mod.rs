@@ -17,9 +17,9 @@ use rust_decimal::prelude::ToPrimitive;
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tollgate_config::{
-    BudgetPolicy, Budgets, Enforcement, FailureMode, Limit, Snapshot, Unit, Window,
+    BudgetPolicy, Budgets, Enforcement, FailureMode, Limit, NANOS_PER_USD, Snapshot, Unit, Window,
 };
 
 use crate::error::ProxyError;
@@ -48,15 +48,6 @@ pub enum StoreConfig {
 
 /// Unix time in milliseconds; injectable so that window rollover is testable.
 pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The system clock.
-fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    })
-}
 
 /// The budget state of the process.
 pub(crate) struct Ledger {
@@ -111,7 +102,7 @@ impl WorstPrice {
     /// Prices per million tokens in USD as nano-dollars per token, rounded up.
     pub(crate) fn of(input_per_million: Decimal, output_per_million: Decimal) -> WorstPrice {
         let per_token = |usd: Decimal| {
-            (usd * Decimal::from(1000))
+            (usd * Decimal::from(NANOS_PER_USD / 1_000_000))
                 .ceil()
                 .to_u64()
                 .unwrap_or(u64::MAX)
@@ -135,7 +126,7 @@ pub(crate) struct Consumed {
 impl Consumed {
     /// Spend in USD as whole nano-dollars, rounded up.
     pub(crate) fn nano_usd_of(usd: Decimal) -> u64 {
-        (usd * Decimal::from(1_000_000_000u64))
+        (usd * Decimal::from(NANOS_PER_USD))
             .ceil()
             .to_u64()
             .unwrap_or(u64::MAX)
@@ -145,8 +136,6 @@ impl Consumed {
 /// What the ledger decided for a request.
 #[derive(Debug)]
 pub(crate) enum Verdict {
-    /// No policy applies.
-    Free,
     /// Reserved; settle it when the response ends.
     Reserved {
         /// The reservation.
@@ -192,7 +181,11 @@ impl Ledger {
                 redis::RedisStore::new(url, *timeout, namespace).map_err(|e| e.to_string())?,
             )),
         };
-        Ok(Self::with_clock(store, metrics, system_clock()))
+        Ok(Self::with_clock(
+            store,
+            metrics,
+            Arc::new(crate::clock::unix_millis),
+        ))
     }
 
     fn with_clock(store: Store, metrics: Metrics, clock: Clock) -> Self {
@@ -214,9 +207,6 @@ impl Ledger {
         policies: &[usize],
         demand: Demand,
     ) -> Result<Verdict, ProxyError> {
-        if policies.is_empty() {
-            return Ok(Verdict::Free);
-        }
         let budgets = &snapshot.config.budgets;
         let now = (self.clock)();
         let max_output = demand.max_output.unwrap_or_else(|| {
@@ -266,7 +256,7 @@ impl Ledger {
                 self.count(policy, "refused");
                 let mut at_limit = counted.clone();
                 at_limit[counter].used = at_limit[counter].used.max(counters[counter].limit);
-                self.check_alerts(budgets, &owners, &counters, &at_limit, now)
+                self.check_alerts(budgets, alerting(&owners, &counters, &at_limit), now)
                     .await;
                 let request = &counters[counter];
                 let retry_after = free_at_slot.map(|slot| {
@@ -306,7 +296,7 @@ impl Ledger {
                         self.count(policy, "clamped");
                     }
                 }
-                self.check_alerts(budgets, &owners, &counters, &counted, now)
+                self.check_alerts(budgets, alerting(&owners, &counters, &counted), now)
                     .await;
                 let headers = RateLimitHeaders::of(
                     owners.iter().zip(&counters).zip(&counted).map(
@@ -410,8 +400,6 @@ impl Ledger {
     pub(crate) async fn settle(&self, reservation: &Reservation, consumed: Consumed) {
         let budgets = &reservation.snapshot.config.budgets;
         let now = (self.clock)();
-        let mut owners = Vec::with_capacity(reservation.held.len());
-        let mut spans = Vec::with_capacity(reservation.held.len());
         let settles: Vec<CounterSettle<'_>> = reservation
             .held
             .iter()
@@ -423,67 +411,49 @@ impl Ledger {
                     Unit::Tokens => consumed.tokens,
                     Unit::NanoUsd => consumed.nano_usd,
                 };
-                let span = Span::at(limit.window, &policy.time_zone, now);
-                owners.push((held.policy, held.limit));
-                spans.push(span);
                 CounterSettle {
                     key: budgets.counter_key(held.policy, held.limit),
                     slot: held.slot,
                     delta: used as i64 - held.reserved as i64,
-                    span,
+                    span: Span::at(limit.window, &policy.time_zone, now),
                 }
             })
             .collect();
         match self.store.settle(&settles).await {
             Ok(counted) => {
-                let requests: Vec<CounterRequest<'_>> = settles
-                    .iter()
-                    .zip(&owners)
-                    .map(|(settle, &(p, l))| CounterRequest {
-                        key: settle.key,
-                        limit: budgets.policy(p).limits[l].amount,
-                        fixed: 0,
-                        per_output: 0,
-                        hard: false,
-                        clamp: false,
-                        span: settle.span,
-                    })
-                    .collect();
-                self.check_alerts(budgets, &owners, &requests, &counted, now)
-                    .await;
+                let entries = reservation.held.iter().zip(&settles).zip(counted).map(
+                    |((held, settle), counted)| ((held.policy, held.limit), settle.span, counted),
+                );
+                self.check_alerts(budgets, entries, now).await;
             }
             Err(error) => self.store_error("settle", &error),
         }
     }
 
     /// Fires each alert threshold a counter has reached, once per window across proxies.
+    /// `entries` are each counter's (policy, limit) indices, its window now, and what it holds.
     async fn check_alerts(
         &self,
         budgets: &Budgets,
-        owners: &[(usize, usize)],
-        counters: &[CounterRequest<'_>],
-        counted: &[Counted],
+        entries: impl Iterator<Item = ((usize, usize), Span, Counted)>,
         now: i64,
     ) {
-        for ((&(p, l), counter), counted) in owners.iter().zip(counters).zip(counted) {
+        for ((p, l), span, counted) in entries {
             let policy = budgets.policy(p);
+            let key = budgets.counter_key(p, l);
             for &threshold in &policy.alert_thresholds {
                 if u128::from(counted.used) * 100
-                    < u128::from(threshold) * u128::from(counter.limit)
+                    < u128::from(threshold) * u128::from(policy.limits[l].amount)
                 {
                     break;
                 }
-                let period = counter.span.period_of(now);
-                let seen = self.hasher.hash_one((counter.key, threshold, period));
+                let period = span.period_of(now);
+                let seen = self.hasher.hash_one((key, threshold, period));
                 if self.alerts_seen.lock().contains(&seen) {
                     continue;
                 }
-                let name = format!("{}:{threshold}:{period}", counter.key);
-                match self
-                    .store
-                    .claim_alert(&name, counter.span.period_ms())
-                    .await
-                {
+                let name = format!("{key}:{threshold}:{period}");
+                match self.store.claim_alert(&name, now, span.period_ms()).await {
                     Ok(claimed) => {
                         let mut seen_alerts = self.alerts_seen.lock();
                         if seen_alerts.len() > 10_000 {
@@ -554,6 +524,19 @@ impl Ledger {
     }
 }
 
+/// The entries [`Ledger::check_alerts`] reads, from a reservation's counters.
+fn alerting<'a>(
+    owners: &'a [(usize, usize)],
+    counters: &'a [CounterRequest<'_>],
+    counted: &'a [Counted],
+) -> impl Iterator<Item = ((usize, usize), Span, Counted)> + 'a {
+    owners
+        .iter()
+        .zip(counters)
+        .zip(counted)
+        .map(|((owner, counter), counted)| (*owner, counter.span, *counted))
+}
+
 /// The error for a request a hard limit refuses.
 fn refusal(
     policy: &BudgetPolicy,
@@ -596,16 +579,18 @@ fn refusal(
     }
 }
 
+/// Nano-dollars as dollars, without trailing zeros.
+fn dollars(nanos: u64) -> Decimal {
+    (Decimal::from(nanos) / Decimal::from(NANOS_PER_USD)).normalize()
+}
+
 /// An amount in a unit, written for people: USD with cents (or finer when needed).
 struct Amount(Unit, u64);
 
 impl std::fmt::Display for Amount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
-            Unit::NanoUsd => {
-                let usd = Decimal::from(self.1) / Decimal::from(1_000_000_000u64);
-                write!(f, "${}", usd.normalize().round_dp(6).max(Decimal::ZERO))
-            }
+            Unit::NanoUsd => write!(f, "${}", dollars(self.1).round_dp(6)),
             Unit::Tokens => write!(f, "{} tokens", self.1),
             Unit::Requests => write!(f, "{} requests", self.1),
         }
@@ -636,9 +621,7 @@ struct LimitReport {
 impl LimitReport {
     fn new(limit: &Limit, span: &Span, counted: Counted, now: i64) -> Self {
         let show = |amount: u64| match limit.unit {
-            Unit::NanoUsd => (Decimal::from(amount) / Decimal::from(1_000_000_000u64))
-                .normalize()
-                .to_string(),
+            Unit::NanoUsd => dollars(amount).to_string(),
             _ => amount.to_string(),
         };
         let resets = span

@@ -52,29 +52,40 @@ impl RedisStore {
     }
 
     async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1);
         self.connection
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .get_or_try_init(|| {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    .set_number_of_retries(1);
+                ConnectionManager::new_with_config(self.client.clone(), config)
+            })
             .await
             .cloned()
             .map_err(|e| StoreError::Failed(e.to_string()))
     }
 
-    /// Runs `script` with a deadline on the whole call, connecting included.
-    async fn run(&self, invocation: redis::ScriptInvocation<'_>) -> Result<Vec<i64>, StoreError> {
+    /// Runs `command` on the connection with a deadline on the whole call, connecting
+    /// included.
+    async fn call<T: redis::FromRedisValue>(
+        &self,
+        command: impl AsyncFnOnce(&mut ConnectionManager) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
         let call = async {
             let mut connection = self.connection().await?;
-            invocation
-                .invoke_async::<Vec<i64>>(&mut connection)
+            command(&mut connection)
                 .await
                 .map_err(|e| StoreError::Failed(e.to_string()))
         };
         tokio::time::timeout(self.timeout, call)
             .await
             .map_err(|_| StoreError::Timeout(self.timeout))?
+    }
+
+    /// Runs a script whose reply is a list of integers.
+    async fn run(&self, invocation: redis::ScriptInvocation<'_>) -> Result<Vec<i64>, StoreError> {
+        self.call(async |connection| invocation.invoke_async(connection).await)
+            .await
     }
 
     fn key(&self, key: &str) -> String {
@@ -155,22 +166,17 @@ impl RedisStore {
     }
 
     pub(crate) async fn claim_alert(&self, name: &str, ttl_ms: i64) -> Result<bool, StoreError> {
-        let call = async {
-            let mut connection = self.connection().await?;
-            redis::cmd("SET")
-                .arg(format!("{}alert:{name}", self.prefix))
-                .arg(1)
-                .arg("NX")
-                .arg("PX")
-                .arg(ttl_ms.max(1))
-                .query_async::<Option<String>>(&mut connection)
-                .await
-                .map(|set| set.is_some())
-                .map_err(|e| StoreError::Failed(e.to_string()))
-        };
-        tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| StoreError::Timeout(self.timeout))?
+        let mut command = redis::cmd("SET");
+        command
+            .arg(format!("{}alert:{name}", self.prefix))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms.max(1));
+        let set: Option<String> = self
+            .call(async |connection| command.query_async(connection).await)
+            .await?;
+        Ok(set.is_some())
     }
 }
 

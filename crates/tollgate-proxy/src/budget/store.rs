@@ -132,11 +132,16 @@ impl Store {
         }
     }
 
-    /// Claims the alert named `name` for `ttl_ms`: true for exactly one caller per period,
-    /// across every proxy sharing the store.
-    pub(crate) async fn claim_alert(&self, name: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+    /// Claims the alert named `name` from `now_ms` for `ttl_ms`: true for exactly one caller
+    /// per period, across every proxy sharing the store.
+    pub(crate) async fn claim_alert(
+        &self,
+        name: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
         match self {
-            Store::Memory(store) => Ok(store.claim_alert(name)),
+            Store::Memory(store) => Ok(store.claim_alert(name, now_ms, ttl_ms)),
             Store::Redis(store) => store.claim_alert(name, ttl_ms).await,
         }
     }

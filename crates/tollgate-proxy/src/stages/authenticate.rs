@@ -128,11 +128,9 @@ fn authenticate<B>(request: &Request<B>) -> Result<Option<(Arc<JwtVerifier>, Str
     Ok(None)
 }
 
-/// The time now in Unix seconds, for credential expiry.
+/// The time now in Unix seconds, for credential expiry and token validity.
 fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    crate::clock::unix_millis() / 1000
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use tower::{Layer, Service};
 use super::StageFuture;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
-use crate::exchange::SharedExchange;
+use crate::exchange::caller;
 
 /// The index of the rule chosen for a request, in the snapshot's route table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,11 +91,7 @@ fn find_rule(request: &Request<InspectedRequest>) -> Result<usize, ProxyError> {
         .lookup(&facts)
         .ok_or_else(|| ProxyError::ModelNotFound(inspected.model.clone()))?;
     let rule = snapshot.config.routes.rule(index);
-    let identity = request
-        .extensions()
-        .get::<SharedExchange>()
-        .and_then(|exchange| exchange.identity.get())
-        .ok_or_else(|| ProxyError::Internal("no identity".into()))?;
+    let identity = caller(request)?;
     if !rule.allows(identity) {
         return Err(ProxyError::AccessDenied(format!(
             "key {} may not use the model `{}`: route {} allows only the teams, users and keys it lists; ask its owner for access",

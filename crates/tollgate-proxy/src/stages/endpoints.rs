@@ -11,7 +11,7 @@ use tower::{Layer, Service};
 use super::StageFuture;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
-use crate::exchange::SharedExchange;
+use crate::exchange::caller;
 
 /// The AI operation a request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,11 +101,7 @@ fn list_models<B>(request: &Request<B>) -> Result<Response<ProxyBody>, ProxyErro
         .extensions()
         .get::<Arc<Snapshot>>()
         .ok_or_else(|| ProxyError::Internal("no snapshot".into()))?;
-    let identity = request
-        .extensions()
-        .get::<SharedExchange>()
-        .and_then(|exchange| exchange.identity.get())
-        .ok_or_else(|| ProxyError::Internal("no identity".into()))?;
+    let identity = caller(request)?;
     let config = &snapshot.config;
     let data: Vec<serde_json::Value> = config
         .routes

@@ -7,7 +7,7 @@
 use http::{Request, Response};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tollgate_config::{ProviderKind, Snapshot};
+use tollgate_config::{ProviderKind, Rule, Snapshot};
 use tollgate_llm::openai::InspectedRequest;
 use tower::{Layer, Service};
 
@@ -17,7 +17,7 @@ use super::endpoints::Operation;
 use crate::body::ProxyBody;
 use crate::budget::{Demand, Ledger, Verdict, WorstPrice};
 use crate::error::ProxyError;
-use crate::exchange::SharedExchange;
+use crate::exchange::{SharedExchange, caller};
 
 /// The output cap the reservation was made for, for the route stage to send upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,13 +71,11 @@ where
     }
 
     fn call(&mut self, request: Request<InspectedRequest>) -> Self::Future {
-        let policies = match applicable(&request) {
-            Ok(policies) => policies,
+        let plan = match plan(&request) {
+            Ok(Some(plan)) => plan,
+            Ok(None) => return Box::pin(self.inner.call(request)),
             Err(error) => return Box::pin(std::future::ready(Err(error))),
         };
-        if policies.is_empty() {
-            return Box::pin(self.inner.call(request));
-        }
         // The inner service is taken (and a fresh clone left behind) because the call happens
         // after an await, as tower requires of services driven from a future.
         let clone = self.inner.clone();
@@ -85,7 +83,12 @@ where
         let ledger = self.ledger.clone();
         Box::pin(async move {
             let mut request = request;
-            let (snapshot, exchange, demand) = demand_of(&request)?;
+            let Plan {
+                snapshot,
+                exchange,
+                policies,
+                demand,
+            } = plan;
             let verdict = ledger.reserve(&snapshot, &policies, demand).await?;
             let Verdict::Reserved {
                 reservation,
@@ -108,47 +111,50 @@ where
     }
 }
 
-/// The indices of the budget policies that apply to a request.
-fn applicable(request: &Request<InspectedRequest>) -> Result<Vec<usize>, ProxyError> {
-    let (snapshot, exchange, RuleIndex(index)) = parts(request)?;
-    let budgets = &snapshot.config.budgets;
-    if budgets.is_empty() {
-        return Ok(Vec::new());
-    }
-    let identity = exchange
-        .identity
-        .get()
-        .ok_or_else(|| ProxyError::Internal("no identity".into()))?;
-    let rule = snapshot.config.routes.rule(index);
-    Ok(budgets.applicable(identity, &rule.route).collect())
+/// What a request must reserve, and on which policies.
+struct Plan {
+    snapshot: Arc<Snapshot>,
+    exchange: SharedExchange,
+    /// Indices of the budget policies that apply.
+    policies: Vec<usize>,
+    demand: Demand,
 }
 
-fn parts(
-    request: &Request<InspectedRequest>,
-) -> Result<(&Arc<Snapshot>, &SharedExchange, RuleIndex), ProxyError> {
+/// The request's plan; `None` when no budget policy applies to it.
+fn plan(request: &Request<InspectedRequest>) -> Result<Option<Plan>, ProxyError> {
     let missing = |what: &str| ProxyError::Internal(format!("no {what} in request"));
     let extensions = request.extensions();
-    Ok((
-        extensions
-            .get::<Arc<Snapshot>>()
-            .ok_or_else(|| missing("snapshot"))?,
-        extensions
-            .get::<SharedExchange>()
-            .ok_or_else(|| missing("exchange"))?,
-        *extensions
-            .get::<RuleIndex>()
-            .ok_or_else(|| missing("rule"))?,
-    ))
+    let snapshot = extensions
+        .get::<Arc<Snapshot>>()
+        .ok_or_else(|| missing("snapshot"))?;
+    let budgets = &snapshot.config.budgets;
+    if budgets.is_empty() {
+        return Ok(None);
+    }
+    let exchange = extensions
+        .get::<SharedExchange>()
+        .ok_or_else(|| missing("exchange"))?;
+    let RuleIndex(index) = *extensions
+        .get::<RuleIndex>()
+        .ok_or_else(|| missing("rule"))?;
+    let identity = caller(request)?;
+    let rule = snapshot.config.routes.rule(index);
+    let policies: Vec<usize> = budgets.applicable(identity, &rule.route).collect();
+    if policies.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Plan {
+        snapshot: snapshot.clone(),
+        exchange: exchange.clone(),
+        policies,
+        demand: demand_of(request, snapshot, rule),
+    }))
 }
 
 /// What a request asks of its budgets: its prompt, its output cap, and the dearest prices
 /// among the backends its rule may send it to (a failover may land on any of them).
-fn demand_of(
-    request: &Request<InspectedRequest>,
-) -> Result<(Arc<Snapshot>, SharedExchange, Demand), ProxyError> {
-    let (snapshot, exchange, RuleIndex(index)) = parts(request)?;
+fn demand_of(request: &Request<InspectedRequest>, snapshot: &Snapshot, rule: &Rule) -> Demand {
     let inspected = request.body();
-    let rule = snapshot.config.routes.rule(index);
     let price = rule
         .backends
         .iter()
@@ -161,12 +167,11 @@ fn demand_of(
         .fold(WorstPrice::default(), WorstPrice::max);
     // Only chat produces output; an embedding's cost is its input.
     let chat = request.extensions().get::<Operation>() == Some(&Operation::Chat);
-    let demand = Demand {
+    Demand {
         input_tokens: inspected.prompt_tokens_estimate,
         max_output: if chat { inspected.max_tokens } else { Some(0) },
         price,
-    };
-    Ok((snapshot.clone(), exchange.clone(), demand))
+    }
 }
 
 /// The field that carries an output cap to a provider of `kind` when the caller set none.
