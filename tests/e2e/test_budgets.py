@@ -71,9 +71,19 @@ def input_estimate(messages: list[dict]) -> int:
     return math.ceil(len(compact(messages)) / 4)
 
 
+# o200k_base counts (gpt-4o-mini's tokenizer) of the prompts whose exact count a test asserts.
+O200K_TOKENS = {"Say hello": 2}
+
+
+def input_tokens(messages: list[dict]) -> int:
+    """The gateway's count of a gpt-4o-mini prompt: tiktoken's tokens of each message's content
+    and role ("user" is one token), 3 framing tokens a message and 3 priming the reply."""
+    return 3 + sum(3 + 1 + O200K_TOKENS[m["content"]] for m in messages)
+
+
 def mock_prompt_tokens(messages: list[dict]) -> int:
-    """What the mock reports as prompt_tokens: a token per four characters of every string."""
-    return max(1, math.ceil(sum(len(v) for m in messages for v in m.values()) / 4))
+    """What the mock reports as prompt_tokens: a token per four bytes of the messages' text."""
+    return max(1, math.ceil(sum(len(m["content"].encode()) for m in messages) / 4))
 
 
 def nano_usd(prompt_tokens: int, completion_tokens: int) -> int:
@@ -313,7 +323,7 @@ def test_a_caller_hanging_up_mid_stream_pays_only_for_what_it_received(launcher,
     events is settled at the input estimate plus about those events, and the room it held is
     free for the next request at once."""
     mock.behave(chunks=50, chunk_interval_ms=100)
-    estimate, worst = input_estimate(hello()), input_estimate(hello()) + 4096
+    estimate, worst = input_tokens(hello()), input_tokens(hello()) + 4096
     gateway = budgeted(launcher, mock, policy("tokens", limit("Month", tokens=5000)))
 
     with gateway.http() as http, http.stream("POST", CHAT, content=chat_body(stream=True), headers=HEADERS) as response:
@@ -343,7 +353,7 @@ def test_hard_limits_refuse_with_retry_after_and_report_rate_limit_headers(launc
     limit is refused without retry-after (it can never fit); successes carry x-ratelimit-*
     headers for both limits; the third request is refused with a retry-after under a minute."""
     gateway = budgeted(launcher, mock, policy("rate", limit("Minute", requests=2), limit("Minute", tokens=1000)))
-    estimate = input_estimate(hello())
+    estimate = input_tokens(hello())
 
     never = chat(gateway, chat_body(max_tokens=2000))
     error = assert_error(never, 429, "rate_limit_exceeded")
@@ -375,7 +385,7 @@ def test_a_clamping_policy_lowers_max_tokens_to_what_fits(launcher, mock):
     """With 300 tokens left and clamp on, max_tokens 1000 reaches the provider lowered to the
     room left after the prompt, and a request without max_tokens gets the room as its cap."""
     gateway = budgeted(launcher, mock, policy("clamp", limit("Month", tokens=300), clamp=True))
-    estimate, marker = input_estimate(hello()), new_marker()
+    estimate, marker = input_tokens(hello()), new_marker()
 
     response = chat(gateway, chat_body(max_tokens=1000), **{MARKER: marker})
     assert response.status_code == 200, response.text
@@ -404,7 +414,7 @@ def test_a_policy_caps_output_of_requests_that_set_none(launcher, mock):
 
     response = chat(gateway, **{MARKER: marker})
     assert response.status_code == 200, response.text
-    assert response.headers["x-ratelimit-remaining-tokens"] == str(10_000 - input_estimate(hello()) - 64)
+    assert response.headers["x-ratelimit-remaining-tokens"] == str(10_000 - input_tokens(hello()) - 64)
     response = chat(gateway, chat_body(max_tokens=10), **{MARKER: marker})
     assert response.status_code == 200, response.text
 

@@ -99,17 +99,17 @@ pub(crate) struct StoreLabels {
 
 /// Every metric the proxy records.
 #[derive(Clone)]
-pub(crate) struct Metrics {
+pub struct Metrics {
     /// Requests by route, model, provider, status and outcome.
-    pub requests: Family<RequestLabels, Counter>,
+    pub(crate) requests: Family<RequestLabels, Counter>,
     /// Time from receiving a request until its response ended.
-    pub request_duration: Family<RequestLabels, Histogram>,
+    pub(crate) request_duration: Family<RequestLabels, Histogram>,
     /// Tokens consumed.
-    pub tokens: Family<TokenLabels, Counter>,
+    pub(crate) tokens: Family<TokenLabels, Counter>,
     /// Version of the configuration in use, per Gateway.
-    pub config_version: Family<GatewayLabels, Gauge>,
+    pub(crate) config_version: Family<GatewayLabels, Gauge>,
     /// Configuration changes applied or rejected.
-    pub config_reloads: Family<ReloadLabels, Counter>,
+    pub(crate) config_reloads: Family<ReloadLabels, Counter>,
     /// Attempts sent upstream, by provider and outcome.
     pub(crate) upstream_attempts: Family<AttemptLabels, Counter>,
     /// Backends ejected by outlier detection, by provider and the failure that did it.
@@ -130,7 +130,7 @@ pub(crate) struct Metrics {
 
 impl Metrics {
     /// Creates the metrics and registers them with `registry` under the `tollgate_` prefix.
-    pub(crate) fn register(registry: &mut Registry) -> Self {
+    pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self {
             requests: Family::default(),
             request_duration: Family::new_with_constructor(|| {

@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::RequestError;
+use crate::{RequestError, Tokenizer};
 
 /// The fields of a request body that Tollgate acts on, with where they sit in the body.
 #[derive(Debug)]
@@ -26,6 +26,9 @@ pub struct InspectedRequest {
     /// Whether the prompt carries images (`image_url` content parts).
     pub has_images: bool,
     model_span: (usize, usize),
+    /// Where `messages` sits, and whether it is `input` (embeddings) instead.
+    prompt_span: Option<((usize, usize), PromptField)>,
+    tools_span: Option<(usize, usize)>,
     stream_options_span: Option<(usize, usize)>,
     /// Where the values of `max_tokens` and `max_completion_tokens` sit, when present.
     max_tokens_spans: [Option<(usize, usize)>; 2],
@@ -49,6 +52,23 @@ struct Fields<'a> {
     input: Option<&'a RawValue>,
     #[serde(borrow)]
     tools: Option<&'a RawValue>,
+}
+
+/// Which field holds the prompt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PromptField {
+    Messages,
+    Input,
+}
+
+/// `input` of an embeddings request: one text, several, or token arrays (counted by size).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Input<'a> {
+    #[serde(borrow)]
+    One(std::borrow::Cow<'a, str>),
+    #[serde(borrow)]
+    Many(Vec<std::borrow::Cow<'a, str>>),
 }
 
 #[derive(Deserialize)]
@@ -133,6 +153,12 @@ impl InspectedRequest {
             has_tools,
             has_images: memchr::memmem::find(prompt.as_bytes(), br#""image_url""#).is_some(),
             model_span: span_in(&body, raw_model),
+            prompt_span: match (fields.messages, fields.input) {
+                (Some(raw), _) => Some((span_in(&body, raw), PromptField::Messages)),
+                (None, Some(raw)) => Some((span_in(&body, raw), PromptField::Input)),
+                (None, None) => None,
+            },
+            tools_span: fields.tools.map(|raw| span_in(&body, raw)),
             stream_options_span: fields.stream_options.map(|raw| span_in(&body, raw)),
             max_tokens_spans: [
                 fields.max_tokens.map(|raw| span_in(&body, raw)),
@@ -144,6 +170,34 @@ impl InspectedRequest {
             max_tokens: max_completion_tokens.or(max_tokens),
             body,
         })
+    }
+
+    /// The prompt's tokens, counted with `tokenizer` (tools included) when one is given and
+    /// the prompt has the expected shape; else [`InspectedRequest::prompt_tokens_estimate`].
+    pub fn prompt_tokens(&self, tokenizer: Option<Tokenizer>) -> u64 {
+        let Some(tokenizer) = tokenizer else {
+            return self.prompt_tokens_estimate;
+        };
+        let text = |(start, end): (usize, usize)| {
+            std::str::from_utf8(&self.body[start..end]).unwrap_or_default()
+        };
+        let prompt = match self.prompt_span {
+            None => Some(0),
+            Some((span, PromptField::Messages)) => tokenizer.count_openai_messages(text(span)),
+            Some((span, PromptField::Input)) => match serde_json::from_str(text(span)) {
+                Ok(Input::One(one)) => tokenizer.count_json(&one),
+                Ok(Input::Many(many)) => many.iter().map(|t| tokenizer.count_json(t)).sum(),
+                Err(_) => None,
+            },
+        };
+        let tools = match self.tools_span {
+            None => Some(0),
+            Some(span) => tokenizer.count_json(text(span)),
+        };
+        match (prompt, tools) {
+            (Some(prompt), Some(tools)) => prompt + tools,
+            _ => self.prompt_tokens_estimate,
+        }
     }
 
     /// The body as the caller sent it.
@@ -297,6 +351,22 @@ mod tests {
         assert!(!r.has_tools);
         assert_eq!(r.prompt_tokens_estimate, 3);
         assert!(!inspect(r#"{"model":"m","tools":null}"#).has_tools);
+    }
+
+    #[test]
+    fn counts_prompt_tokens_with_a_known_tokenizer() {
+        let gpt = Tokenizer::of_model("gpt-4o-mini");
+        let r = inspect(r#"{"model":"m","messages":[{"role":"user","content":"Hello world"}]}"#);
+        assert_eq!(r.prompt_tokens(gpt), 9);
+        assert_eq!(r.prompt_tokens(None), r.prompt_tokens_estimate);
+        let r = inspect(r#"{"model":"m","input":["Hello world","Hello world"]}"#);
+        assert_eq!(r.prompt_tokens(gpt), 4);
+        let r = inspect(r#"{"model":"m","input":[[1,2,3]]}"#);
+        assert_eq!(r.prompt_tokens(gpt), r.prompt_tokens_estimate);
+        let r = inspect(
+            r#"{"model":"m","messages":[{"role":"user","content":"Hello world"}],"tools":[{"type":"function","function":{"name":"f"}}]}"#,
+        );
+        assert!(r.prompt_tokens(gpt) > 9);
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub(super) struct Tightest {
 
 /// The headers for one request, computed when its reservation was made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct RateLimitHeaders {
+pub struct RateLimitHeaders {
     pub(super) requests: Option<Tightest>,
     pub(super) tokens: Option<Tightest>,
 }

@@ -25,7 +25,7 @@ use tollgate_config::{
 use crate::error::ProxyError;
 use crate::exchange::SharedExchange;
 use crate::metrics::{AlertLabels, BudgetLabels, Metrics, StoreLabels};
-pub(crate) use headers::RateLimitHeaders;
+pub use headers::RateLimitHeaders;
 use store::{Counted, CounterRequest, CounterSettle, Reserved, Store, StoreError};
 use window::Span;
 
@@ -50,7 +50,7 @@ pub enum StoreConfig {
 pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// The budget state of the process.
-pub(crate) struct Ledger {
+pub struct Ledger {
     store: Store,
     metrics: Metrics,
     clock: Clock,
@@ -72,27 +72,27 @@ impl std::fmt::Debug for Ledger {
 
 /// What a request asks of its budgets.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Demand {
+pub struct Demand {
     /// Input tokens, counted or estimated from the prompt.
-    pub(crate) input_tokens: u64,
+    pub input_tokens: u64,
     /// The output cap the caller set, if any.
-    pub(crate) max_output: Option<u64>,
+    pub max_output: Option<u64>,
     /// The highest prices among the backends that may serve it.
-    pub(crate) price: WorstPrice,
+    pub price: WorstPrice,
 }
 
 /// Nano-dollars per token, rounded up, of the dearest backend a request may reach.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct WorstPrice {
+pub struct WorstPrice {
     /// Per input token.
-    pub(crate) input: u64,
+    pub input: u64,
     /// Per output token.
-    pub(crate) output: u64,
+    pub output: u64,
 }
 
 impl WorstPrice {
     /// The dearer of two prices, per kind of token.
-    pub(crate) fn max(self, other: WorstPrice) -> WorstPrice {
+    pub fn max(self, other: WorstPrice) -> WorstPrice {
         WorstPrice {
             input: self.input.max(other.input),
             output: self.output.max(other.output),
@@ -100,7 +100,7 @@ impl WorstPrice {
     }
 
     /// Prices per million tokens in USD as nano-dollars per token, rounded up.
-    pub(crate) fn of(input_per_million: Decimal, output_per_million: Decimal) -> WorstPrice {
+    pub fn of(input_per_million: Decimal, output_per_million: Decimal) -> WorstPrice {
         let per_token = |usd: Decimal| {
             (usd * Decimal::from(NANOS_PER_USD / 1_000_000))
                 .ceil()
@@ -116,11 +116,11 @@ impl WorstPrice {
 
 /// What a request used, for settling.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Consumed {
+pub struct Consumed {
     /// Input plus output tokens.
-    pub(crate) tokens: u64,
+    pub tokens: u64,
     /// Spend in nano-dollars, rounded up.
-    pub(crate) nano_usd: u64,
+    pub nano_usd: u64,
 }
 
 impl Consumed {
@@ -135,7 +135,7 @@ impl Consumed {
 
 /// What the ledger decided for a request.
 #[derive(Debug)]
-pub(crate) enum Verdict {
+pub enum Verdict {
     /// Reserved; settle it when the response ends.
     Reserved {
         /// The reservation.
@@ -152,7 +152,7 @@ pub(crate) enum Verdict {
 
 /// A request's reservation, settled exactly once (by [`Ledger::settle`]).
 #[derive(Debug)]
-pub(crate) struct Reservation {
+pub struct Reservation {
     snapshot: Arc<Snapshot>,
     held: Vec<Held>,
     /// The input tokens reserved for, used when the response reports no usage.
@@ -170,7 +170,7 @@ struct Held {
 
 impl Ledger {
     /// A ledger over the configured store.
-    pub(crate) fn new(config: &StoreConfig, metrics: Metrics) -> Result<Self, String> {
+    pub fn new(config: &StoreConfig, metrics: Metrics) -> Result<Self, String> {
         let store = match config {
             StoreConfig::Memory => Store::Memory(memory::MemoryStore::default()),
             StoreConfig::Redis {
@@ -201,7 +201,7 @@ impl Ledger {
 
     /// Reserves `demand` on every limit of the policies at `policies` (indices into the
     /// snapshot's budgets).
-    pub(crate) async fn reserve(
+    pub async fn reserve(
         &self,
         snapshot: &Arc<Snapshot>,
         policies: &[usize],
@@ -397,7 +397,7 @@ impl Ledger {
     /// Settles `reservation` to what the request `consumed`. A store that fails now loses
     /// only the difference: the reservation (the worst case) stays counted until its window
     /// rolls over, so a failure never lets spend exceed a limit.
-    pub(crate) async fn settle(&self, reservation: &Reservation, consumed: Consumed) {
+    pub async fn settle(&self, reservation: &Reservation, consumed: Consumed) {
         let budgets = &reservation.snapshot.config.budgets;
         let now = (self.clock)();
         let settles: Vec<CounterSettle<'_>> = reservation

@@ -7,7 +7,8 @@
 use http::{Request, Response};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tollgate_config::{ProviderKind, Rule, Snapshot};
+use tollgate_config::{Rule, Snapshot, Unit};
+use tollgate_llm::Tokenizer;
 use tollgate_llm::openai::InspectedRequest;
 use tower::{Layer, Service};
 
@@ -143,18 +144,32 @@ fn plan(request: &Request<InspectedRequest>) -> Result<Option<Plan>, ProxyError>
     if policies.is_empty() {
         return Ok(None);
     }
+    let demand = demand_of(request, snapshot, rule, &policies);
     Ok(Some(Plan {
         snapshot: snapshot.clone(),
         exchange: exchange.clone(),
         policies,
-        demand: demand_of(request, snapshot, rule),
+        demand,
     }))
 }
 
 /// What a request asks of its budgets: its prompt, its output cap, and the dearest prices
 /// among the backends its rule may send it to (a failover may land on any of them).
-fn demand_of(request: &Request<InspectedRequest>, snapshot: &Snapshot, rule: &Rule) -> Demand {
+fn demand_of(
+    request: &Request<InspectedRequest>,
+    snapshot: &Snapshot,
+    rule: &Rule,
+    policies: &[usize],
+) -> Demand {
     let inspected = request.body();
+    let budgets = &snapshot.config.budgets;
+    let counts_tokens = policies.iter().any(|&p| {
+        budgets
+            .policy(p)
+            .limits
+            .iter()
+            .any(|limit| limit.unit != Unit::Requests)
+    });
     let price = rule
         .backends
         .iter()
@@ -168,16 +183,31 @@ fn demand_of(request: &Request<InspectedRequest>, snapshot: &Snapshot, rule: &Ru
     // Only chat produces output; an embedding's cost is its input.
     let chat = request.extensions().get::<Operation>() == Some(&Operation::Chat);
     Demand {
-        input_tokens: inspected.prompt_tokens_estimate,
+        input_tokens: if counts_tokens {
+            prompt_tokens(inspected, rule)
+        } else {
+            inspected.prompt_tokens_estimate
+        },
         max_output: if chat { inspected.max_tokens } else { Some(0) },
         price,
     }
 }
 
-/// The field that carries an output cap to a provider of `kind` when the caller set none.
-pub(crate) fn output_cap_field(kind: ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::OpenAI => "max_completion_tokens",
-        ProviderKind::OpenAICompatible => "max_tokens",
+/// The prompt's tokens as the rule's backends count them: with their tokenizer when tiktoken
+/// knows every backend's model (the largest count when they differ), else the estimate.
+fn prompt_tokens(inspected: &InspectedRequest, rule: &Rule) -> u64 {
+    let mut tokenizers: Vec<Tokenizer> = Vec::with_capacity(1);
+    for backend in &rule.backends {
+        let model = backend.model.as_deref().unwrap_or(&inspected.model);
+        match Tokenizer::of_model(model) {
+            Some(tokenizer) if !tokenizers.contains(&tokenizer) => tokenizers.push(tokenizer),
+            Some(_) => {}
+            None => return inspected.prompt_tokens_estimate,
+        }
     }
+    tokenizers
+        .into_iter()
+        .map(|tokenizer| inspected.prompt_tokens(Some(tokenizer)))
+        .max()
+        .unwrap_or(inspected.prompt_tokens_estimate)
 }

@@ -1,0 +1,146 @@
+//! Counts a prompt's tokens with the model's own tokenizer, where tiktoken knows it, so that a
+//! budget reserves what the provider will bill rather than a guess. A tokenizer's tables are
+//! loaded on first use only (tens of MiB), so a gateway without token or USD budgets, or
+//! without OpenAI models, never pays for them.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use tiktoken_rs::CoreBPE;
+
+/// Tokens OpenAI adds around every message (its role and separators), per its cookbook.
+const PER_MESSAGE: u64 = 3;
+/// Tokens that prime the reply, once per request.
+const REPLY_PRIMING: u64 = 3;
+/// An image's tokens: a 1024×1024 image at high detail. Its real size is unknown until the
+/// upstream fetches or decodes it, so this is an estimate.
+const PER_IMAGE: u64 = 765;
+
+/// A tokenizer that tiktoken knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tokenizer(tiktoken_rs::tokenizer::Tokenizer);
+
+impl Tokenizer {
+    /// The tokenizer of `model` (an upstream model name such as `gpt-4o-mini`), if known.
+    pub fn of_model(model: &str) -> Option<Self> {
+        tiktoken_rs::tokenizer::get_tokenizer(model).map(Self)
+    }
+
+    /// The tokenizer's tables, loaded on first use and shared afterwards.
+    fn bpe(self) -> Option<&'static CoreBPE> {
+        tiktoken_rs::bpe_for_tokenizer(self.0).ok()
+    }
+
+    /// Counts the tokens of an OpenAI chat `messages` array (raw JSON), with the framing
+    /// tokens OpenAI adds. `None` when the tables cannot be loaded or the JSON is not a
+    /// messages array: the caller falls back to an estimate.
+    pub fn count_openai_messages(self, messages: &str) -> Option<u64> {
+        let bpe = self.bpe()?;
+        let messages: Vec<OpenAIMessage<'_>> = serde_json::from_str(messages).ok()?;
+        let count = |text: &str| bpe.count_ordinary(text) as u64;
+        let mut total = REPLY_PRIMING;
+        for message in &messages {
+            total += PER_MESSAGE + count(&message.role);
+            if let Some(name) = &message.name {
+                total += 1 + count(name);
+            }
+            if let Some(content) = message.content {
+                total += count_content(content.get(), count);
+            }
+            for call in message.tool_calls.iter().flatten() {
+                total += 1 + count(&call.function.name) + count(&call.function.arguments);
+            }
+        }
+        Some(total)
+    }
+
+    /// Counts the tokens of a JSON value as text (tool definitions, say), which is close to
+    /// how providers render them into the prompt.
+    pub fn count_json(self, json: &str) -> Option<u64> {
+        Some(self.bpe()?.count_ordinary(json) as u64)
+    }
+}
+
+/// The tokens of a message's `content`: a string, or an array of parts.
+fn count_content(content: &str, count: impl Fn(&str) -> u64) -> u64 {
+    if let Ok(text) = serde_json::from_str::<Cow<'_, str>>(content) {
+        return count(&text);
+    }
+    let parts: Vec<&RawValue> = serde_json::from_str(content).unwrap_or_default();
+    parts
+        .iter()
+        .map(|raw| {
+            let part: ContentPart<'_> = serde_json::from_str(raw.get()).unwrap_or_default();
+            match part {
+                ContentPart {
+                    text: Some(text), ..
+                } => count(&text),
+                ContentPart {
+                    image_url: Some(_), ..
+                } => PER_IMAGE,
+                _ => raw.get().len().div_ceil(4) as u64,
+            }
+        })
+        .sum()
+}
+
+#[derive(Deserialize)]
+struct OpenAIMessage<'a> {
+    #[serde(borrow, default)]
+    role: Cow<'a, str>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCall>>,
+}
+
+/// A content part: text, an image, or anything else (audio, files), estimated by its size.
+#[derive(Default, Deserialize)]
+struct ContentPart<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    image_url: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ToolCall {
+    function: FunctionCall,
+}
+
+#[derive(Deserialize)]
+struct FunctionCall {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knows_openai_models_and_not_others() {
+        assert!(Tokenizer::of_model("gpt-4o-mini").is_some());
+        assert!(Tokenizer::of_model("gpt-4").is_some());
+        assert!(Tokenizer::of_model("claude-sonnet-4-5").is_none());
+        assert!(Tokenizer::of_model("fast").is_none());
+    }
+
+    #[test]
+    fn counts_as_openai_does() {
+        let tokenizer = Tokenizer::of_model("gpt-4o").unwrap();
+        // "Hello world" is two tokens in o200k_base; "user" one: 3 + 1 + 2, plus 3 priming.
+        let one = r#"[{"role":"user","content":"Hello world"}]"#;
+        assert_eq!(tokenizer.count_openai_messages(one), Some(9));
+        let parts = r#"[{"role":"user","content":[{"type":"text","text":"Hello world"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]"#;
+        assert_eq!(tokenizer.count_openai_messages(parts), Some(9 + PER_IMAGE));
+        let call = r#"[{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}]"#;
+        let counted = tokenizer.count_openai_messages(call).unwrap();
+        assert!(counted > REPLY_PRIMING + PER_MESSAGE, "{counted}");
+        assert_eq!(tokenizer.count_openai_messages("{}"), None);
+    }
+}
