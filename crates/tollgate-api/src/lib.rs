@@ -31,8 +31,8 @@ pub use jwt_provider::{
 };
 pub use mcp_server::{MCPServer, MCPServerSpec, MCPServerStatus, MCPToolRules, MCPTransport};
 pub use model_provider::{
-    ModelPricing, ModelProvider, ModelProviderSpec, ModelProviderStatus, ProviderAuth,
-    ProviderModel, ProviderTimeouts, ProviderType,
+    AzureSettings, ModelPricing, ModelProvider, ModelProviderSpec, ModelProviderStatus,
+    ProviderAuth, ProviderModel, ProviderTimeouts, ProviderType,
 };
 
 /// Gateway API and core Kubernetes types that Tollgate's translation consumes, re-exported so

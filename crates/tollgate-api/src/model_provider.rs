@@ -27,11 +27,13 @@ pub struct ModelProviderSpec {
     /// The API the upstream speaks.
     #[serde(rename = "type")]
     pub provider_type: ProviderType,
-    /// Base URL of the upstream API, as an OpenAI SDK's `base_url` would be given
-    /// (`https://api.openai.com/v1`, `http://vllm:8000/v1`, `https://api.groq.com/openai/v1`):
-    /// operation paths such as `/chat/completions` are appended to it. A bare origin
-    /// (`http://127.0.0.1:9100`) means its `/v1`. Defaults to the provider type's public
-    /// endpoint where it has one.
+    /// Base URL of the upstream API, ending in its version, as the provider's own SDK takes
+    /// it (`https://api.openai.com/v1`, `http://vllm:8000/v1`, `https://api.groq.com/openai/v1`,
+    /// `https://api.anthropic.com/v1`, `https://generativelanguage.googleapis.com/v1beta`,
+    /// `https://myresource.openai.azure.com/openai`): operation paths such as
+    /// `/chat/completions` or `/messages` are appended to it. A bare origin
+    /// (`http://127.0.0.1:9100`) means its `/v1` (`/v1beta` for Gemini, `/openai` for Azure).
+    /// Defaults to the provider type's public endpoint where it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// The credential Tollgate presents upstream. The caller's own credential never reaches the
@@ -44,6 +46,19 @@ pub struct ModelProviderSpec {
     /// Limits on how long Tollgate waits for this upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<ProviderTimeouts>,
+    /// Settings of an `AzureOpenAI` provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureSettings>,
+}
+
+/// How Tollgate calls an Azure OpenAI resource: each model is a deployment, named as the
+/// model (`models[].name`, or an AIRoute backend's `model`), at `api-version`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureSettings {
+    /// The `api-version` query parameter. Default `2024-10-21`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
 }
 
 /// The wire API an upstream speaks.

@@ -27,6 +27,8 @@ pub struct Provider {
     pub models: BTreeMap<String, Pricing>,
     /// How long to wait for it.
     pub timeouts: Timeouts,
+    /// The `api-version` of an Azure OpenAI provider (`None` for every other kind).
+    pub api_version: Option<String>,
 }
 
 /// The wire APIs the proxy can call.
@@ -36,6 +38,12 @@ pub enum ProviderKind {
     OpenAI,
     /// A server speaking OpenAI's API.
     OpenAICompatible,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// Google's Gemini API.
+    Gemini,
+    /// Azure OpenAI: OpenAI's API, one deployment per model, `api-key` auth.
+    AzureOpenAI,
 }
 
 impl ProviderKind {
@@ -44,6 +52,9 @@ impl ProviderKind {
         match self {
             ProviderKind::OpenAI => "openai",
             ProviderKind::OpenAICompatible => "openai_compatible",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gcp.gemini",
+            ProviderKind::AzureOpenAI => "azure.ai.openai",
         }
     }
 }

@@ -8,6 +8,8 @@ use serde_json::json;
 pub enum Dialect {
     /// OpenAI's API (`/v1/chat/completions`, `/v1/embeddings`, `/v1/models`).
     OpenAI,
+    /// Anthropic's Messages API (`/v1/messages`, `/v1/messages/count_tokens`).
+    Anthropic,
 }
 
 /// What went wrong, in terms every dialect can express.
@@ -54,10 +56,13 @@ impl ErrorKind {
 }
 
 impl Dialect {
-    /// The dialect of a request path. Every path Tollgate serves today is OpenAI's; the
-    /// Anthropic paths join here when they are served.
-    pub fn of_path(_path: &str) -> Dialect {
-        Dialect::OpenAI
+    /// The dialect of a request path: Anthropic's under `/v1/messages`, else OpenAI's.
+    pub fn of_path(path: &str) -> Dialect {
+        if path.starts_with("/v1/messages") {
+            Dialect::Anthropic
+        } else {
+            Dialect::OpenAI
+        }
     }
 
     /// An error body in this dialect. `code` is a stable machine-readable code such as
@@ -80,8 +85,25 @@ impl Dialect {
                 let body = json!({"error": {"message": message, "type": error_type, "param": null, "code": code}});
                 Bytes::from(body.to_string())
             }
+            Dialect::Anthropic => Bytes::from(anthropic_error(kind, code, message).to_string()),
         }
     }
+}
+
+/// Anthropic's error body. Its `type`s are fixed by kind; Tollgate's own code rides along in
+/// `error.code`, which Anthropic's SDKs keep in the error's body.
+fn anthropic_error(kind: ErrorKind, code: &str, message: &str) -> serde_json::Value {
+    let error_type = match kind {
+        ErrorKind::InvalidRequest => "invalid_request_error",
+        ErrorKind::Authentication => "authentication_error",
+        ErrorKind::Permission => "permission_error",
+        ErrorKind::NotFound => "not_found_error",
+        ErrorKind::TooLarge => "request_too_large",
+        ErrorKind::RateLimit => "rate_limit_error",
+        ErrorKind::Unavailable => "overloaded_error",
+        ErrorKind::Upstream | ErrorKind::Timeout | ErrorKind::Internal => "api_error",
+    };
+    json!({"type": "error", "error": {"type": error_type, "message": message, "code": code}})
 }
 
 impl Dialect {
@@ -92,6 +114,10 @@ impl Dialect {
             Dialect::OpenAI => {
                 let body = json!({"error": {"message": message, "type": "api_error", "param": null, "code": code}});
                 Bytes::from(format!("data: {body}\n\n"))
+            }
+            Dialect::Anthropic => {
+                let body = anthropic_error(ErrorKind::Upstream, code, message);
+                Bytes::from(format!("event: error\ndata: {body}\n\n"))
             }
         }
     }
@@ -110,6 +136,19 @@ mod tests {
         assert_eq!(value["error"]["type"], "invalid_request_error");
         assert_eq!(value["error"]["code"], "model_not_found");
         assert_eq!(ErrorKind::NotFound.status(), 404);
+    }
+
+    #[test]
+    fn anthropic_errors_have_its_shape() {
+        assert_eq!(Dialect::of_path("/v1/messages"), Dialect::Anthropic);
+        assert_eq!(Dialect::of_path("/v1/chat/completions"), Dialect::OpenAI);
+        let body = Dialect::Anthropic.error_body(ErrorKind::RateLimit, "budget_exceeded", "no");
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["type"], "error");
+        assert_eq!(value["error"]["type"], "rate_limit_error");
+        assert_eq!(value["error"]["message"], "no");
+        let event = Dialect::Anthropic.stream_error_event("upstream_stream_error", "broke");
+        assert!(event.starts_with(b"event: error\ndata: {"));
     }
 
     #[test]

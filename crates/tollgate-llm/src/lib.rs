@@ -5,13 +5,21 @@
 //! Everything here is pure (bytes in, bytes out, no I/O), so it is golden-tested and fuzzed
 //! on its own, and the proxy stays a thin layer of plumbing around it.
 
+pub mod anthropic;
+pub mod bedrock;
+pub mod chat;
 mod dialect;
+pub mod gemini;
 pub mod openai;
 mod sse;
+mod tokens;
+mod translate;
 mod usage;
 
 pub use dialect::{Dialect, ErrorKind};
 pub use sse::SseEvents;
+pub use tokens::Tokenizer;
+pub use translate::WireFormat;
 pub use usage::Usage;
 
 /// Why a request body cannot be served.

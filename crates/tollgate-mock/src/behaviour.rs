@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::{MockBody, Options, openai};
+use crate::{MockBody, Options, json_response, openai};
 
 /// The status `fail_ratio` fails requests with when `status` is unset.
 const RATIO_STATUS: u16 = 500;
@@ -175,5 +175,5 @@ pub(crate) fn control(
         _ => return None,
     }
     let current = serde_json::to_value(&**defaults.load()).unwrap_or_default();
-    Some(openai::json_response(StatusCode::OK, &current))
+    Some(json_response(StatusCode::OK, &current))
 }

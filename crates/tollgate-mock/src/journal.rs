@@ -1,14 +1,13 @@
 //! What the mock received, for tests to check: the last requests and stream outcomes.
 
 use bytes::Bytes;
-use http::{Method, Response, StatusCode};
+use http::{Response, StatusCode};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Mutex;
 
-use crate::MockBody;
-use crate::openai::json_response;
+use crate::{MockBody, json_response};
 
 /// How many requests are kept.
 const KEEP: usize = 200;
@@ -26,9 +25,10 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
-    pub(crate) async fn record(&self, parts: &http::request::Parts, body: &Bytes) {
+    /// Keeps a model request; `chat` counts it in `chat_requests` (a chat in any format).
+    pub(crate) async fn record(&self, parts: &http::request::Parts, body: &Bytes, chat: bool) {
         self.total.fetch_add(1, Ordering::Relaxed);
-        if parts.method == Method::POST && parts.uri.path() == "/v1/chat/completions" {
+        if chat {
             self.chat_requests.fetch_add(1, Ordering::Relaxed);
         }
         let headers: serde_json::Map<String, Value> = parts
@@ -38,7 +38,10 @@ impl Journal {
             .collect();
         let body = serde_json::from_slice(body)
             .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(body).into_owned()));
-        let entry = json!({"method": parts.method.as_str(), "path": parts.uri.path(), "headers": headers, "body": body});
+        let mut entry = json!({"method": parts.method.as_str(), "path": parts.uri.path(), "headers": headers, "body": body});
+        if let Some(query) = parts.uri.query() {
+            entry["query"] = Value::from(query);
+        }
         let mut requests = self.requests.lock().await;
         if requests.len() == KEEP {
             requests.pop_front();

@@ -1,41 +1,18 @@
-//! OpenAI-shaped answers: chat completions (whole and streamed), embeddings, models, errors.
+//! OpenAI-shaped answers: chat completions (whole and streamed, also on Azure OpenAI's
+//! deployment paths), embeddings, models, errors.
 
 use bytes::Bytes;
-use http::{Response, StatusCode, header};
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Frame;
+use http::{Response, StatusCode};
 use serde_json::{Value, json};
-use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
-use tokio::sync::mpsc;
 
 use crate::behaviour::Behaviour;
+use crate::conversation::{Answer, Conversation};
 use crate::journal::Journal;
-use crate::{MockBody, full};
+use crate::{MockBody, json_response, stream};
 
-const REPLY_WORDS: [&str; 8] = [
-    "Hello",
-    " from",
-    " the",
-    " mock",
-    " provider",
-    ".",
-    " How",
-    " can I help?",
-];
-
-/// A JSON answer.
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<MockBody> {
-    let mut response = Response::new(full(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        "application/json".parse().expect("valid"),
-    );
-    response
-}
+/// The id of the tool call the mock makes.
+const CALL_ID: &str = "call_mock";
 
 /// An OpenAI error body with the given status.
 pub(crate) fn error(status: StatusCode, message: &str) -> Response<MockBody> {
@@ -45,47 +22,43 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Response<MockBody> {
     )
 }
 
-/// A rough token count: one per four characters of every string in the messages.
-fn prompt_tokens(request: &Value) -> u64 {
-    fn chars(value: &Value) -> usize {
-        match value {
-            Value::String(s) => s.len(),
-            Value::Array(items) => items.iter().map(chars).sum(),
-            Value::Object(map) => map.values().map(chars).sum(),
-            _ => 0,
-        }
-    }
-    let source = request
-        .get("messages")
-        .or_else(|| request.get("input"))
-        .unwrap_or(&Value::Null);
-    (chars(source) as u64).div_ceil(4).max(1)
-}
-
-/// `POST /v1/chat/completions`.
+/// `POST /v1/chat/completions`, and Azure's `POST /openai/deployments/{deployment}/chat/completions`
+/// (the answer's model is then the deployment).
 pub(crate) fn chat(
     body: &Bytes,
+    deployment: Option<&str>,
     behaviour: Behaviour,
     journal: Arc<Journal>,
 ) -> Response<MockBody> {
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return error(StatusCode::BAD_REQUEST, "body is not JSON");
     };
-    let model = request
-        .get("model")
-        .and_then(Value::as_str)
+    let model = deployment
+        .or_else(|| request.get("model").and_then(Value::as_str))
         .unwrap_or("mock")
         .to_string();
-    let usage = json!({"prompt_tokens": prompt_tokens(&request), "completion_tokens": behaviour.chunks, "total_tokens": prompt_tokens(&request) + behaviour.chunks as u64});
+    let conversation = Conversation::openai(&request);
+    let prompt_tokens = conversation.prompt_tokens();
+    let answer = Answer::new(conversation);
+    let completion_tokens = answer.output_tokens(behaviour.chunks);
+    let usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens});
     if request.get("stream").and_then(Value::as_bool) != Some(true) {
-        let content: String = (0..behaviour.chunks)
-            .map(|i| REPLY_WORDS[i % REPLY_WORDS.len()])
-            .collect();
+        let (message, finish_reason) = match answer.tool_call() {
+            Some(call) => (
+                json!({"role": "assistant", "content": null, "tool_calls": [
+                    {"id": CALL_ID, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}]}),
+                "tool_calls",
+            ),
+            None => (
+                json!({"role": "assistant", "content": answer.text(behaviour.chunks)}),
+                "stop",
+            ),
+        };
         return json_response(
             StatusCode::OK,
             &json!({
                 "id": "chatcmpl-mock", "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
                 "usage": usage,
             }),
         );
@@ -94,100 +67,70 @@ pub(crate) fn chat(
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         == Some(true);
-    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, io::Error>>(4);
-    journal.streams_started.fetch_add(1, Ordering::Relaxed);
-    tokio::spawn(async move {
+    stream::respond("text/event-stream", behaviour, journal, move || {
         let chunk = |choices: Value, usage: Option<&Value>| {
             let mut object = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0, "model": model, "choices": choices});
             if include_usage {
                 object["usage"] = usage.cloned().unwrap_or(Value::Null);
             }
-            Bytes::from(format!("data: {object}\n\n"))
+            stream::data(&object)
         };
-        let mut events = Vec::with_capacity(behaviour.chunks + 3);
-        for i in 0..behaviour.chunks {
-            let delta = if i == 0 {
-                json!({"role": "assistant", "content": REPLY_WORDS[0]})
-            } else {
-                json!({"content": REPLY_WORDS[i % REPLY_WORDS.len()]})
-            };
-            events.push(chunk(
-                json!([{"index": 0, "delta": delta, "finish_reason": null}]),
-                None,
-            ));
-        }
+        let delta = |delta: Value| json!([{"index": 0, "delta": delta, "finish_reason": null}]);
+        let mut events = Vec::with_capacity(behaviour.chunks + 4);
+        let finish_reason = match answer.tool_call() {
+            Some(call) => {
+                events.push(chunk(
+                    delta(json!({"role": "assistant", "content": null, "tool_calls": [
+                        {"index": 0, "id": CALL_ID, "type": "function", "function": {"name": call.name, "arguments": ""}}]})),
+                    None,
+                ));
+                for piece in call.pieces() {
+                    events.push(chunk(
+                        delta(
+                            json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+                        ),
+                        None,
+                    ));
+                }
+                "tool_calls"
+            }
+            None => {
+                for (i, piece) in answer.text_pieces(behaviour.chunks).enumerate() {
+                    let content = if i == 0 {
+                        json!({"role": "assistant", "content": piece})
+                    } else {
+                        json!({"content": piece})
+                    };
+                    events.push(chunk(delta(content), None));
+                }
+                "stop"
+            }
+        };
         events.push(chunk(
-            json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+            json!([{"index": 0, "delta": {}, "finish_reason": finish_reason}]),
             None,
         ));
         if include_usage {
             events.push(chunk(json!([]), Some(&usage)));
         }
         events.push(Bytes::from_static(b"data: [DONE]\n\n"));
-        let reset_after = behaviour.reset_after_chunks.map(|n| n.min(events.len()));
-        events.truncate(reset_after.unwrap_or(usize::MAX));
-        for (i, event) in events.into_iter().enumerate() {
-            let pause = if i == 0 {
-                behaviour.first_chunk_delay
-            } else {
-                behaviour.chunk_interval
-            };
-            if !pause.is_zero() {
-                tokio::time::sleep(pause).await;
-            }
-            if tx.send(Ok(Frame::data(event))).await.is_err() {
-                journal.streams_aborted.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-        }
-        if reset_after.is_some() {
-            // A body error makes hyper abort the connection (HTTP/2: reset the stream) without
-            // ending the body, so the client sees a broken stream rather than a clean end.
-            let reset = io::Error::new(io::ErrorKind::ConnectionReset, "told to reset the stream");
-            let counter = match tx.send(Err(reset)).await {
-                Ok(()) => &journal.streams_reset,
-                Err(_) => &journal.streams_aborted,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        if !behaviour.end_delay.is_zero() {
-            tokio::time::sleep(behaviour.end_delay).await;
-        }
-        journal.streams_completed.fetch_add(1, Ordering::Relaxed);
-    });
-    let mut response = Response::new(StreamBody::new(tokio_stream_from(rx)).boxed());
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        "text/event-stream".parse().expect("valid"),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, "no-cache".parse().expect("valid"));
-    response
-}
-
-/// Adapts a channel receiver into a stream of frames.
-fn tokio_stream_from(
-    rx: mpsc::Receiver<Result<Frame<Bytes>, io::Error>>,
-) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, io::Error>> {
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        let item = rx.recv().await?;
-        if item.is_err() {
-            // Pending before the error, so that hyper sends the events before it aborts: HTTP/1
-            // flushes what it buffered when the body is pending, not when it fails; HTTP/2
-            // drops a stream's queued frames when it resets it, so give them a moment to go.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Some((item, rx))
+        events
     })
 }
 
-/// `POST /v1/embeddings`: one small vector per input.
-pub(crate) fn embeddings(body: &Bytes) -> Response<MockBody> {
+/// `POST /v1/embeddings` (and Azure's deployment path): one small vector per input.
+pub(crate) fn embeddings(body: &Bytes, deployment: Option<&str>) -> Response<MockBody> {
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return error(StatusCode::BAD_REQUEST, "body is not JSON");
     };
+    /// One token per four bytes of the input's strings.
+    fn chars(value: &Value) -> usize {
+        match value {
+            Value::String(s) => s.len(),
+            Value::Array(items) => items.iter().map(chars).sum(),
+            _ => 0,
+        }
+    }
     let inputs = match request.get("input") {
         Some(Value::Array(items)) => items.len(),
         _ => 1,
@@ -195,10 +138,16 @@ pub(crate) fn embeddings(body: &Bytes) -> Response<MockBody> {
     let data: Vec<Value> = (0..inputs)
         .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]}))
         .collect();
-    let tokens = prompt_tokens(&request);
+    let tokens = (request.get("input").map_or(0, chars) as u64)
+        .div_ceil(4)
+        .max(1);
+    let model = deployment.map_or_else(
+        || request.get("model").cloned().unwrap_or(Value::Null),
+        Value::from,
+    );
     json_response(
         StatusCode::OK,
-        &json!({"object": "list", "data": data, "model": request.get("model"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
+        &json!({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
     )
 }
 

@@ -173,6 +173,7 @@ mod tests {
                 api_key: None,
                 models: Default::default(),
                 timeouts: Timeouts::default(),
+                api_version: None,
             })
             .collect();
         let rule = Rule {

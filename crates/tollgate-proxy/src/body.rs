@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use tokio::time::{Instant, Sleep};
 use tollgate_config::OutlierDetection;
-use tollgate_llm::Dialect;
-use tollgate_llm::openai::{ChatStream, usage_of_response};
+use tollgate_llm::openai::ChatStream;
+use tollgate_llm::{Dialect, WireFormat};
 
 use crate::exchange::SharedExchange;
 use crate::health::{BackendState, InFlight};
+use crate::stream_translation::StreamTranslation;
 
 /// Errors a body can end with.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -53,16 +54,29 @@ pub(crate) struct UpstreamParts {
     pub(crate) first: Option<Bytes>,
     /// Where usage goes.
     pub(crate) exchange: SharedExchange,
-    /// Whether the body is an SSE stream.
-    pub(crate) stream: bool,
-    /// Whether Tollgate asked for stream usage the caller did not ask for.
-    pub(crate) hide_usage: bool,
+    /// How the body is read on its way.
+    pub(crate) reading: Reading,
     /// When the rule's request timeout ends the body.
     pub(crate) deadline: Option<Instant>,
     /// The caller's dialect, for a closing error event.
     pub(crate) dialect: Dialect,
     /// The backend the body comes from.
     pub(crate) backend: BackendLease,
+}
+
+/// How an upstream body is read as it passes.
+#[derive(Debug)]
+pub(crate) enum Reading {
+    /// A complete body in this format, read for usage at its end.
+    Whole(WireFormat),
+    /// An OpenAI chat stream passed through; `hide_usage`: Tollgate asked for the usage the
+    /// caller did not (see [`ChatStream::new`]).
+    OpenAIStream {
+        /// Whether to hide the usage Tollgate asked for.
+        hide_usage: bool,
+    },
+    /// Any other stream: decoded as it passes, re-encoded or passed on unchanged.
+    Decoded(Box<StreamTranslation>),
 }
 
 impl ProxyBody {
@@ -75,19 +89,22 @@ impl ProxyBody {
 
     /// The upstream's body, read for usage as it passes.
     pub(crate) fn upstream(parts: UpstreamParts) -> Self {
-        let reader = if parts.stream {
-            let stream = ChatStream::new(parts.hide_usage);
-            // Output is counted only when a reservation may need it to settle.
-            UsageReader::Stream(if parts.exchange.reservation.get().is_some() {
-                stream.counting_output()
-            } else {
-                stream
-            })
-        } else {
-            UsageReader::Whole {
+        let reader = match parts.reading {
+            Reading::OpenAIStream { hide_usage } => {
+                let stream = ChatStream::new(hide_usage);
+                // Output is counted only when a reservation may need it to settle.
+                UsageReader::Stream(if parts.exchange.reservation.get().is_some() {
+                    stream.counting_output()
+                } else {
+                    stream
+                })
+            }
+            Reading::Decoded(translation) => UsageReader::Decoded(translation),
+            Reading::Whole(format) => UsageReader::Whole {
                 frames: Vec::new(),
                 size: 0,
-            }
+                format,
+            },
         };
         Self {
             kind: Kind::Upstream(Box::new(UpstreamBody {
@@ -101,6 +118,7 @@ impl ProxyBody {
                 dialect: parts.dialect,
                 backend: parts.backend,
                 pending_end: false,
+                broken: None,
             })),
         }
     }
@@ -111,6 +129,7 @@ impl ProxyBody {
         match &self.kind {
             Kind::Upstream(body) => match &body.reader {
                 UsageReader::Stream(stream) => stream.output_events(),
+                UsageReader::Decoded(translation) => Some(translation.output_events()),
                 UsageReader::Whole { .. } => None,
             },
             Kind::Full(_) => None,
@@ -125,7 +144,11 @@ impl ProxyBody {
             Kind::Full(_) => true,
             Kind::Upstream(body) => {
                 body.pending_end
-                    || matches!(&body.reader, UsageReader::Stream(stream) if stream.is_done())
+                    || match &body.reader {
+                        UsageReader::Stream(stream) => stream.is_done(),
+                        UsageReader::Decoded(translation) => translation.is_done(),
+                        UsageReader::Whole { .. } => false,
+                    }
             }
         }
     }
@@ -142,20 +165,36 @@ struct UpstreamBody {
     backend: BackendLease,
     /// The upstream ended but a held-back tail was sent first; end on the next poll.
     pending_end: bool,
+    /// A translated stream's upstream reported an error: break on the next poll.
+    broken: Option<String>,
 }
 
 #[derive(Debug)]
 enum UsageReader {
-    /// A stream: events are read as they pass.
+    /// An OpenAI stream: events are read as they pass.
     Stream(ChatStream),
+    /// Any other stream, decoded as it passes.
+    Decoded(Box<StreamTranslation>),
     /// A complete body: frames are kept (shared, not copied) and read at the end.
-    Whole { frames: Vec<Bytes>, size: usize },
+    Whole {
+        frames: Vec<Bytes>,
+        size: usize,
+        format: WireFormat,
+    },
 }
 
 impl UpstreamBody {
-    /// Handles one data frame; `None` when nothing is to be sent for it.
+    /// Handles one data frame; `None` when nothing is to be sent for it. A translated stream
+    /// whose upstream reported an error sends what came before it, then breaks.
     fn on_data(&mut self, data: Bytes) -> Option<Bytes> {
         match &mut self.reader {
+            UsageReader::Decoded(translation) => {
+                let (out, error) = translation.on_chunk(data);
+                if let Some(error) = error {
+                    self.broken = Some(error.to_string());
+                }
+                out
+            }
             UsageReader::Stream(stream) => {
                 let out = stream.on_chunk(data);
                 // Kept as soon as seen: a caller may hang up before the stream's very end.
@@ -166,7 +205,7 @@ impl UpstreamBody {
                 }
                 out
             }
-            UsageReader::Whole { frames, size } => {
+            UsageReader::Whole { frames, size, .. } => {
                 *size += data.len();
                 if *size <= MAX_READ_RESPONSE {
                     frames.push(data.clone());
@@ -185,11 +224,22 @@ impl UpstreamBody {
                 let tail = stream.finish();
                 (stream.usage(), tail)
             }
-            UsageReader::Whole { frames, size } => {
+            UsageReader::Decoded(translation) => {
+                let (tail, error) = translation.finish();
+                if let Some(error) = error {
+                    self.broken = Some(error.to_string());
+                }
+                (translation.usage(), tail)
+            }
+            UsageReader::Whole {
+                frames,
+                size,
+                format,
+            } => {
                 let usage = match frames.len() {
                     _ if *size > MAX_READ_RESPONSE => None,
-                    1 => usage_of_response(&frames[0]),
-                    _ => usage_of_response(&frames.concat()),
+                    1 => format.usage_of_response(&frames[0]),
+                    _ => format.usage_of_response(&frames.concat()),
                 };
                 frames.clear();
                 (usage, None)
@@ -215,7 +265,7 @@ impl UpstreamBody {
             .on_failure(&self.backend.outlier, false, code);
         self.pending_end = true;
         match self.reader {
-            UsageReader::Stream(_) => {
+            UsageReader::Stream(_) | UsageReader::Decoded(_) => {
                 let event = self.dialect.stream_error_event(code, &message);
                 Poll::Ready(Some(Ok(Frame::data(event))))
             }
@@ -233,6 +283,9 @@ impl UpstreamBody {
             return Poll::Ready(Some(Ok(Frame::data(out))));
         }
         loop {
+            if let Some(message) = self.broken.take() {
+                return self.on_break("upstream_stream_error", message);
+            }
             if self.pending_end {
                 return Poll::Ready(None);
             }

@@ -74,6 +74,47 @@ pub enum ProxyError {
         /// The upstream's status.
         status: u16,
     },
+    /// The request cannot be written in the provider's wire format.
+    #[error("provider {provider} ({format}) cannot serve this request: {error}")]
+    Untranslatable {
+        /// The provider's name.
+        provider: String,
+        /// The provider's wire format.
+        format: &'static str,
+        /// What cannot be translated.
+        error: tollgate_llm::chat::TranslateError,
+    },
+    /// The provider does not offer the operation asked for.
+    #[error(
+        "provider {provider} does not serve {operation}; route them to an OpenAI-style provider"
+    )]
+    UnsupportedOperation {
+        /// The provider's name.
+        provider: String,
+        /// The operation.
+        operation: &'static str,
+    },
+    /// The upstream refused the request, in a dialect other than the caller's: its message
+    /// passed on, its status kept where the caller's dialect has it.
+    #[error("provider {provider} refused the request (status {status}): {message}")]
+    UpstreamRejected {
+        /// The provider's name.
+        provider: String,
+        /// The upstream's status.
+        status: u16,
+        /// The upstream's message.
+        message: String,
+        /// The upstream's `retry-after`, in seconds.
+        retry_after: Option<u64>,
+    },
+    /// The upstream's answer could not be read in its own wire format.
+    #[error("provider {provider} sent an answer that cannot be read: {reason}")]
+    UpstreamMalformed {
+        /// The provider's name.
+        provider: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The rule has no backend that can take a request.
     #[error("route {route} has no backend available right now; try again shortly")]
     NoBackend {
@@ -113,7 +154,20 @@ impl ProxyError {
             | ProxyError::InvalidToken(_) => ErrorKind::Authentication,
             ProxyError::AccessDenied(_) => ErrorKind::Permission,
             ProxyError::BodyTooLarge { .. } => ErrorKind::TooLarge,
-            ProxyError::BodyRead(_) | ProxyError::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            ProxyError::BodyRead(_)
+            | ProxyError::InvalidRequest(_)
+            | ProxyError::Untranslatable { .. }
+            | ProxyError::UnsupportedOperation { .. } => ErrorKind::InvalidRequest,
+            ProxyError::UpstreamRejected { status, .. } => match status {
+                404 => ErrorKind::NotFound,
+                413 => ErrorKind::TooLarge,
+                429 => ErrorKind::RateLimit,
+                400..=499 => ErrorKind::InvalidRequest,
+                503 => ErrorKind::Unavailable,
+                504 => ErrorKind::Timeout,
+                _ => ErrorKind::Upstream,
+            },
+            ProxyError::UpstreamMalformed { .. } => ErrorKind::Upstream,
             ProxyError::ModelNotFound(_) | ProxyError::UnknownEndpoint { .. } => {
                 ErrorKind::NotFound
             }
@@ -145,6 +199,14 @@ impl ProxyError {
             ProxyError::UpstreamUnreachable { .. } => "upstream_unreachable",
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
             ProxyError::UpstreamAuth { .. } => "upstream_auth_failed",
+            ProxyError::Untranslatable {
+                error: tollgate_llm::chat::TranslateError::Unsupported { .. },
+                ..
+            } => "unsupported_parameter",
+            ProxyError::Untranslatable { .. } => "invalid_request",
+            ProxyError::UnsupportedOperation { .. } => "unsupported_operation",
+            ProxyError::UpstreamRejected { .. } => "upstream_error",
+            ProxyError::UpstreamMalformed { .. } => "upstream_malformed",
             ProxyError::NoBackend { .. } => "no_backend_available",
             ProxyError::LimitReached { code, .. } => code,
             ProxyError::BudgetStoreUnavailable { .. } => "budget_store_unavailable",
@@ -166,6 +228,7 @@ impl ProxyError {
         let retry_after = match &self {
             ProxyError::LimitReached { retry_after, .. } => *retry_after,
             ProxyError::BudgetStoreUnavailable { .. } => Some(1),
+            ProxyError::UpstreamRejected { retry_after, .. } => *retry_after,
             _ => None,
         };
         if let Some(seconds) = retry_after {

@@ -15,6 +15,7 @@ mod listener;
 mod metrics;
 mod stack;
 mod stages;
+mod stream_translation;
 mod tls;
 mod upstream;
 
@@ -30,14 +31,16 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tollgate_config::{ObjectRef, Snapshot};
 
-pub use budget::StoreConfig;
+pub use budget::{
+    Consumed, Demand, Ledger, RateLimitHeaders, Reservation, StoreConfig, Verdict, WorstPrice,
+};
 pub use error::ProxyError;
+pub use metrics::Metrics;
 pub use stack::RequestLimits;
 
-use budget::Ledger;
 use health::HealthRegistry;
 use listener::RunningListener;
-use metrics::{GatewayLabels, Metrics, ReloadLabels};
+use metrics::{GatewayLabels, ReloadLabels};
 use stack::Served;
 use upstream::UpstreamClients;
 

@@ -13,6 +13,9 @@ use crate::Diagnostic;
 
 const KIND: &str = "ModelProvider";
 
+/// The Azure OpenAI `api-version` used when a provider names none: the latest GA version.
+const AZURE_API_VERSION: &str = "2024-10-21";
+
 /// Every provider by namespace/name: `Some` when valid, `None` when it has errors (reported).
 pub(super) type Providers = BTreeMap<ObjectRef, Option<Provider>>;
 
@@ -47,11 +50,14 @@ fn translate(
     let kind = match spec.provider_type {
         ProviderType::OpenAI => ProviderKind::OpenAI,
         ProviderType::OpenAICompatible => ProviderKind::OpenAICompatible,
+        ProviderType::Anthropic => ProviderKind::Anthropic,
+        ProviderType::Gemini => ProviderKind::Gemini,
+        ProviderType::AzureOpenAI => ProviderKind::AzureOpenAI,
         other => {
             diagnostics.push(error(
                 "spec.type",
                 "UnsupportedProviderType",
-                format!("provider type {other:?} is not supported by this version of Tollgate; use OpenAI or OpenAICompatible"),
+                format!("provider type {other:?} is not supported by this version of Tollgate; use OpenAI, OpenAICompatible, AzureOpenAI, Anthropic or Gemini"),
             ));
             return None;
         }
@@ -60,16 +66,20 @@ fn translate(
     let endpoint = match (&spec.endpoint, kind) {
         (Some(endpoint), _) => endpoint.clone(),
         (None, ProviderKind::OpenAI) => "https://api.openai.com/v1".to_string(),
-        (None, ProviderKind::OpenAICompatible) => {
+        (None, ProviderKind::Anthropic) => "https://api.anthropic.com/v1".to_string(),
+        (None, ProviderKind::Gemini) => {
+            "https://generativelanguage.googleapis.com/v1beta".to_string()
+        }
+        (None, ProviderKind::OpenAICompatible | ProviderKind::AzureOpenAI) => {
             diagnostics.push(error(
                 "spec.endpoint",
                 "MissingEndpoint",
-                "an OpenAICompatible provider needs an endpoint URL".into(),
+                format!("an {:?} provider needs an endpoint URL", spec.provider_type),
             ));
             return None;
         }
     };
-    let endpoint = match normalize_endpoint(&endpoint) {
+    let endpoint = match normalize_endpoint(&endpoint, kind) {
         Ok(endpoint) => endpoint,
         Err(message) => {
             diagnostics.push(error("spec.endpoint", "InvalidEndpoint", message));
@@ -150,6 +160,39 @@ fn translate(
         }
     };
 
+    let api_version = match (kind, &spec.azure) {
+        (ProviderKind::AzureOpenAI, settings) => Some(
+            settings
+                .as_ref()
+                .and_then(|s| s.api_version.clone())
+                .unwrap_or_else(|| AZURE_API_VERSION.to_string()),
+        ),
+        (_, Some(_)) => {
+            diagnostics.push(
+                error(
+                    "spec.azure",
+                    "IgnoredField",
+                    "spec.azure applies only to AzureOpenAI providers".into(),
+                )
+                .warning(),
+            );
+            None
+        }
+        (_, None) => None,
+    };
+    if let Some(version) = &api_version
+        && !version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        diagnostics.push(error(
+            "spec.azure.apiVersion",
+            "InvalidApiVersion",
+            format!("{version:?} is not an api-version such as 2024-10-21"),
+        ));
+        return None;
+    }
+
     Some(Provider {
         name,
         kind,
@@ -157,6 +200,7 @@ fn translate(
         api_key,
         models,
         timeouts,
+        api_version,
     })
 }
 
@@ -165,8 +209,8 @@ fn is_header_safe(value: &str) -> bool {
     !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// Checks a base URL, strips its trailing slash, and gives a bare origin its `/v1`.
-fn normalize_endpoint(endpoint: &str) -> Result<String, String> {
+/// Checks a base URL, strips its trailing slash, and gives a bare origin its API's root path.
+fn normalize_endpoint(endpoint: &str, kind: ProviderKind) -> Result<String, String> {
     let url = url::Url::parse(endpoint).map_err(|e| format!("{endpoint:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{endpoint:?} must use http or https"));
@@ -183,9 +227,15 @@ fn normalize_endpoint(endpoint: &str) -> Result<String, String> {
         ));
     }
     let base = url.as_str().trim_end_matches('/');
-    // A bare origin is the API's root; its OpenAI-style API lives under /v1.
     if url.path() == "/" {
-        return Ok(format!("{base}/v1"));
+        let root = match kind {
+            ProviderKind::Gemini => "/v1beta",
+            ProviderKind::AzureOpenAI => "/openai",
+            ProviderKind::OpenAI | ProviderKind::OpenAICompatible | ProviderKind::Anthropic => {
+                "/v1"
+            }
+        };
+        return Ok(format!("{base}{root}"));
     }
     Ok(base.to_string())
 }

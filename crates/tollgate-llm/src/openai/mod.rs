@@ -1,6 +1,7 @@
 //! OpenAI's API: requests to `/v1/chat/completions` and `/v1/embeddings`, their responses
 //! and their streams.
 
+pub mod chat;
 mod request;
 mod stream;
 mod usage;

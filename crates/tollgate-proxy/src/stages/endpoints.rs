@@ -1,5 +1,6 @@
 //! Sends each path to what serves it: the model listing, which needs only an identity, or the
-//! AI pipeline (inspect → authorize → route) for completions and embeddings.
+//! AI pipeline (inspect → authorize → route) for chat (OpenAI's completions and Anthropic's
+//! messages) and embeddings.
 
 use http::{HeaderValue, Method, Request, Response, header};
 use serde_json::json;
@@ -16,7 +17,7 @@ use crate::exchange::caller;
 /// The AI operation a request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Operation {
-    /// `POST /v1/chat/completions`.
+    /// `POST /v1/chat/completions` (OpenAI) or `POST /v1/messages` (Anthropic).
     Chat,
     /// `POST /v1/embeddings`.
     Embeddings,
@@ -29,18 +30,17 @@ impl Operation {
             return None;
         }
         match path.trim_end_matches('/') {
-            "/v1/chat/completions" => Some(Operation::Chat),
+            "/v1/chat/completions" | "/v1/messages" => Some(Operation::Chat),
             "/v1/embeddings" => Some(Operation::Embeddings),
             _ => None,
         }
     }
 
-    /// The upstream path for this operation, appended to a provider's base URL (which ends in
-    /// the API version, such as `/v1`).
-    pub(crate) fn upstream_path(self) -> &'static str {
+    /// The operation's name in errors.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Operation::Chat => "/chat/completions",
-            Operation::Embeddings => "/embeddings",
+            Operation::Chat => "chat",
+            Operation::Embeddings => "embeddings",
         }
     }
 }

@@ -135,7 +135,7 @@ fn defaults_and_normalisation() {
 
 #[test]
 fn unsupported_provider_types_are_refused() {
-    for kind in ["Anthropic", "Gemini", "Bedrock", "AzureOpenAI", "VertexAI"] {
+    for kind in ["Bedrock", "VertexAI"] {
         assert_refused(
             &format!(r#"{{type: {kind}, endpoint: "https://api.example.com"}}"#),
             "UnsupportedProviderType",
@@ -279,7 +279,7 @@ fn every_error_of_a_provider_is_reported() {
 
 #[test]
 fn providers_are_checked_even_when_no_route_uses_them() {
-    let unused = provider("default", "unused", "{type: Anthropic}");
+    let unused = provider("default", "unused", "{type: Bedrock}");
     let translation = run(&[&unused]);
     diagnostic(
         &translation,

@@ -44,6 +44,9 @@ pub(super) enum FailureKind {
     RateLimited,
     /// 5xx, or the upstream refused the gateway's credential.
     Server,
+    /// The request cannot be sent to this backend as it is (it cannot be translated to the
+    /// backend's format): final, and no fault of the backend.
+    Refused,
 }
 
 impl FailureKind {
@@ -54,6 +57,7 @@ impl FailureKind {
             FailureKind::Timeout => on.timeout,
             FailureKind::RateLimited => on.rate_limited,
             FailureKind::Server => on.server_error,
+            FailureKind::Refused => false,
         }
     }
 
@@ -64,12 +68,13 @@ impl FailureKind {
             FailureKind::Timeout => "timeout",
             FailureKind::RateLimited => "rate_limited",
             FailureKind::Server => "server_error",
+            FailureKind::Refused => "refused",
         }
     }
 
     /// Whether it says the backend is unwell (a 429 says it is busy, not broken).
     pub(super) fn counts_against_health(self) -> bool {
-        self != FailureKind::RateLimited
+        !matches!(self, FailureKind::RateLimited | FailureKind::Refused)
     }
 }
 
@@ -144,11 +149,7 @@ pub(super) async fn attempt(
         _ => {}
     }
     let (head, mut incoming) = response.into_parts();
-    let is_stream = head
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let is_stream = is_stream(&head.headers);
     let mut first = None;
     if is_stream && head.status.is_success() {
         match tokio::time::timeout_at(deadline, incoming.frame()).await {
@@ -166,6 +167,43 @@ pub(super) async fn attempt(
         first,
         first_byte: started.elapsed(),
     }
+}
+
+/// Whether a response is a stream: SSE, or AWS's binary event stream (Bedrock).
+pub(super) fn is_stream(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.starts_with("text/event-stream")
+                || v.starts_with("application/vnd.amazon.eventstream")
+        })
+}
+
+/// The largest complete answer read to be translated.
+const MAX_TRANSLATED_ANSWER: usize = 16 << 20;
+
+/// Reads a complete answer (after `first`, a frame already read) to translate it, within
+/// the request's deadline and [`MAX_TRANSLATED_ANSWER`].
+pub(super) async fn read_whole(
+    incoming: Incoming,
+    first: Option<Bytes>,
+    deadline: Option<Instant>,
+) -> Result<Bytes, String> {
+    let limit = MAX_TRANSLATED_ANSWER - first.as_ref().map_or(0, Bytes::len);
+    let read = http_body_util::Limited::new(incoming, limit).collect();
+    let collected = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, read)
+            .await
+            .map_err(|_| "the route's request timeout ended the answer".to_string())?,
+        None => read.await,
+    }
+    .map_err(|error| format!("the answer could not be read: {error}"))?;
+    let rest = collected.to_bytes();
+    Ok(match first {
+        Some(first) => [first, rest].concat().into(),
+        None => rest,
+    })
 }
 
 /// The wait an upstream asks for: `retry-after-ms` (Azure) or `retry-after` in seconds.

@@ -1,8 +1,8 @@
 //! The headers sent upstream: the caller's, minus what must not leave the gateway, plus the
-//! provider's credential.
+//! provider's credential in the header its API expects.
 
 use http::{HeaderValue, header};
-use tollgate_config::Provider;
+use tollgate_config::{Provider, ProviderKind};
 
 use crate::error::ProxyError;
 use crate::upstream::strip_hop_by_hop;
@@ -19,17 +19,29 @@ const CALLER_ONLY: [header::HeaderName; 6] = [
     header::HeaderName::from_static("x-api-key"),
 ];
 
+/// The Anthropic API version sent when the caller (speaking another dialect) gave none.
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+
 /// Copies the caller's headers that are safe to pass on, and sets the provider's credential.
+/// `anthropic-*` headers reach only Anthropic upstreams, where the caller's
+/// `anthropic-version` is honoured.
 pub(super) fn forward_headers(
     from: &http::HeaderMap,
     to: &mut http::HeaderMap,
     provider: &Provider,
 ) -> Result<(), ProxyError> {
     to.reserve(from.len() + 2);
+    let anthropic = provider.kind == ProviderKind::Anthropic;
     for (name, value) in from {
-        if !CALLER_ONLY.contains(name) {
+        if !CALLER_ONLY.contains(name) && (anthropic || !name.as_str().starts_with("anthropic-")) {
             to.append(name.clone(), value.clone());
         }
+    }
+    if anthropic && !to.contains_key("anthropic-version") {
+        to.insert(
+            "anthropic-version",
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        );
     }
     strip_hop_by_hop(to);
     to.insert(
@@ -37,15 +49,32 @@ pub(super) fn forward_headers(
         HeaderValue::from_static("application/json"),
     );
     if let Some(key) = &provider.api_key {
-        let mut value =
-            HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(|_| {
-                ProxyError::Internal(format!(
-                    "the key of provider {} is not a valid header value",
-                    provider.name
-                ))
-            })?;
+        let (name, value) = match provider.kind {
+            ProviderKind::OpenAI | ProviderKind::OpenAICompatible => (
+                header::AUTHORIZATION,
+                HeaderValue::try_from(format!("Bearer {}", key.expose())),
+            ),
+            ProviderKind::AzureOpenAI => (
+                header::HeaderName::from_static("api-key"),
+                HeaderValue::try_from(key.expose()),
+            ),
+            ProviderKind::Anthropic => (
+                header::HeaderName::from_static("x-api-key"),
+                HeaderValue::try_from(key.expose()),
+            ),
+            ProviderKind::Gemini => (
+                header::HeaderName::from_static("x-goog-api-key"),
+                HeaderValue::try_from(key.expose()),
+            ),
+        };
+        let mut value = value.map_err(|_| {
+            ProxyError::Internal(format!(
+                "the key of provider {} is not a valid header value",
+                provider.name
+            ))
+        })?;
         value.set_sensitive(true);
-        to.insert(header::AUTHORIZATION, value);
+        to.insert(name, value);
     }
     Ok(())
 }
@@ -53,7 +82,7 @@ pub(super) fn forward_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_config::{ObjectRef, ProviderKind, Secret, Timeouts};
+    use tollgate_config::{ObjectRef, Secret, Timeouts};
 
     fn provider(api_key: Option<&str>) -> Provider {
         Provider {
@@ -63,6 +92,7 @@ mod tests {
             api_key: api_key.map(Secret::new),
             models: Default::default(),
             timeouts: Timeouts::default(),
+            api_version: None,
         }
     }
 
@@ -102,6 +132,44 @@ mod tests {
         assert_eq!(to[header::AUTHORIZATION], "Bearer sk-upstream");
         assert!(to[header::AUTHORIZATION].is_sensitive());
         assert_eq!(to[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn each_provider_kind_gets_its_credential_header() {
+        let mut from = http::HeaderMap::new();
+        from.insert("anthropic-version", HeaderValue::from_static("2024-01-01"));
+        from.insert("anthropic-beta", HeaderValue::from_static("x"));
+        for (kind, name, value) in [
+            (ProviderKind::AzureOpenAI, "api-key", "k"),
+            (ProviderKind::Anthropic, "x-api-key", "k"),
+            (ProviderKind::Gemini, "x-goog-api-key", "k"),
+        ] {
+            let mut to = http::HeaderMap::new();
+            let provider = Provider {
+                kind,
+                ..provider(Some("k"))
+            };
+            forward_headers(&from, &mut to, &provider).unwrap();
+            assert_eq!(to[name], value, "{kind:?}");
+            assert!(to.get(header::AUTHORIZATION).is_none(), "{kind:?}");
+            assert_eq!(
+                to.contains_key("anthropic-beta"),
+                kind == ProviderKind::Anthropic
+            );
+        }
+        let anthropic = Provider {
+            kind: ProviderKind::Anthropic,
+            ..provider(None)
+        };
+        let mut to = http::HeaderMap::new();
+        forward_headers(&from, &mut to, &anthropic).unwrap();
+        assert_eq!(
+            to["anthropic-version"], "2024-01-01",
+            "the caller's is honoured"
+        );
+        let mut to = http::HeaderMap::new();
+        forward_headers(&http::HeaderMap::new(), &mut to, &anthropic).unwrap();
+        assert_eq!(to["anthropic-version"], ANTHROPIC_VERSION);
     }
 
     #[test]

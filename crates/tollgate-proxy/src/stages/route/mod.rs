@@ -6,6 +6,7 @@
 
 mod attempt;
 mod headers;
+mod wire;
 
 use bytes::Bytes;
 use http::{Request, Response, header};
@@ -13,28 +14,32 @@ use http_body_util::Full;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 use tollgate_config::{Backend, GatewayConfig, Provider, Rule, Snapshot};
-use tollgate_llm::Dialect;
+use tollgate_llm::chat::{ChatRequest, TranslateError};
 use tollgate_llm::openai::{InspectedRequest, OutputCap, Rewrite};
+use tollgate_llm::{Dialect, WireFormat};
 use tower::Service;
 use tower::retry::budget::Budget;
 
 use super::StageFuture;
 use super::authorize::RuleIndex;
 use super::endpoints::Operation;
-use super::reserve::{ReservedOutput, output_cap_field};
+use super::reserve::ReservedOutput;
 use crate::balance::{self, Choice};
-use crate::body::{BackendLease, ProxyBody, UpstreamParts};
+use crate::body::{BackendLease, ProxyBody, Reading, UpstreamParts};
 use crate::error::ProxyError;
 use crate::exchange::{SharedExchange, Target};
 use crate::health::{Availability, RouteRuntime, RuleRuntime};
 use crate::metrics::{AttemptLabels, Metrics, RuleLabels};
+use crate::stream_translation::StreamTranslation;
 use crate::upstream::{UpstreamClients, strip_hop_by_hop};
 use attempt::{FailureKind, FinalAnswer, Outcome, attempt, read_answer};
 use headers::forward_headers;
+pub(crate) use wire::format_of;
 
 /// The route stage's service; it ends the stack, so it is a service, not a layer.
 #[derive(Clone)]
@@ -62,6 +67,15 @@ struct Call<'a> {
     exchange: &'a SharedExchange,
     deadline: Option<Instant>,
     output_cap: Option<ReservedOutput>,
+    /// The request in the common shape, read on the first attempt that needs translating.
+    translated: OnceLock<Result<ChatRequest, TranslateError>>,
+}
+
+impl Call<'_> {
+    /// Whether a backend of `provider` needs the request and answer translated.
+    fn translates(&self, provider: &Provider) -> bool {
+        self.operation == Operation::Chat && !format_of(provider.kind).speaks(self.dialect)
+    }
 }
 
 impl Service<Request<InspectedRequest>> for Route {
@@ -112,6 +126,7 @@ impl Service<Request<InspectedRequest>> for Route {
                 dialect: Dialect::of_path(parts.uri.path()),
                 exchange,
                 output_cap: parts.extensions.get::<ReservedOutput>().copied(),
+                translated: OnceLock::new(),
                 deadline: rule
                     .policy
                     .timeouts
@@ -220,8 +235,19 @@ impl Route {
             }),
             Some((index, failure)) => {
                 self.set_target(call, index);
+                let provider = call.config.provider(call.rule.backends[index].provider);
                 match failure.answer {
                     FinalAnswer::Error(error) => Err(error),
+                    FinalAnswer::Upstream(response) if call.translates(provider) => {
+                        let _ = call.exchange.failure.set(failure.kind.as_str());
+                        let (head, body) = read_answer(response).await;
+                        Err(rejected(
+                            provider,
+                            head.status.as_u16(),
+                            &body,
+                            failure.retry_after,
+                        ))
+                    }
                     FinalAnswer::Upstream(response) => {
                         let _ = call.exchange.failure.set(failure.kind.as_str());
                         let (mut head, body) = read_answer(response).await;
@@ -249,7 +275,7 @@ impl Route {
         let request = self
             .upstream_request(call, backend, provider)
             .map_err(|error| attempt::Failure {
-                kind: FailureKind::Server,
+                kind: FailureKind::Refused,
                 retry_after: None,
                 answer: FinalAnswer::Error(error),
             })?;
@@ -304,31 +330,71 @@ impl Route {
                 self.set_target(call, choice.index);
                 strip_hop_by_hop(&mut head.headers);
                 head.headers.remove(header::SET_COOKIE);
-                let stream = head
-                    .headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.starts_with("text/event-stream"));
-                let hide_usage = stream
-                    && call.operation == Operation::Chat
-                    && call.inspected.stream
-                    && !call.inspected.include_usage;
-                if hide_usage || first.is_some() {
+                let stream = attempt::is_stream(&head.headers);
+                let lease = BackendLease {
+                    state: state.clone(),
+                    outlier: call.rule.policy.outlier,
+                    _in_flight: in_flight,
+                };
+                let upstream_model = backend.model.as_deref().unwrap_or(&call.inspected.model);
+                let format = format_of(provider.kind);
+                let reading = if !call.translates(provider) {
+                    if call.operation == Operation::Chat
+                        && stream
+                        && matches!(format, WireFormat::OpenAIChat(_))
+                    {
+                        let hide_usage = call.inspected.stream && !call.inspected.include_usage;
+                        Reading::OpenAIStream { hide_usage }
+                    } else if stream {
+                        Reading::Decoded(Box::new(StreamTranslation::watching(format.decoder())))
+                    } else {
+                        Reading::Whole(format)
+                    }
+                } else if !head.status.is_success() {
+                    let status = head.status.as_u16();
+                    let (_, body) = read_answer(Response::from_parts(head, incoming)).await;
+                    let error = rejected(provider, status, &body, None);
+                    return Ok(error.into_response(call.dialect));
+                } else if stream {
+                    set_content_type(&mut head.headers, "text/event-stream");
+                    let encoder = call
+                        .dialect
+                        .encoder(call.inspected.include_usage, unix_seconds());
+                    Reading::Decoded(Box::new(StreamTranslation::translating(
+                        format.decoder(),
+                        encoder,
+                        upstream_model,
+                        format!("tollgate-{:016x}", rand::random::<u64>()),
+                    )))
+                } else {
+                    return translate_whole(
+                        call,
+                        provider,
+                        upstream_model,
+                        head,
+                        incoming,
+                        first,
+                        lease,
+                    )
+                    .await
+                    .map_err(|error| attempt::Failure {
+                        kind: FailureKind::Refused,
+                        retry_after: None,
+                        answer: FinalAnswer::Error(error),
+                    });
+                };
+                let hides_usage = matches!(reading, Reading::OpenAIStream { hide_usage: true });
+                if hides_usage || first.is_some() || matches!(reading, Reading::Decoded(_)) {
                     head.headers.remove(header::CONTENT_LENGTH);
                 }
                 let body = ProxyBody::upstream(UpstreamParts {
                     incoming,
                     first,
                     exchange: call.exchange.clone(),
-                    stream,
-                    hide_usage,
+                    reading,
                     deadline: call.deadline,
                     dialect: call.dialect,
-                    backend: BackendLease {
-                        state: state.clone(),
-                        outlier: call.rule.policy.outlier,
-                        _in_flight: in_flight,
-                    },
+                    backend: lease,
                 });
                 Ok(Response::from_parts(head, body))
             }
@@ -343,21 +409,48 @@ impl Route {
         provider: &Provider,
     ) -> Result<Request<Full<Bytes>>, ProxyError> {
         let upstream_model = backend.model.as_deref().unwrap_or(&call.inspected.model);
-        let body = call.inspected.rewrite(&Rewrite {
-            model: Some(upstream_model),
-            include_usage: call.operation == Operation::Chat && call.inspected.stream,
-            max_output_tokens: call.output_cap.map(|ReservedOutput(tokens)| OutputCap {
-                tokens,
-                field: output_cap_field(provider.kind),
-            }),
-        });
-        let mut request = Request::post(format!(
-            "{}{}",
-            provider.endpoint,
-            call.operation.upstream_path()
-        ))
-        .body(Full::new(body))
-        .map_err(|e| ProxyError::Internal(format!("cannot build the upstream request: {e}")))?;
+        let format = format_of(provider.kind);
+        let body = if call.translates(provider) {
+            let untranslatable = |error: TranslateError| ProxyError::Untranslatable {
+                provider: provider.name.to_string(),
+                format: format.name(),
+                error,
+            };
+            let parsed = call
+                .translated
+                .get_or_init(|| call.dialect.parse_request(call.inspected.body()));
+            let mut request = parsed
+                .as_ref()
+                .map_err(|error| untranslatable(error.clone()))?
+                .clone();
+            request.model = upstream_model.to_string();
+            if let Some(ReservedOutput(cap)) = call.output_cap {
+                request.max_tokens = Some(request.max_tokens.map_or(cap, |asked| asked.min(cap)));
+            }
+            Bytes::from(format.write_request(&request).map_err(untranslatable)?)
+        } else {
+            let openai = matches!(format, WireFormat::OpenAIChat(_));
+            call.inspected.rewrite(&Rewrite {
+                model: Some(upstream_model),
+                include_usage: openai && call.operation == Operation::Chat && call.inspected.stream,
+                max_output_tokens: call.output_cap.map(|ReservedOutput(tokens)| OutputCap {
+                    tokens,
+                    field: match format {
+                        WireFormat::OpenAIChat(field) => field.name(),
+                        _ => "max_tokens",
+                    },
+                }),
+            })
+        };
+        let url = wire::url(
+            provider,
+            call.operation,
+            upstream_model,
+            call.inspected.stream,
+        )?;
+        let mut request = Request::post(url)
+            .body(Full::new(body))
+            .map_err(|e| ProxyError::Internal(format!("cannot build the upstream request: {e}")))?;
         forward_headers(call.caller_headers, request.headers_mut(), provider)?;
         Ok(request)
     }
@@ -417,4 +510,67 @@ impl Drop for ProbeClaim {
     fn drop(&mut self) {
         self.0.release_probe();
     }
+}
+
+/// The upstream's refusal, read in its own format, as an error in the caller's dialect.
+fn rejected(
+    provider: &Provider,
+    status: u16,
+    body: &[u8],
+    retry_after: Option<std::time::Duration>,
+) -> ProxyError {
+    let message = format_of(provider.kind)
+        .error_message(body)
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned());
+    ProxyError::UpstreamRejected {
+        provider: provider.name.to_string(),
+        status,
+        message,
+        retry_after: retry_after.map(|wait| wait.as_secs_f64().ceil() as u64),
+    }
+}
+
+/// Reads a complete answer in the upstream's format and writes it in the caller's.
+async fn translate_whole(
+    call: &Call<'_>,
+    provider: &Provider,
+    upstream_model: &str,
+    mut head: http::response::Parts,
+    incoming: hyper::body::Incoming,
+    first: Option<Bytes>,
+    lease: BackendLease,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let malformed = |reason: String| ProxyError::UpstreamMalformed {
+        provider: provider.name.to_string(),
+        reason,
+    };
+    let body = attempt::read_whole(incoming, first, call.deadline)
+        .await
+        .map_err(malformed)?;
+    let format = format_of(provider.kind);
+    let mut answer = format
+        .parse_response(&body)
+        .map_err(|error| malformed(error.to_string()))?;
+    if answer.model.is_empty() {
+        answer.model = upstream_model.to_string();
+    }
+    if answer.id.is_empty() {
+        answer.id = format!("tollgate-{:016x}", rand::random::<u64>());
+    }
+    let _ = call.exchange.usage.set(answer.usage);
+    lease.state.on_completed();
+    let out = call.dialect.write_response(&answer, unix_seconds());
+    head.headers.remove(header::CONTENT_LENGTH);
+    set_content_type(&mut head.headers, "application/json");
+    Ok(Response::from_parts(head, ProxyBody::full(out)))
+}
+
+/// Replaces the content type of a translated answer.
+fn set_content_type(headers: &mut http::HeaderMap, value: &'static str) {
+    headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static(value));
+}
+
+/// The current Unix time in seconds, which OpenAI's answers carry as `created`.
+fn unix_seconds() -> u64 {
+    u64::try_from(crate::clock::unix_millis() / 1000).unwrap_or_default()
 }
