@@ -54,10 +54,10 @@ impl Tokenizer {
         Some(total)
     }
 
-    /// Counts the tokens of a JSON value as text (tool definitions, say), which is close to
-    /// how providers render them into the prompt.
-    pub fn count_json(self, json: &str) -> Option<u64> {
-        Some(self.bpe()?.count_ordinary(json) as u64)
+    /// Counts the tokens of a text: an embedding input, or tool definitions as JSON text
+    /// (close to how providers render them into the prompt).
+    pub fn count_text(self, text: &str) -> Option<u64> {
+        Some(self.bpe()?.count_ordinary(text) as u64)
     }
 }
 

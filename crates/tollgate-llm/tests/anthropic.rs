@@ -13,12 +13,10 @@ use tollgate_llm::chat::{
     TranslateError,
 };
 
+mod support;
+
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/anthropic/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    support::fixture("anthropic", name)
 }
 
 fn json_of(bytes: &[u8]) -> Value {
@@ -737,44 +735,21 @@ fn an_unterminated_last_event_is_read_at_the_end() {
     assert_eq!(decode(&[&stream]), decode(&[&fixture("stream_text.sse")]));
 }
 
-/// A small seeded generator (xorshift64*), so that failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, bound: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % bound
-    }
-}
-
 #[test]
 fn streams_split_anywhere_decode_the_same() {
-    let mut rng = Rng(0x0A17_0B1C_5EED_2024);
     for name in [
         "stream_text.sse",
         "stream_tool_use.sse",
         "stream_thinking.sse",
         "stream_error.sse",
     ] {
-        let stream = fixture(name);
-        let whole = decode(&[&stream]);
-        let bytewise: Vec<&[u8]> = stream.chunks(1).collect();
-        assert_eq!(decode(&bytewise), whole, "{name} byte by byte");
-        for round in 0..300 {
-            let mut cuts: Vec<usize> = (0..1 + rng.below(8))
-                .map(|_| rng.below(stream.len() + 1))
-                .collect();
-            cuts.sort_unstable();
-            let mut chunks = Vec::new();
-            let mut from = 0;
-            for cut in cuts.into_iter().chain([stream.len()]) {
-                chunks.push(&stream[from..cut]);
-                from = cut;
-            }
-            assert_eq!(decode(&chunks), whole, "{name} round {round}");
-        }
+        support::assert_splits_decode_the_same(
+            name,
+            &fixture(name),
+            0x0A17_0B1C_5EED_2024,
+            8,
+            decode,
+        );
     }
 }
 

@@ -18,16 +18,14 @@ use tollgate_llm::chat::{
     TranslateError,
 };
 
+mod support;
+
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/bedrock/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+    support::fixture("bedrock", name)
 }
 
 fn fixture_json(name: &str) -> Value {
-    serde_json::from_slice(&fixture(name)).unwrap()
+    support::fixture_json("bedrock", name)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -463,23 +461,21 @@ fn write_frame(headers: &[(&str, &str)], payload: Vec<u8>, out: &mut Vec<u8>) {
 
 type Outcome = (Vec<StreamEvent>, Result<(), StreamError>);
 
-/// Feeds `bytes` to a fresh decoder in pieces ending at `cuts`, then finishes it.
-fn decode(bytes: &[u8], cuts: &[usize]) -> Outcome {
+/// Feeds `chunks` in order to a fresh decoder, then finishes it.
+fn decode(chunks: &[&[u8]]) -> Outcome {
     let mut decoder = Decoder::new();
     let mut events = Vec::new();
-    let mut start = 0;
-    for &end in cuts.iter().chain([bytes.len()].iter()) {
-        if let Err(error) = decoder.push(&bytes[start..end], &mut events) {
+    for chunk in chunks {
+        if let Err(error) = decoder.push(chunk, &mut events) {
             return (events, Err(error));
         }
-        start = end;
     }
     let result = decoder.finish(&mut events);
     (events, result)
 }
 
 fn decode_whole(bytes: &[u8]) -> Outcome {
-    decode(bytes, &[])
+    decode(&[bytes])
 }
 
 fn start() -> StreamEvent {
@@ -713,18 +709,6 @@ fn a_bad_payload_is_malformed() {
     ));
 }
 
-/// xorshift64*: a small seeded generator, so failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, bound: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % bound
-    }
-}
-
 #[test]
 fn every_stream_split_at_random_boundaries_decodes_as_when_whole() {
     let streams = [
@@ -739,21 +723,7 @@ fn every_stream_split_at_random_boundaries_decodes_as_when_whole() {
         ),
         ("stream_text.bin", fixture("stream_text.bin")),
     ];
-    let mut rng = Rng(0x5eed_b3d0_c0ff_ee11);
     for (name, bytes) in &streams {
-        let whole = decode_whole(bytes);
-        let byte_by_byte: Vec<usize> = (1..bytes.len()).collect();
-        assert_eq!(decode(bytes, &byte_by_byte), whole, "{name}, byte by byte");
-        for round in 0..300 {
-            let mut cuts: Vec<usize> = (0..1 + rng.below(12))
-                .map(|_| rng.below(bytes.len() + 1))
-                .collect();
-            cuts.sort_unstable();
-            assert_eq!(
-                decode(bytes, &cuts),
-                whole,
-                "{name}, round {round}, cuts {cuts:?}"
-            );
-        }
+        support::assert_splits_decode_the_same(name, bytes, 0x5eed_b3d0_c0ff_ee11, 12, decode);
     }
 }

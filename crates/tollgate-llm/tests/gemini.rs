@@ -1,8 +1,6 @@
 //! Golden tests of the Gemini upstream format: requests written from the common shape,
 //! answers and streams read into it, against fixtures in Gemini's wire format.
 
-use std::path::PathBuf;
-
 use serde_json::{Value, json};
 use tollgate_llm::Usage;
 use tollgate_llm::chat::{
@@ -12,15 +10,14 @@ use tollgate_llm::chat::{
 };
 use tollgate_llm::gemini::{Decoder, error_message, parse_response, write_request};
 
+mod support;
+
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/gemini")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+    support::fixture("gemini", name)
 }
 
 fn fixture_json(name: &str) -> Value {
-    serde_json::from_slice(&fixture(name)).unwrap()
+    support::fixture_json("gemini", name)
 }
 
 fn written(request: &ChatRequest) -> Value {
@@ -553,46 +550,15 @@ fn an_event_that_is_not_json_is_malformed() {
     assert!(matches!(outcome, Err(StreamError::Malformed(_))));
 }
 
-/// A small seeded PRNG (xorshift64*), so that failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, bound: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % bound
-    }
-}
-
 #[test]
 fn streams_split_anywhere_decode_the_same() {
-    let mut rng = Rng(0x5EED_0F6E_3141);
     for name in [
         "stream_text.sse",
         "stream_tool_call.sse",
         "stream_blocked.sse",
         "stream_error.sse",
     ] {
-        let stream = fixture(name);
-        let whole = decode(&[&stream]);
-        for cut in 0..=stream.len() {
-            let (head, tail) = stream.split_at(cut);
-            assert_eq!(decode(&[head, tail]), whole, "{name} cut at {cut}");
-        }
-        for round in 0..300 {
-            let mut cuts: Vec<usize> = (0..1 + rng.below(12))
-                .map(|_| rng.below(stream.len() + 1))
-                .collect();
-            cuts.sort_unstable();
-            let mut pieces = Vec::new();
-            let mut from = 0;
-            for cut in cuts.into_iter().chain([stream.len()]) {
-                pieces.push(&stream[from..cut]);
-                from = cut;
-            }
-            assert_eq!(decode(&pieces), whole, "{name} round {round}: {pieces:?}");
-        }
+        support::assert_splits_decode_the_same(name, &fixture(name), 0x5EED_0F6E_3141, 12, decode);
     }
 }
 

@@ -14,16 +14,14 @@ use tollgate_llm::openai::chat::{
     write_response,
 };
 
+mod support;
+
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/openai/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+    support::fixture("openai", name)
 }
 
 fn fixture_json(name: &str) -> Value {
-    serde_json::from_slice(&fixture(name)).unwrap()
+    support::fixture_json("openai", name)
 }
 
 fn user(content: Vec<Part>) -> Message {
@@ -663,40 +661,16 @@ fn upstream_streams_decode_into_common_events() {
     }
 }
 
-/// A small seeded PRNG (xorshift64*), so a failure can be replayed.
-struct Prng(u64);
-
-impl Prng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
-    }
-}
-
 #[test]
 fn streams_split_at_random_boundaries_decode_the_same() {
-    let mut prng = Prng(0x5EED_0F0A_1C4A_7000);
     for name in STREAMS {
-        let bytes = fixture(name);
-        let whole = decode(&[&bytes]);
-        for round in 0..300 {
-            let mut cuts: Vec<usize> = (0..1 + prng.below(12))
-                .map(|_| prng.below(bytes.len()))
-                .collect();
-            cuts.sort_unstable();
-            let mut pieces = Vec::new();
-            let mut at = 0;
-            for cut in cuts {
-                pieces.push(&bytes[at..cut]);
-                at = cut;
-            }
-            pieces.push(&bytes[at..]);
-            assert_eq!(decode(&pieces), whole, "{name}, round {round}");
-        }
-        let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
-        assert_eq!(decode(&bytewise), whole, "{name}, byte by byte");
+        support::assert_splits_decode_the_same(
+            name,
+            &fixture(name),
+            0x5EED_0F0A_1C4A_7000,
+            12,
+            decode,
+        );
     }
 }
 

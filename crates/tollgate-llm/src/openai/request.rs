@@ -185,14 +185,14 @@ impl InspectedRequest {
             None => Some(0),
             Some((span, PromptField::Messages)) => tokenizer.count_openai_messages(text(span)),
             Some((span, PromptField::Input)) => match serde_json::from_str(text(span)) {
-                Ok(Input::One(one)) => tokenizer.count_json(&one),
-                Ok(Input::Many(many)) => many.iter().map(|t| tokenizer.count_json(t)).sum(),
+                Ok(Input::One(one)) => tokenizer.count_text(&one),
+                Ok(Input::Many(many)) => many.iter().map(|t| tokenizer.count_text(t)).sum(),
                 Err(_) => None,
             },
         };
         let tools = match self.tools_span {
             None => Some(0),
-            Some(span) => tokenizer.count_json(text(span)),
+            Some(span) => tokenizer.count_text(text(span)),
         };
         match (prompt, tools) {
             (Some(prompt), Some(tools)) => prompt + tools,

@@ -364,7 +364,7 @@ impl Route {
                         format.decoder(),
                         encoder,
                         upstream_model,
-                        format!("tollgate-{:016x}", rand::random::<u64>()),
+                        answer_id(),
                     )))
                 } else {
                     return translate_whole(
@@ -555,7 +555,7 @@ async fn translate_whole(
         answer.model = upstream_model.to_string();
     }
     if answer.id.is_empty() {
-        answer.id = format!("tollgate-{:016x}", rand::random::<u64>());
+        answer.id = answer_id();
     }
     let _ = call.exchange.usage.set(answer.usage);
     lease.state.on_completed();
@@ -563,6 +563,11 @@ async fn translate_whole(
     head.headers.remove(header::CONTENT_LENGTH);
     set_content_type(&mut head.headers, "application/json");
     Ok(Response::from_parts(head, ProxyBody::full(out)))
+}
+
+/// An id for a translated answer whose upstream gave none (Bedrock).
+fn answer_id() -> String {
+    format!("tollgate-{:016x}", rand::random::<u64>())
 }
 
 /// Replaces the content type of a translated answer.
