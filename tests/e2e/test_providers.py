@@ -1,10 +1,11 @@
 """Every provider behind one API: the official OpenAI SDK against Anthropic-, Gemini- and
-Azure-typed providers, the official Anthropic SDK against an OpenAI-typed one and an Anthropic
+Azure-, Bedrock- and Vertex-typed providers, the official Anthropic SDK against an OpenAI-typed one and an Anthropic
 one, each whole, streamed and with a tool-call round trip; errors come back in the caller's
 dialect, and usage is the same numbers whichever way the request travels."""
 from __future__ import annotations
 
 import json
+import time
 
 import anthropic
 import openai
@@ -20,13 +21,56 @@ WEATHER_TOOL = {
 QUESTION = "Weather in Paris?"
 
 
-def retyped(gateway: Gateway, provider_type: str, **spec) -> str:
-    """The gateway's manifest with its ModelProvider `openai` of another type."""
+# The mock's IAM user (crates/tollgate-mock/src/credentials.rs).
+AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDTOLLGATEMOCK",
+                   "AWS_SECRET_ACCESS_KEY": "tollgate-mock-secret-access-key"}
+VERTEX_CLAUDE = "claude-sonnet-4-5"
+
+
+def retyped(gateway: Gateway, provider_type: str, *, secrets: dict[str, dict] | None = None,
+            model: str | None = None, keyless: bool = False, **spec) -> str:
+    """The gateway's manifest with its ModelProvider `openai` of another type (without its
+    key when `keyless`), extra Secrets (name -> stringData), and the route's backend asking
+    for `model` when given."""
     documents = [json.loads(text) for text in gateway.manifest().split("\n---\n")]
     for document in documents:
         if document["kind"] == "ModelProvider":
             document["spec"].update(type=provider_type, **spec)
+            if keyless:
+                del document["spec"]["auth"]
+            if model:
+                document["spec"]["models"].append({"name": model})
+        if document["kind"] == "AIRoute" and model:
+            document["spec"]["rules"][0]["backends"][0]["model"] = model
+    for name, data in (secrets or {}).items():
+        documents.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "default"},
+                          "stringData": data})
     return "\n---\n".join(json.dumps(d) for d in documents) + "\n"
+
+
+def service_account_key(mock: Mock) -> str:
+    """A Google service account key file, with a fresh RSA key, whose token endpoint is the mock's."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return json.dumps({"type": "service_account", "project_id": "tollgate-test", "private_key_id": "k1",
+                       "private_key": pem, "client_email": "gateway@tollgate-test.iam.gserviceaccount.com",
+                       "token_uri": f"{mock.url}/oauth2/token"})
+
+
+def bedrock_spec(mock: Mock, secret: dict[str, str] = AWS_CREDENTIALS) -> dict:
+    return {"keyless": True, "endpoint": mock.url, "secrets": {"aws-credentials": secret},
+            "bedrock": {"region": "us-east-1", "credentialsSecretRef": {"name": "aws-credentials"}}}
+
+
+def vertex_spec(mock: Mock, model: str | None = None) -> dict:
+    return {"keyless": True, "endpoint": mock.url, "model": model,
+            "secrets": {"gcp-service-account": {"key.json": service_account_key(mock)}},
+            "vertex": {"project": "tollgate-test", "location": "us-central1",
+                       "serviceAccountSecretRef": {"name": "gcp-service-account", "key": "key.json"}}}
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +91,9 @@ def gateways(module_launcher: Launcher, mock: Mock) -> dict[str, Gateway]:
         "Anthropic": served_by(module_launcher, mock, "Anthropic"),
         "Gemini": served_by(module_launcher, mock, "Gemini"),
         "AzureOpenAI": served_by(module_launcher, mock, "AzureOpenAI", azure={"apiVersion": "2024-10-21"}),
+        "Bedrock": served_by(module_launcher, mock, "Bedrock", **bedrock_spec(mock)),
+        "VertexGemini": served_by(module_launcher, mock, "VertexAI", **vertex_spec(mock)),
+        "VertexClaude": served_by(module_launcher, mock, "VertexAI", **vertex_spec(mock, VERTEX_CLAUDE)),
     }
 
 
@@ -54,7 +101,7 @@ def anthropic_client(gateway: Gateway, key: str = ALICE_KEY) -> anthropic.Anthro
     return anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)
 
 
-UPSTREAMS = ["Anthropic", "Gemini", "AzureOpenAI"]
+UPSTREAMS = ["Anthropic", "Gemini", "AzureOpenAI", "Bedrock", "VertexGemini", "VertexClaude"]
 
 
 @pytest.mark.parametrize("upstream", UPSTREAMS)
@@ -169,3 +216,77 @@ def test_an_upstream_refusal_is_translated(gateways: dict[str, Gateway]) -> None
             extra_headers={"x-mock-status": "400"})
     assert refused.value.code == "upstream_error"
     assert "status 400" in refused.value.message
+
+
+def test_bedrock_requests_are_signed_with_sigv4(gateways: dict[str, Gateway], mock: Mock) -> None:
+    gateways["Bedrock"].client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": QUESTION}], stream=True).close()
+    sent = mock.requests()[-1]
+    assert sent["path"] == f"/model/{MODEL}/converse-stream"
+    assert sent["headers"]["authorization"].startswith(
+        "AWS4-HMAC-SHA256 Credential=AKIDTOLLGATEMOCK/")
+    assert "/us-east-1/bedrock/aws4_request" in sent["headers"]["authorization"]
+    assert ALICE_KEY not in json.dumps(sent)
+
+
+def test_a_bedrock_signature_with_the_wrong_secret_is_refused(module_launcher: Launcher, mock: Mock) -> None:
+    wrong = {**AWS_CREDENTIALS, "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
+    gateway = served_by(module_launcher, mock, "Bedrock", **bedrock_spec(mock, wrong))
+    with pytest.raises(openai.APIStatusError) as refused:
+        gateway.client().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}])
+    assert refused.value.status_code == 502
+    assert refused.value.body["code"] == "upstream_auth_failed"
+
+
+def test_bedrock_api_keys_are_bearer_tokens(module_launcher: Launcher, mock: Mock) -> None:
+    gateway = served_by(module_launcher, mock, "Bedrock", endpoint=mock.url, bedrock={"region": "us-west-2"})
+    answer = gateway.client().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}])
+    assert answer.choices[0].message.content
+    assert mock.requests()[-1]["headers"]["authorization"] == f"Bearer {UPSTREAM_KEY}"
+
+
+def test_vertex_calls_share_one_minted_token(module_launcher: Launcher) -> None:
+    mock = module_launcher.mock()
+    gateway = served_by(module_launcher, mock, "VertexAI", **vertex_spec(mock, VERTEX_CLAUDE))
+    for _ in range(3):
+        gateway.client().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}])
+    received = mock.requests()
+    minted = [r for r in received if r["path"] == "/oauth2/token"]
+    calls = [r for r in received if r["path"].endswith(":rawPredict")]
+    assert len(minted) == 1 and len(calls) == 3
+    assert calls[0]["path"] == \
+        f"/v1/projects/tollgate-test/locations/us-central1/publishers/anthropic/models/{VERTEX_CLAUDE}:rawPredict"
+    assert {c["headers"]["authorization"] for c in calls} == {"Bearer ya29.mock-1"}
+    assert calls[0]["body"]["anthropic_version"] == "vertex-2023-10-16"
+    assert "model" not in calls[0]["body"]
+
+
+def test_vertex_tokens_are_replaced_before_they_expire(module_launcher: Launcher) -> None:
+    mock = module_launcher.mock("--token-lifetime-s", "4")
+    gateway = served_by(module_launcher, mock, "VertexAI", **vertex_spec(mock))
+    client = gateway.client()
+    client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}])
+    time.sleep(3.2)  # past three quarters of the token's life, before its end
+    client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}])
+    calls = [r for r in mock.requests() if r["path"].endswith(":generateContent")]
+    assert [c["headers"]["authorization"] for c in calls] == ["Bearer ya29.mock-1", "Bearer ya29.mock-2"]
+
+
+def test_anthropic_sdk_counts_tokens_upstream_or_in_the_gateway(gateways: dict[str, Gateway], mock: Mock) -> None:
+    messages = [{"role": "user", "content": QUESTION}]
+    upstream = anthropic_client(gateways["Anthropic"]).messages.count_tokens(model=MODEL, messages=messages)
+    sent = mock.requests()[-1]
+    assert sent["path"] == "/v1/messages/count_tokens"
+    assert upstream.input_tokens == 5  # the mock's count: ceil(17 bytes / 4)
+    # An OpenAI model's prompt is counted by the gateway with its tokenizer (o200k for gpt-4o-mini).
+    local = anthropic_client(gateways["OpenAI"]).messages.count_tokens(model=MODEL, messages=messages)
+    assert local.input_tokens == 3 + 3 + 1 + 4  # priming, framing, "user", "Weather in Paris?"
+    assert mock.requests()[-1] == sent, "nothing went upstream"
+    with pytest.raises(anthropic.NotFoundError):
+        anthropic_client(gateways["OpenAI"]).messages.count_tokens(model="no-such-model", messages=messages)
+
+
+def test_anthropic_sdk_lists_models_in_its_format(gateways: dict[str, Gateway]) -> None:
+    models = anthropic_client(gateways["Anthropic"]).models.list()
+    assert [m.id for m in models.data] == [m.id for m in gateways["Anthropic"].client().models.list().data]
+    assert all(m.type == "model" for m in models.data)

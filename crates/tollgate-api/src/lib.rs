@@ -31,8 +31,9 @@ pub use jwt_provider::{
 };
 pub use mcp_server::{MCPServer, MCPServerSpec, MCPServerStatus, MCPToolRules, MCPTransport};
 pub use model_provider::{
-    AzureSettings, ModelPricing, ModelProvider, ModelProviderSpec, ModelProviderStatus,
-    ProviderAuth, ProviderModel, ProviderTimeouts, ProviderType,
+    AzureSettings, BedrockSettings, ModelPricing, ModelProvider, ModelProviderSpec,
+    ModelProviderStatus, ProviderAuth, ProviderModel, ProviderTimeouts, ProviderType, SecretRef,
+    VertexSettings,
 };
 
 /// Gateway API and core Kubernetes types that Tollgate's translation consumes, re-exported so

@@ -49,6 +49,54 @@ pub struct ModelProviderSpec {
     /// Settings of an `AzureOpenAI` provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureSettings>,
+    /// Settings of a `Bedrock` provider (required for that type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bedrock: Option<BedrockSettings>,
+    /// Settings of a `VertexAI` provider (required for that type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vertex: Option<VertexSettings>,
+}
+
+/// How Tollgate calls Amazon Bedrock's Converse API. Requests are signed with SigV4 using the
+/// IAM credentials in `credentialsSecretRef`; without it, `spec.auth` must hold a Bedrock API
+/// key, sent as a bearer token.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BedrockSettings {
+    /// The AWS region, such as `us-east-1`. The endpoint defaults to
+    /// `https://bedrock-runtime.<region>.amazonaws.com`.
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"))]
+    pub region: String,
+    /// A Secret in the provider's namespace holding `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` and, for temporary credentials, `AWS_SESSION_TOKEN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+}
+
+/// How Tollgate calls Vertex AI: Gemini models through `generateContent`, Anthropic (`claude-*`)
+/// models through `rawPredict`, authorized by OAuth2 access tokens minted from a service
+/// account key and refreshed before they expire.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VertexSettings {
+    /// The Google Cloud project id.
+    #[schemars(length(min = 1))]
+    pub project: String,
+    /// The location, such as `us-central1`, or `global`. The endpoint defaults to
+    /// `https://<location>-aiplatform.googleapis.com/v1` (`https://aiplatform.googleapis.com/v1`
+    /// for `global`).
+    #[schemars(regex(pattern = r"^[a-z0-9-]+$"))]
+    pub location: String,
+    /// The Secret key holding the service account's JSON key file.
+    pub service_account_secret_ref: SecretKeyRef,
+}
+
+/// A reference to a whole Secret in the referring resource's namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRef {
+    /// Name of the Secret.
+    pub name: String,
 }
 
 /// How Tollgate calls an Azure OpenAI resource: each model is a deployment, named as the

@@ -21,7 +21,10 @@ pub use budget::{
 pub use identity::{Access, ApiKeys, Identity};
 pub use matching::{Match, ModelMatch, RequestFacts};
 pub use policy::{LoadBalancer, OutlierDetection, RetryOn, RetryPolicy, RouteTimeouts, RulePolicy};
-pub use provider::{Pricing, Provider, ProviderId, ProviderKind, Timeouts};
+pub use provider::{
+    AwsAccount, AwsCredentials, CloudAccount, GcpAccount, Pricing, Provider, ProviderId,
+    ProviderKind, ServiceAccountKey, Timeouts,
+};
 pub use routes::{Backend, RouteTable, Rule};
 pub use secret::Secret;
 pub use tollgate_jwt::{JwtProvider, KeySource};

@@ -29,6 +29,64 @@ pub struct Provider {
     pub timeouts: Timeouts,
     /// The `api-version` of an Azure OpenAI provider (`None` for every other kind).
     pub api_version: Option<String>,
+    /// The cloud account a Bedrock or Vertex AI provider is called through (`None` for every
+    /// other kind).
+    pub account: Option<CloudAccount>,
+}
+
+/// Where a cloud provider's models live and the identity Tollgate calls them as.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum CloudAccount {
+    /// Amazon Bedrock.
+    Aws(AwsAccount),
+    /// Google Vertex AI.
+    Gcp(GcpAccount),
+}
+
+/// A Bedrock region and, when requests are SigV4-signed, the IAM credentials that sign them
+/// (without them, [`Provider::api_key`] is a Bedrock API key sent as a bearer token).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AwsAccount {
+    /// The region, such as `us-east-1`: part of every signature.
+    pub region: String,
+    /// The IAM credentials, if requests are signed.
+    pub credentials: Option<AwsCredentials>,
+}
+
+/// IAM credentials for SigV4.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AwsCredentials {
+    /// The access key id (not secret: it names the key).
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: Secret,
+    /// The session token of temporary credentials.
+    pub session_token: Option<Secret>,
+}
+
+/// A Vertex AI project and location, and the service account whose OAuth2 access tokens
+/// authorize the calls.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GcpAccount {
+    /// The project id.
+    pub project: String,
+    /// The location, such as `us-central1` or `global`.
+    pub location: String,
+    /// The service account's key.
+    pub service_account: ServiceAccountKey,
+}
+
+/// The fields of a Google service account key file that minting an access token needs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ServiceAccountKey {
+    /// The account's e-mail address: the token's issuer.
+    pub client_email: String,
+    /// The id of the key, sent as the assertion's `kid`.
+    pub private_key_id: Option<String>,
+    /// The RSA private key, PEM.
+    pub private_key: Secret,
+    /// Where access tokens are minted (`https://oauth2.googleapis.com/token`).
+    pub token_uri: String,
 }
 
 /// The wire APIs the proxy can call.
@@ -44,6 +102,10 @@ pub enum ProviderKind {
     Gemini,
     /// Azure OpenAI: OpenAI's API, one deployment per model, `api-key` auth.
     AzureOpenAI,
+    /// Amazon Bedrock's Converse API, SigV4-signed.
+    Bedrock,
+    /// Google Vertex AI: Gemini and Anthropic models, OAuth2 access tokens.
+    VertexAI,
 }
 
 impl ProviderKind {
@@ -55,6 +117,8 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gcp.gemini",
             ProviderKind::AzureOpenAI => "azure.ai.openai",
+            ProviderKind::Bedrock => "aws.bedrock",
+            ProviderKind::VertexAI => "gcp.vertex_ai",
         }
     }
 }

@@ -13,8 +13,11 @@ pub enum WireFormat {
     /// that carries the output cap differs: OpenAI's reasoning models refuse `max_tokens`,
     /// many compatible servers know only it.
     OpenAIChat(MaxTokensField),
-    /// Anthropic Messages (Anthropic, and Anthropic models on Vertex AI).
+    /// Anthropic Messages.
     Anthropic,
+    /// Anthropic Messages as Vertex AI's `rawPredict` takes them: the model in the URL and
+    /// `anthropic_version` in the body. Answers and streams are Anthropic's.
+    VertexAnthropic,
     /// Gemini generateContent (Gemini, and Gemini models on Vertex AI).
     Gemini,
     /// Bedrock Converse.
@@ -27,6 +30,7 @@ impl WireFormat {
         match self {
             WireFormat::OpenAIChat(_) => "OpenAI Chat Completions",
             WireFormat::Anthropic => "Anthropic Messages",
+            WireFormat::VertexAnthropic => "Anthropic Messages on Vertex AI",
             WireFormat::Gemini => "Gemini generateContent",
             WireFormat::Bedrock => "Bedrock Converse",
         }
@@ -46,6 +50,7 @@ impl WireFormat {
         match self {
             WireFormat::OpenAIChat(field) => openai::chat::write_request(request, field),
             WireFormat::Anthropic => anthropic::write_request(request),
+            WireFormat::VertexAnthropic => anthropic::write_vertex_request(request),
             WireFormat::Gemini => gemini::write_request(request),
             WireFormat::Bedrock => bedrock::write_request(request),
         }
@@ -55,7 +60,7 @@ impl WireFormat {
     pub fn parse_response(self, body: &[u8]) -> Result<ChatResponse, TranslateError> {
         match self {
             WireFormat::OpenAIChat(_) => openai::chat::parse_response(body),
-            WireFormat::Anthropic => anthropic::parse_response(body),
+            WireFormat::Anthropic | WireFormat::VertexAnthropic => anthropic::parse_response(body),
             WireFormat::Gemini => gemini::parse_response(body),
             WireFormat::Bedrock => bedrock::parse_response(body),
         }
@@ -76,7 +81,9 @@ impl WireFormat {
     pub fn decoder(self) -> Box<dyn StreamDecoder> {
         match self {
             WireFormat::OpenAIChat(_) => Box::new(openai::chat::Decoder::new()),
-            WireFormat::Anthropic => Box::new(anthropic::Decoder::new()),
+            WireFormat::Anthropic | WireFormat::VertexAnthropic => {
+                Box::new(anthropic::Decoder::new())
+            }
             WireFormat::Gemini => Box::new(gemini::Decoder::new()),
             WireFormat::Bedrock => Box::new(bedrock::Decoder::new()),
         }
@@ -86,7 +93,7 @@ impl WireFormat {
     pub fn error_message(self, body: &[u8]) -> Option<String> {
         match self {
             WireFormat::OpenAIChat(_) => openai::chat::error_message(body),
-            WireFormat::Anthropic => anthropic::error_message(body),
+            WireFormat::Anthropic | WireFormat::VertexAnthropic => anthropic::error_message(body),
             WireFormat::Gemini => gemini::error_message(body),
             WireFormat::Bedrock => bedrock::error_message(body),
         }
@@ -133,6 +140,21 @@ mod tests {
         assert!(!openai.speaks(Dialect::Anthropic));
         assert!(WireFormat::Anthropic.speaks(Dialect::Anthropic));
         assert!(!WireFormat::Gemini.speaks(Dialect::OpenAI));
+        assert!(!WireFormat::VertexAnthropic.speaks(Dialect::Anthropic));
+    }
+
+    #[test]
+    fn claude_on_vertex_has_no_model_and_a_version_in_the_body() {
+        let request = Dialect::OpenAI
+            .parse_request(
+                br#"{"model":"claude-sonnet-4","messages":[{"role":"user","content":"hi"}]}"#,
+            )
+            .unwrap();
+        let body = WireFormat::VertexAnthropic.write_request(&request).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["anthropic_version"], "vertex-2023-10-16");
+        assert!(value.get("model").is_none());
+        assert_eq!(value["messages"][0]["content"][0]["text"], "hi");
     }
 
     #[test]

@@ -86,6 +86,30 @@ fn invalid(request: &Value, headers: &HeaderMap, endpoint: Endpoint<'_>) -> Opti
     None
 }
 
+/// `POST /v1/messages/count_tokens`: the prompt tokens the mock would count for the same
+/// request to `/v1/messages` (`max_tokens` is not needed).
+pub(crate) fn count_tokens(body: &Bytes, headers: &HeaderMap) -> Response<MockBody> {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return error(StatusCode::BAD_REQUEST, "body is not JSON");
+    };
+    if !headers.contains_key("anthropic-version") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "anthropic-version: header is required",
+        );
+    }
+    if !request.get("model").is_some_and(Value::is_string)
+        || !request.get("messages").is_some_and(Value::is_array)
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "model and messages: Field required",
+        );
+    }
+    let input_tokens = Conversation::anthropic(&request).prompt_tokens();
+    json_response(StatusCode::OK, &json!({"input_tokens": input_tokens}))
+}
+
 /// A Messages request, on either endpoint.
 pub(crate) fn messages(
     body: &Bytes,

@@ -13,6 +13,7 @@
 //! | `--chunk-interval-ms 0` | pause between stream events |
 //! | `--status 503` | start failing every model request with this status (the `status` default) |
 //! | `--delay-ms 200` | start waiting before response headers (the `delay_ms` default) |
+//! | `--token-lifetime-s 3599` | lifetime of the access tokens `POST /oauth2/token` issues |
 //!
 //! | model endpoint | format |
 //! |---|---|
@@ -21,6 +22,7 @@
 //! | `POST /v1/embeddings`, `POST /openai/deployments/{deployment}/embeddings` | OpenAI embeddings: one 8-float vector per input |
 //! | `GET /v1/models` | OpenAI model list |
 //! | `POST /v1/messages` | Anthropic Messages: a `message`, or with `stream: true` named SSE events (`message_start` … `message_stop`); needs an `anthropic-version` header, `model`, `max_tokens` and `messages` (else a 400) |
+//! | `POST /v1/messages/count_tokens` | Anthropic token counting: `{"input_tokens"}`, counted as for `/v1/messages` |
 //! | `POST /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{model}:rawPredict` (`:streamRawPredict` streams) | Anthropic on Vertex AI: the same, the model from the path; the body needs `anthropic_version` and must not have `model` |
 //! | `POST /v1beta/models/{model}:generateContent` (also `/v1/`) | Gemini: a `GenerateContentResponse` |
 //! | `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` | Gemini: SSE of `GenerateContentResponse`s (lines end in `\r\n`); no `alt=sse` is a 400 |
@@ -39,8 +41,11 @@
 //! argument pieces of a tool call). Errors come in each format's shape: OpenAI `{"error":
 //! {"message", "type": "mock_error", "param", "code"}}`, Anthropic `{"type": "error", "error":
 //! {"type", "message"}}`, Google `{"error": {"code", "message", "status"}}`, Bedrock
-//! `{"message"}` with `x-amzn-errortype`. SigV4 signatures, API keys and tokens are not checked;
-//! the journal keeps every header (`authorization`, `x-amz-date`, `x-api-key`, `api-key`, …).
+//! `{"message"}` with `x-amzn-errortype`. Bedrock's SigV4 signatures and Vertex AI's access
+//! tokens are checked (see `credentials.rs`: the mock's IAM user is `AKIDTOLLGATEMOCK` /
+//! `tollgate-mock-secret-access-key`, its token endpoint `POST /oauth2/token`, tokens live
+//! `--token-lifetime-s`); other API keys are not. The journal keeps every header
+//! (`authorization`, `x-amz-date`, `x-api-key`, `api-key`, …) and the token requests.
 //!
 //! | endpoint | answer |
 //! |---|---|
@@ -66,6 +71,7 @@ mod anthropic;
 mod bedrock;
 mod behaviour;
 mod conversation;
+mod credentials;
 mod eventstream;
 mod gemini;
 mod journal;
@@ -112,6 +118,9 @@ struct Options {
     /// Wait this long before response headers until told otherwise.
     #[arg(long)]
     delay_ms: Option<u64>,
+    /// Lifetime of the access tokens the mock's token endpoint issues.
+    #[arg(long, default_value_t = 3599)]
+    token_lifetime_s: u64,
 }
 
 /// What the connections share.
@@ -119,6 +128,7 @@ struct Mock {
     options: Options,
     journal: Arc<Journal>,
     defaults: ArcSwap<Defaults>,
+    tokens: credentials::Tokens,
 }
 
 /// A response body; an error aborts the connection (`reset_after_chunks`).
@@ -150,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
     let mock = Arc::new(Mock {
         defaults: ArcSwap::from_pointee(Defaults::from_options(&options)),
         journal: Arc::new(Journal::default()),
+        tokens: credentials::Tokens::new(std::time::Duration::from_secs(options.token_lifetime_s)),
         options,
     });
     loop {
@@ -189,6 +200,23 @@ async fn handle(
     }
     let route = Route::new(&parts.method, path);
     mock.journal.record(&parts, &body, route.is_chat()).await;
+    if parts.method == Method::POST && path == credentials::TOKEN_PATH {
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        return Ok(mock.tokens.mint(host, &body));
+    }
+    let refusal = match route {
+        Route::Converse { .. } => credentials::bedrock_refusal(&parts, &body),
+        Route::VertexMessages { .. } => mock.tokens.refusal(&parts.headers),
+        Route::Gemini { .. } if path.contains("/projects/") => mock.tokens.refusal(&parts.headers),
+        _ => None,
+    };
+    if let Some(refusal) = refusal {
+        return Ok(refusal);
+    }
     let behaviour = Behaviour::new(&parts.headers, &mock.defaults.load(), &mock.options);
     if !behaviour.delay.is_zero() {
         tokio::time::sleep(behaviour.delay).await;
@@ -225,6 +253,7 @@ async fn handle(
             behaviour,
             journal(),
         ),
+        Route::CountTokens => anthropic::count_tokens(&body, &parts.headers),
         Route::VertexMessages { model, stream } => anthropic::messages(
             &body,
             &parts.headers,

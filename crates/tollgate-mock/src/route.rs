@@ -38,6 +38,8 @@ pub(crate) enum Route<'a> {
     Models,
     /// `POST /v1/messages`.
     Messages,
+    /// `POST /v1/messages/count_tokens`.
+    CountTokens,
     /// Vertex AI's `POST /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{model}:rawPredict`
     /// (or `:streamRawPredict`, `stream`).
     VertexMessages { model: &'a str, stream: bool },
@@ -66,6 +68,7 @@ impl<'a> Route<'a> {
         match path {
             "/v1/chat/completions" => return Route::Chat { deployment: None },
             "/v1/messages" => return Route::Messages,
+            "/v1/messages/count_tokens" => return Route::CountTokens,
             "/v1/embeddings" => return Route::Embeddings { deployment: None },
             _ => {}
         }
@@ -164,7 +167,9 @@ impl<'a> Route<'a> {
             Route::Chat { .. } | Route::Embeddings { .. } | Route::Models | Route::Unknown => {
                 Format::OpenAi
             }
-            Route::Messages | Route::VertexMessages { .. } => Format::Anthropic,
+            Route::Messages | Route::CountTokens | Route::VertexMessages { .. } => {
+                Format::Anthropic
+            }
             Route::Gemini { .. } => Format::Gemini,
             Route::Converse { .. } => Format::Bedrock,
         }
@@ -174,7 +179,7 @@ impl<'a> Route<'a> {
     pub(crate) fn is_chat(self) -> bool {
         !matches!(
             self,
-            Route::Embeddings { .. } | Route::Models | Route::Unknown
+            Route::Embeddings { .. } | Route::Models | Route::CountTokens | Route::Unknown
         )
     }
 }

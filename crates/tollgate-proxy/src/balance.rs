@@ -174,6 +174,7 @@ mod tests {
                 models: Default::default(),
                 timeouts: Timeouts::default(),
                 api_version: None,
+                account: None,
             })
             .collect();
         let rule = Rule {

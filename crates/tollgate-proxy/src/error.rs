@@ -74,6 +74,15 @@ pub enum ProxyError {
         /// The upstream's status.
         status: u16,
     },
+    /// Tollgate could not obtain the credential a provider needs (a Vertex AI access token, a
+    /// SigV4 signature): the operator's configuration or the token service is at fault.
+    #[error("cannot obtain a credential for provider {provider}: {reason}")]
+    UpstreamCredential {
+        /// The provider's name.
+        provider: String,
+        /// What failed.
+        reason: String,
+    },
     /// The request cannot be written in the provider's wire format.
     #[error("provider {provider} ({format}) cannot serve this request: {error}")]
     Untranslatable {
@@ -171,9 +180,9 @@ impl ProxyError {
             ProxyError::ModelNotFound(_) | ProxyError::UnknownEndpoint { .. } => {
                 ErrorKind::NotFound
             }
-            ProxyError::UpstreamUnreachable { .. } | ProxyError::UpstreamAuth { .. } => {
-                ErrorKind::Upstream
-            }
+            ProxyError::UpstreamUnreachable { .. }
+            | ProxyError::UpstreamAuth { .. }
+            | ProxyError::UpstreamCredential { .. } => ErrorKind::Upstream,
             ProxyError::UpstreamTimeout { .. } => ErrorKind::Timeout,
             ProxyError::NoBackend { .. } | ProxyError::BudgetStoreUnavailable { .. } => {
                 ErrorKind::Unavailable
@@ -199,6 +208,7 @@ impl ProxyError {
             ProxyError::UpstreamUnreachable { .. } => "upstream_unreachable",
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
             ProxyError::UpstreamAuth { .. } => "upstream_auth_failed",
+            ProxyError::UpstreamCredential { .. } => "upstream_credential_unavailable",
             ProxyError::Untranslatable {
                 error: tollgate_llm::chat::TranslateError::Unsupported { .. },
                 ..

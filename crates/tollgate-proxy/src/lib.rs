@@ -7,6 +7,7 @@ mod balance;
 mod body;
 mod budget;
 mod clock;
+mod cloud_auth;
 mod error;
 mod exchange;
 mod health;

@@ -6,6 +6,7 @@
 //! last good snapshot on any error).
 
 mod budgets;
+mod cloud;
 mod gateways;
 mod jwt;
 mod keys;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tollgate_api::{ModelPricing, ModelProvider, ProviderTimeouts, ProviderType};
 use tollgate_config::{ObjectRef, Pricing, Provider, ProviderKind, Secret, Timeouts};
 
+use super::cloud;
 use super::secrets::SecretIndex;
 use super::{name_of, namespace_of};
 use crate::Diagnostic;
@@ -53,15 +54,10 @@ fn translate(
         ProviderType::Anthropic => ProviderKind::Anthropic,
         ProviderType::Gemini => ProviderKind::Gemini,
         ProviderType::AzureOpenAI => ProviderKind::AzureOpenAI,
-        other => {
-            diagnostics.push(error(
-                "spec.type",
-                "UnsupportedProviderType",
-                format!("provider type {other:?} is not supported by this version of Tollgate; use OpenAI, OpenAICompatible, AzureOpenAI, Anthropic or Gemini"),
-            ));
-            return None;
-        }
+        ProviderType::Bedrock => ProviderKind::Bedrock,
+        ProviderType::VertexAI => ProviderKind::VertexAI,
     };
+    let account = cloud::account(spec, kind, &name, secrets, diagnostics).ok()?;
 
     let endpoint = match (&spec.endpoint, kind) {
         (Some(endpoint), _) => endpoint.clone(),
@@ -69,6 +65,9 @@ fn translate(
         (None, ProviderKind::Anthropic) => "https://api.anthropic.com/v1".to_string(),
         (None, ProviderKind::Gemini) => {
             "https://generativelanguage.googleapis.com/v1beta".to_string()
+        }
+        (None, ProviderKind::Bedrock | ProviderKind::VertexAI) => {
+            cloud::default_endpoint(spec, kind)?
         }
         (None, ProviderKind::OpenAICompatible | ProviderKind::AzureOpenAI) => {
             diagnostics.push(error(
@@ -201,6 +200,7 @@ fn translate(
         models,
         timeouts,
         api_version,
+        account,
     })
 }
 
@@ -231,9 +231,11 @@ fn normalize_endpoint(endpoint: &str, kind: ProviderKind) -> Result<String, Stri
         let root = match kind {
             ProviderKind::Gemini => "/v1beta",
             ProviderKind::AzureOpenAI => "/openai",
-            ProviderKind::OpenAI | ProviderKind::OpenAICompatible | ProviderKind::Anthropic => {
-                "/v1"
-            }
+            ProviderKind::Bedrock => "",
+            ProviderKind::OpenAI
+            | ProviderKind::OpenAICompatible
+            | ProviderKind::Anthropic
+            | ProviderKind::VertexAI => "/v1",
         };
         return Ok(format!("{base}{root}"));
     }

@@ -69,7 +69,7 @@ mod stream;
 mod wire;
 
 pub use encoder::Encoder;
-pub use request::{DEFAULT_MAX_TOKENS, parse_request, write_request};
+pub use request::{DEFAULT_MAX_TOKENS, parse_request, write_request, write_vertex_request};
 pub use response::{parse_response, write_response};
 pub use stream::Decoder;
 

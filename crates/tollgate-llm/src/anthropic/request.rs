@@ -354,7 +354,10 @@ fn parse_user(body: &Object) -> Result<Option<String>, TranslateError> {
 /// An Anthropic Messages request body.
 #[derive(Serialize)]
 struct RequestOut<'a> {
-    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    anthropic_version: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
     max_tokens: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<&'a str>,
@@ -421,8 +424,26 @@ struct Metadata<'a> {
 /// Writes the common request as an Anthropic Messages request body, or names the field
 /// Anthropic cannot express.
 pub fn write_request(request: &ChatRequest) -> Result<Vec<u8>, TranslateError> {
+    write(request, None, Some(&request.model))
+}
+
+/// The `anthropic_version` Vertex AI's Claude endpoints require in the body.
+const VERTEX_VERSION: &str = "vertex-2023-10-16";
+
+/// Writes the common request for Claude on Vertex AI (`rawPredict`): the model is in the URL,
+/// not the body, and the API version is in the body, not a header.
+pub fn write_vertex_request(request: &ChatRequest) -> Result<Vec<u8>, TranslateError> {
+    write(request, Some(VERTEX_VERSION), None)
+}
+
+fn write(
+    request: &ChatRequest,
+    anthropic_version: Option<&'static str>,
+    model: Option<&str>,
+) -> Result<Vec<u8>, TranslateError> {
     let body = RequestOut {
-        model: &request.model,
+        anthropic_version,
+        model,
         max_tokens: request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         system: request.system.as_deref().filter(|s| !s.is_empty()),
         messages: write_messages(&request.messages)?,

@@ -21,6 +21,9 @@ pub(crate) enum Operation {
     Chat,
     /// `POST /v1/embeddings`.
     Embeddings,
+    /// `POST /v1/messages/count_tokens` (Anthropic): the prompt's size, asked of an Anthropic
+    /// provider or else counted by the gateway.
+    CountTokens,
 }
 
 impl Operation {
@@ -32,6 +35,7 @@ impl Operation {
         match path.trim_end_matches('/') {
             "/v1/chat/completions" | "/v1/messages" => Some(Operation::Chat),
             "/v1/embeddings" => Some(Operation::Embeddings),
+            "/v1/messages/count_tokens" => Some(Operation::CountTokens),
             _ => None,
         }
     }
@@ -41,6 +45,7 @@ impl Operation {
         match self {
             Operation::Chat => "chat",
             Operation::Embeddings => "embeddings",
+            Operation::CountTokens => "count_tokens",
         }
     }
 }
@@ -95,7 +100,8 @@ where
     }
 }
 
-/// `GET /v1/models`: the models the caller may ask for, in OpenAI's list format.
+/// `GET /v1/models`: the models the caller may ask for, in Anthropic's list format when the
+/// caller is an Anthropic client (it sends `anthropic-version`), else in OpenAI's.
 fn list_models<B>(request: &Request<B>) -> Result<Response<ProxyBody>, ProxyError> {
     let snapshot = request
         .extensions()
@@ -103,21 +109,33 @@ fn list_models<B>(request: &Request<B>) -> Result<Response<ProxyBody>, ProxyErro
         .ok_or_else(|| ProxyError::Internal("no snapshot".into()))?;
     let identity = caller(request)?;
     let config = &snapshot.config;
-    let data: Vec<serde_json::Value> = config
+    let models = config
         .routes
         .models()
         .into_iter()
-        .filter(|(_, rule)| rule.allows(identity))
-        .map(|(model, rule)| {
-            let owner = rule
-                .backends
-                .first()
-                .map(|b| config.provider(b.provider).name.to_string())
-                .unwrap_or_default();
-            json!({"id": model, "object": "model", "created": 0, "owned_by": owner})
-        })
-        .collect();
-    let body = json!({"object": "list", "data": data}).to_string();
+        .filter(|(_, rule)| rule.allows(identity));
+    let body = if request.headers().contains_key("anthropic-version") {
+        let data: Vec<serde_json::Value> = models
+            .map(|(model, _)| {
+                json!({"type": "model", "id": model, "display_name": model, "created_at": "1970-01-01T00:00:00Z"})
+            })
+            .collect();
+        let (first, last) = (data.first(), data.last());
+        json!({"data": data, "has_more": false, "first_id": first.map(|m| &m["id"]), "last_id": last.map(|m| &m["id"])})
+    } else {
+        let data: Vec<serde_json::Value> = models
+            .map(|(model, rule)| {
+                let owner = rule
+                    .backends
+                    .first()
+                    .map(|b| config.provider(b.provider).name.to_string())
+                    .unwrap_or_default();
+                json!({"id": model, "object": "model", "created": 0, "owned_by": owner})
+            })
+            .collect();
+        json!({"object": "list", "data": data})
+    }
+    .to_string();
     let mut response = Response::new(ProxyBody::full(body));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

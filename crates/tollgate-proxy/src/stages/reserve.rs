@@ -129,7 +129,8 @@ fn plan(request: &Request<InspectedRequest>) -> Result<Option<Plan>, ProxyError>
         .get::<Arc<Snapshot>>()
         .ok_or_else(|| missing("snapshot"))?;
     let budgets = &snapshot.config.budgets;
-    if budgets.is_empty() {
+    // Counting tokens spends nothing, so no budget or rate limit applies to it.
+    if budgets.is_empty() || extensions.get::<Operation>() == Some(&Operation::CountTokens) {
         return Ok(None);
     }
     let exchange = extensions

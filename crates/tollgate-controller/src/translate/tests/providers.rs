@@ -1,20 +1,66 @@
 //! ModelProviders: endpoint, credential, prices and timeouts.
 
 use std::time::Duration;
-use tollgate_config::{ObjectRef, Pricing, Provider, ProviderKind, Timeouts};
+use tollgate_config::{CloudAccount, ObjectRef, Pricing, Provider, ProviderKind, Timeouts};
 
 use super::{assert_clean, diagnostic, gateway, provider, reasons, route, run, secret};
 use crate::{Diagnostic, Translation};
 
 /// Secrets the credential cases refer to: `text` holds a text `apiKey`, `binary` bytes that
 /// are not UTF-8, `blank` a key with a space, `newline` `sk-nl` plus a trailing newline.
-fn credentials() -> [String; 4] {
+/// `aws` holds IAM credentials, `aws-temporary` a session token too, `gcp` a service account
+/// key file under `key.json`, `gcp-user` a key file of another type.
+fn credentials() -> [String; 8] {
     [
         secret("default", "text", "{}", "stringData: {apiKey: sk-text}"),
         secret("default", "binary", "{}", "data: {apiKey: //4=}"),
         secret("default", "blank", "{}", "stringData: {apiKey: \"sk one\"}"),
         secret("default", "newline", "{}", "data: {apiKey: c2stbmwK}"),
+        secret(
+            "default",
+            "aws",
+            "{}",
+            "stringData: {AWS_ACCESS_KEY_ID: AKIDEXAMPLE, AWS_SECRET_ACCESS_KEY: secret}",
+        ),
+        secret(
+            "default",
+            "aws-temporary",
+            "{}",
+            "stringData: {AWS_ACCESS_KEY_ID: ASIAEXAMPLE, AWS_SECRET_ACCESS_KEY: secret, AWS_SESSION_TOKEN: token}",
+        ),
+        secret(
+            "default",
+            "gcp",
+            "{}",
+            &format!(
+                "stringData: {{key.json: '{}'}}",
+                key_file("service_account")
+            ),
+        ),
+        secret(
+            "default",
+            "gcp-user",
+            "{}",
+            &format!(
+                "stringData: {{key.json: '{}'}}",
+                key_file("authorized_user")
+            ),
+        ),
     ]
+}
+
+/// A Google key file of `kind` holding the proxy's test RSA key.
+fn key_file(kind: &str) -> String {
+    let pem = include_str!("../../../../tollgate-proxy/tests/fixtures/service_account_key.pem");
+    serde_json::json!({
+        "type": kind,
+        "project_id": "p",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "gw@p.iam.gserviceaccount.com",
+        "token_uri": "http://127.0.0.1:9100/token",
+    })
+    .to_string()
 }
 
 /// Translates the providers with a route that sends one rule to each of them through
@@ -134,13 +180,133 @@ fn defaults_and_normalisation() {
 }
 
 #[test]
-fn unsupported_provider_types_are_refused() {
-    for kind in ["Bedrock", "VertexAI"] {
-        assert_refused(
-            &format!(r#"{{type: {kind}, endpoint: "https://api.example.com"}}"#),
-            "UnsupportedProviderType",
-            "spec.type",
-        );
+fn bedrock_providers_sign_with_iam_credentials_or_send_an_api_key() {
+    let translation = run_providers(&[
+        "{type: Bedrock, bedrock: {region: us-east-1, credentialsSecretRef: {name: aws}}}".into(),
+        "{type: Bedrock, bedrock: {region: eu-west-3, credentialsSecretRef: {name: aws-temporary}}, endpoint: \"http://127.0.0.1:9100\"}".into(),
+        "{type: Bedrock, bedrock: {region: us-west-2}, auth: {secretRef: {name: text, key: apiKey}}}".into(),
+    ]);
+    assert_clean(&translation);
+    let [signed, temporary, keyed] = providers(&translation) else {
+        panic!("three providers")
+    };
+    assert_eq!(signed.kind, ProviderKind::Bedrock);
+    assert_eq!(
+        signed.endpoint,
+        "https://bedrock-runtime.us-east-1.amazonaws.com"
+    );
+    let Some(CloudAccount::Aws(account)) = &signed.account else {
+        panic!("{signed:?}")
+    };
+    assert_eq!(account.region, "us-east-1");
+    let credentials = account.credentials.as_ref().unwrap();
+    assert_eq!(credentials.access_key_id, "AKIDEXAMPLE");
+    assert_eq!(credentials.secret_access_key.expose(), "secret");
+    assert!(credentials.session_token.is_none());
+    assert_eq!(
+        temporary.endpoint, "http://127.0.0.1:9100",
+        "a bare origin is Bedrock's root"
+    );
+    let Some(CloudAccount::Aws(account)) = &temporary.account else {
+        panic!("{temporary:?}")
+    };
+    let token = account.credentials.as_ref().unwrap().session_token.as_ref();
+    assert_eq!(token.unwrap().expose(), "token");
+    let Some(CloudAccount::Aws(account)) = &keyed.account else {
+        panic!("{keyed:?}")
+    };
+    assert!(account.credentials.is_none());
+    assert_eq!(keyed.api_key.as_ref().unwrap().expose(), "sk-text");
+}
+
+#[test]
+fn bedrock_providers_need_a_region_and_one_credential() {
+    for (spec, reason, field) in [
+        ("{type: Bedrock}", "MissingSettings", "spec.bedrock"),
+        (
+            "{type: Bedrock, bedrock: {region: \"us-east-1.evil.com\", credentialsSecretRef: {name: aws}}}",
+            "InvalidRegion",
+            "spec.bedrock.region",
+        ),
+        (
+            "{type: Bedrock, bedrock: {region: us-east-1}}",
+            "MissingCredentials",
+            "spec.bedrock.credentialsSecretRef",
+        ),
+        (
+            "{type: Bedrock, bedrock: {region: us-east-1, credentialsSecretRef: {name: aws}}, auth: {secretRef: {name: text, key: apiKey}}}",
+            "ConflictingCredentials",
+            "spec.auth",
+        ),
+        (
+            "{type: Bedrock, bedrock: {region: us-east-1, credentialsSecretRef: {name: text}}}",
+            "SecretKeyNotFound",
+            "spec.bedrock.credentialsSecretRef",
+        ),
+    ] {
+        assert_refused(spec, reason, field);
+    }
+}
+
+#[test]
+fn vertex_providers_mint_tokens_from_a_service_account() {
+    let translation = run_providers(&[
+        "{type: VertexAI, vertex: {project: my-project, location: us-central1, serviceAccountSecretRef: {name: gcp, key: key.json}}}".into(),
+        "{type: VertexAI, vertex: {project: my-project, location: global, serviceAccountSecretRef: {name: gcp, key: key.json}}}".into(),
+        "{type: VertexAI, endpoint: \"http://127.0.0.1:9100\", vertex: {project: p, location: europe-west4, serviceAccountSecretRef: {name: gcp, key: key.json}}}".into(),
+    ]);
+    assert_clean(&translation);
+    let [regional, global, local] = providers(&translation) else {
+        panic!("three providers")
+    };
+    assert_eq!(
+        regional.endpoint,
+        "https://us-central1-aiplatform.googleapis.com/v1"
+    );
+    assert_eq!(global.endpoint, "https://aiplatform.googleapis.com/v1");
+    assert_eq!(local.endpoint, "http://127.0.0.1:9100/v1");
+    let Some(CloudAccount::Gcp(account)) = &regional.account else {
+        panic!("{regional:?}")
+    };
+    assert_eq!(account.project, "my-project");
+    assert_eq!(account.location, "us-central1");
+    let key = &account.service_account;
+    assert_eq!(key.client_email, "gw@p.iam.gserviceaccount.com");
+    assert_eq!(key.private_key_id.as_deref(), Some("k1"));
+    assert_eq!(key.token_uri, "http://127.0.0.1:9100/token");
+    assert!(
+        key.private_key
+            .expose()
+            .starts_with("-----BEGIN PRIVATE KEY-----")
+    );
+}
+
+#[test]
+fn vertex_providers_need_a_usable_service_account_key() {
+    for (spec, reason, field) in [
+        ("{type: VertexAI}", "MissingSettings", "spec.vertex"),
+        (
+            "{type: VertexAI, vertex: {project: p, location: us-central1, serviceAccountSecretRef: {name: gcp, key: other.json}}}",
+            "SecretKeyNotFound",
+            "spec.vertex.serviceAccountSecretRef",
+        ),
+        (
+            "{type: VertexAI, vertex: {project: p, location: us-central1, serviceAccountSecretRef: {name: text, key: apiKey}}}",
+            "InvalidServiceAccountKey",
+            "spec.vertex.serviceAccountSecretRef",
+        ),
+        (
+            "{type: VertexAI, vertex: {project: p, location: us-central1, serviceAccountSecretRef: {name: gcp-user, key: key.json}}}",
+            "InvalidServiceAccountKey",
+            "spec.vertex.serviceAccountSecretRef",
+        ),
+        (
+            "{type: VertexAI, vertex: {project: \"p/../x\", location: us-central1, serviceAccountSecretRef: {name: gcp, key: key.json}}}",
+            "InvalidProject",
+            "spec.vertex.project",
+        ),
+    ] {
+        assert_refused(spec, reason, field);
     }
 }
 
@@ -283,7 +449,7 @@ fn providers_are_checked_even_when_no_route_uses_them() {
     let translation = run(&[&unused]);
     diagnostic(
         &translation,
-        "UnsupportedProviderType",
-        "error ModelProvider default/unused spec.type",
+        "MissingSettings",
+        "error ModelProvider default/unused spec.bedrock",
     );
 }

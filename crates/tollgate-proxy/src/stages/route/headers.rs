@@ -22,13 +22,16 @@ const CALLER_ONLY: [header::HeaderName; 6] = [
 /// The Anthropic API version sent when the caller (speaking another dialect) gave none.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-/// Copies the caller's headers that are safe to pass on, and sets the provider's credential.
-/// `anthropic-*` headers reach only Anthropic upstreams, where the caller's
-/// `anthropic-version` is honoured.
+/// Copies the caller's headers that are safe to pass on, and sets the provider's credential:
+/// its key, or `access_token` when one was minted for it (Vertex AI). `anthropic-*` headers
+/// reach only Anthropic upstreams, where the caller's `anthropic-version` is honoured. A
+/// Bedrock provider with IAM credentials gets no credential here: its request is signed once
+/// complete.
 pub(super) fn forward_headers(
     from: &http::HeaderMap,
     to: &mut http::HeaderMap,
     provider: &Provider,
+    access_token: Option<&str>,
 ) -> Result<(), ProxyError> {
     to.reserve(from.len() + 2);
     let anthropic = provider.kind == ProviderKind::Anthropic;
@@ -48,23 +51,27 @@ pub(super) fn forward_headers(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    if let Some(key) = &provider.api_key {
+    let credential = access_token.or(provider.api_key.as_ref().map(|key| key.expose()));
+    if let Some(key) = credential {
         let (name, value) = match provider.kind {
-            ProviderKind::OpenAI | ProviderKind::OpenAICompatible => (
+            ProviderKind::OpenAI
+            | ProviderKind::OpenAICompatible
+            | ProviderKind::Bedrock
+            | ProviderKind::VertexAI => (
                 header::AUTHORIZATION,
-                HeaderValue::try_from(format!("Bearer {}", key.expose())),
+                HeaderValue::try_from(format!("Bearer {key}")),
             ),
             ProviderKind::AzureOpenAI => (
                 header::HeaderName::from_static("api-key"),
-                HeaderValue::try_from(key.expose()),
+                HeaderValue::try_from(key),
             ),
             ProviderKind::Anthropic => (
                 header::HeaderName::from_static("x-api-key"),
-                HeaderValue::try_from(key.expose()),
+                HeaderValue::try_from(key),
             ),
             ProviderKind::Gemini => (
                 header::HeaderName::from_static("x-goog-api-key"),
-                HeaderValue::try_from(key.expose()),
+                HeaderValue::try_from(key),
             ),
         };
         let mut value = value.map_err(|_| {
@@ -93,6 +100,7 @@ mod tests {
             models: Default::default(),
             timeouts: Timeouts::default(),
             api_version: None,
+            account: None,
         }
     }
 
@@ -117,7 +125,7 @@ mod tests {
             from.append(name, HeaderValue::from_static(value));
         }
         let mut to = http::HeaderMap::new();
-        forward_headers(&from, &mut to, &provider(Some("sk-upstream"))).unwrap();
+        forward_headers(&from, &mut to, &provider(Some("sk-upstream")), None).unwrap();
         let mut names: Vec<&str> = to.keys().map(|k| k.as_str()).collect();
         names.sort();
         assert_eq!(
@@ -149,7 +157,7 @@ mod tests {
                 kind,
                 ..provider(Some("k"))
             };
-            forward_headers(&from, &mut to, &provider).unwrap();
+            forward_headers(&from, &mut to, &provider, None).unwrap();
             assert_eq!(to[name], value, "{kind:?}");
             assert!(to.get(header::AUTHORIZATION).is_none(), "{kind:?}");
             assert_eq!(
@@ -162,14 +170,26 @@ mod tests {
             ..provider(None)
         };
         let mut to = http::HeaderMap::new();
-        forward_headers(&from, &mut to, &anthropic).unwrap();
+        forward_headers(&from, &mut to, &anthropic, None).unwrap();
         assert_eq!(
             to["anthropic-version"], "2024-01-01",
             "the caller's is honoured"
         );
         let mut to = http::HeaderMap::new();
-        forward_headers(&http::HeaderMap::new(), &mut to, &anthropic).unwrap();
+        forward_headers(&http::HeaderMap::new(), &mut to, &anthropic, None).unwrap();
         assert_eq!(to["anthropic-version"], ANTHROPIC_VERSION);
+    }
+
+    #[test]
+    fn a_minted_token_is_a_bearer_credential() {
+        let vertex = Provider {
+            kind: ProviderKind::VertexAI,
+            ..provider(None)
+        };
+        let mut to = http::HeaderMap::new();
+        forward_headers(&http::HeaderMap::new(), &mut to, &vertex, Some("ya29.t")).unwrap();
+        assert_eq!(to[header::AUTHORIZATION], "Bearer ya29.t");
+        assert!(to[header::AUTHORIZATION].is_sensitive());
     }
 
     #[test]
@@ -180,7 +200,7 @@ mod tests {
             HeaderValue::from_static("Bearer tg-alice-secret"),
         );
         let mut to = http::HeaderMap::new();
-        forward_headers(&from, &mut to, &provider(None)).unwrap();
+        forward_headers(&from, &mut to, &provider(None), None).unwrap();
         assert!(to.get(header::AUTHORIZATION).is_none());
     }
 }

@@ -18,10 +18,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
-use tollgate_config::{Backend, GatewayConfig, Provider, Rule, Snapshot};
+use tollgate_config::{
+    Backend, CloudAccount, GatewayConfig, Provider, ProviderKind, Rule, Snapshot,
+};
 use tollgate_llm::chat::{ChatRequest, TranslateError};
 use tollgate_llm::openai::{InspectedRequest, OutputCap, Rewrite};
-use tollgate_llm::{Dialect, WireFormat};
+use tollgate_llm::{Dialect, Tokenizer, WireFormat};
 use tower::Service;
 use tower::retry::budget::Budget;
 
@@ -31,6 +33,7 @@ use super::endpoints::Operation;
 use super::reserve::ReservedOutput;
 use crate::balance::{self, Choice};
 use crate::body::{BackendLease, ProxyBody, Reading, UpstreamParts};
+use crate::cloud_auth::{AccessTokens, HttpTokenMinter};
 use crate::error::ProxyError;
 use crate::exchange::{SharedExchange, Target};
 use crate::health::{Availability, RouteRuntime, RuleRuntime};
@@ -39,19 +42,26 @@ use crate::stream_translation::StreamTranslation;
 use crate::upstream::{UpstreamClients, strip_hop_by_hop};
 use attempt::{FailureKind, FinalAnswer, Outcome, attempt, read_answer};
 use headers::forward_headers;
-pub(crate) use wire::format_of;
+use wire::format_of;
 
 /// The route stage's service; it ends the stack, so it is a service, not a layer.
 #[derive(Clone)]
 pub(crate) struct Route {
     clients: Arc<UpstreamClients>,
     metrics: Metrics,
+    /// Vertex AI access tokens, kept across configuration reloads.
+    tokens: Arc<AccessTokens>,
 }
 
 impl Route {
     /// Calls providers through `clients`, counting attempts in `metrics`.
     pub(crate) fn new(clients: Arc<UpstreamClients>, metrics: Metrics) -> Self {
-        Self { clients, metrics }
+        let tokens = Arc::new(AccessTokens::new(HttpTokenMinter::new(clients.clone())));
+        Self {
+            clients,
+            metrics,
+            tokens,
+        }
     }
 }
 
@@ -72,9 +82,19 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
-    /// Whether a backend of `provider` needs the request and answer translated.
-    fn translates(&self, provider: &Provider) -> bool {
-        self.operation == Operation::Chat && !format_of(provider.kind).speaks(self.dialect)
+    /// The model a backend is asked for: its own, or the caller's.
+    fn upstream_model<'b>(&'b self, backend: &'b Backend) -> &'b str {
+        backend.model.as_deref().unwrap_or(&self.inspected.model)
+    }
+
+    /// The wire format `backend` (of `provider`) is spoken to in.
+    fn format(&self, backend: &Backend, provider: &Provider) -> WireFormat {
+        format_of(provider, self.upstream_model(backend))
+    }
+
+    /// Whether a backend speaking `format` needs the request and answer translated.
+    fn translates(&self, format: WireFormat) -> bool {
+        self.operation == Operation::Chat && !format.speaks(self.dialect)
     }
 }
 
@@ -133,6 +153,9 @@ impl Service<Request<InspectedRequest>> for Route {
                     .request
                     .map(|limit| Instant::now() + limit),
             };
+            if operation == Operation::CountTokens {
+                return route.count_tokens(&call).await;
+            }
             route.serve(&call).await
         })
     }
@@ -235,14 +258,17 @@ impl Route {
             }),
             Some((index, failure)) => {
                 self.set_target(call, index);
-                let provider = call.config.provider(call.rule.backends[index].provider);
+                let backend = &call.rule.backends[index];
+                let provider = call.config.provider(backend.provider);
+                let format = call.format(backend, provider);
                 match failure.answer {
                     FinalAnswer::Error(error) => Err(error),
-                    FinalAnswer::Upstream(response) if call.translates(provider) => {
+                    FinalAnswer::Upstream(response) if call.translates(format) => {
                         let _ = call.exchange.failure.set(failure.kind.as_str());
                         let (head, body) = read_answer(response).await;
                         Err(rejected(
                             provider,
+                            format,
                             head.status.as_u16(),
                             &body,
                             failure.retry_after,
@@ -261,6 +287,41 @@ impl Route {
         }
     }
 
+    /// `count_tokens`: asked of the backend the rule picks when it is an Anthropic provider;
+    /// otherwise, or when that backend fails, counted here — with the backend model's
+    /// tokenizer when tiktoken knows it, else estimated from the prompt's size.
+    async fn count_tokens(&self, call: &Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
+        let mut rng = SmallRng::from_rng(&mut rand::rng());
+        let choice = balance::choose(
+            call.rule,
+            call.runtime,
+            &[],
+            |i| self.price(call, i),
+            &mut rng,
+        )
+        .ok_or_else(|| ProxyError::NoBackend {
+            route: call.rule.route.to_string(),
+        })?;
+        let backend = &call.rule.backends[choice.index];
+        let provider = call.config.provider(backend.provider);
+        if provider.kind == ProviderKind::Anthropic {
+            match self.try_backend(call, choice).await {
+                Ok(response) => return Ok(response),
+                Err(failure) => tracing::debug!(
+                    provider = %provider.name,
+                    failure = failure.kind.as_str(),
+                    "count_tokens failed upstream; counting here"
+                ),
+            }
+        }
+        self.set_target(call, choice.index);
+        let tokenizer = Tokenizer::of_model(call.upstream_model(backend));
+        let body = serde_json::json!({"input_tokens": call.inspected.prompt_tokens(tokenizer)});
+        let mut response = Response::new(ProxyBody::full(body.to_string()));
+        set_content_type(response.headers_mut(), "application/json");
+        Ok(response)
+    }
+
     /// One attempt at one backend; a success becomes the response, a failure is recorded.
     async fn try_backend(
         &self,
@@ -272,8 +333,27 @@ impl Route {
         let state = &call.runtime.backends[choice.index];
         let probe = choice.probe.then(|| ProbeClaim(state.clone()));
         let in_flight = state.start();
+        let access_token = match &provider.account {
+            Some(CloudAccount::Gcp(account)) => Some(
+                self.tokens
+                    .token(&account.service_account)
+                    .await
+                    .map_err(|reason| {
+                        tracing::warn!(provider = %provider.name, %reason, "no Vertex AI access token");
+                        attempt::Failure {
+                            kind: FailureKind::Server,
+                            retry_after: None,
+                            answer: FinalAnswer::Error(ProxyError::UpstreamCredential {
+                                provider: provider.name.to_string(),
+                                reason,
+                            }),
+                        }
+                    })?,
+            ),
+            _ => None,
+        };
         let request = self
-            .upstream_request(call, backend, provider)
+            .upstream_request(call, backend, provider, access_token.as_deref())
             .map_err(|error| attempt::Failure {
                 kind: FailureKind::Refused,
                 retry_after: None,
@@ -336,9 +416,9 @@ impl Route {
                     outlier: call.rule.policy.outlier,
                     _in_flight: in_flight,
                 };
-                let upstream_model = backend.model.as_deref().unwrap_or(&call.inspected.model);
-                let format = format_of(provider.kind);
-                let reading = if !call.translates(provider) {
+                let upstream_model = call.upstream_model(backend);
+                let format = call.format(backend, provider);
+                let reading = if !call.translates(format) {
                     if call.operation == Operation::Chat
                         && stream
                         && matches!(format, WireFormat::OpenAIChat(_))
@@ -353,7 +433,7 @@ impl Route {
                 } else if !head.status.is_success() {
                     let status = head.status.as_u16();
                     let (_, body) = read_answer(Response::from_parts(head, incoming)).await;
-                    let error = rejected(provider, status, &body, None);
+                    let error = rejected(provider, format, status, &body, None);
                     return Ok(error.into_response(call.dialect));
                 } else if stream {
                     set_content_type(&mut head.headers, "text/event-stream");
@@ -367,21 +447,13 @@ impl Route {
                         answer_id(),
                     )))
                 } else {
-                    return translate_whole(
-                        call,
-                        provider,
-                        upstream_model,
-                        head,
-                        incoming,
-                        first,
-                        lease,
-                    )
-                    .await
-                    .map_err(|error| attempt::Failure {
-                        kind: FailureKind::Refused,
-                        retry_after: None,
-                        answer: FinalAnswer::Error(error),
-                    });
+                    return translate_whole(call, backend, provider, head, incoming, first, lease)
+                        .await
+                        .map_err(|error| attempt::Failure {
+                            kind: FailureKind::Refused,
+                            retry_after: None,
+                            answer: FinalAnswer::Error(error),
+                        });
                 };
                 let hides_usage = matches!(reading, Reading::OpenAIStream { hide_usage: true });
                 if hides_usage || first.is_some() || matches!(reading, Reading::Decoded(_)) {
@@ -401,16 +473,18 @@ impl Route {
         }
     }
 
-    /// The request for one backend: its model, its credential, the caller's other headers.
+    /// The request for one backend: its model, its credential (`access_token` for a provider
+    /// that needs one minted, or a SigV4 signature), the caller's other headers.
     fn upstream_request(
         &self,
         call: &Call<'_>,
         backend: &Backend,
         provider: &Provider,
+        access_token: Option<&str>,
     ) -> Result<Request<Full<Bytes>>, ProxyError> {
-        let upstream_model = backend.model.as_deref().unwrap_or(&call.inspected.model);
-        let format = format_of(provider.kind);
-        let body = if call.translates(provider) {
+        let upstream_model = call.upstream_model(backend);
+        let format = call.format(backend, provider);
+        let body = if call.translates(format) {
             let untranslatable = |error: TranslateError| ProxyError::Untranslatable {
                 provider: provider.name.to_string(),
                 format: format.name(),
@@ -449,17 +523,37 @@ impl Route {
             call.inspected.stream,
         )?;
         let mut request = Request::post(url)
-            .body(Full::new(body))
+            .body(())
             .map_err(|e| ProxyError::Internal(format!("cannot build the upstream request: {e}")))?;
-        forward_headers(call.caller_headers, request.headers_mut(), provider)?;
-        Ok(request)
+        forward_headers(
+            call.caller_headers,
+            request.headers_mut(),
+            provider,
+            access_token,
+        )?;
+        if let Some(CloudAccount::Aws(account)) = &provider.account
+            && let Some(credentials) = &account.credentials
+        {
+            crate::cloud_auth::sign(
+                &mut request,
+                &body,
+                credentials,
+                &account.region,
+                std::time::SystemTime::now(),
+            )
+            .map_err(|reason| ProxyError::UpstreamCredential {
+                provider: provider.name.to_string(),
+                reason,
+            })?;
+        }
+        Ok(request.map(|()| Full::new(body)))
     }
 
     /// Records where the request went, for metrics and the access log.
     fn set_target(&self, call: &Call<'_>, index: usize) {
         let backend = &call.rule.backends[index];
         let provider = call.config.provider(backend.provider);
-        let upstream_model = backend.model.as_deref().unwrap_or(&call.inspected.model);
+        let upstream_model = call.upstream_model(backend);
         let model_label = if call.rule.names_model(&call.inspected.model) {
             call.inspected.model.clone()
         } else {
@@ -515,11 +609,12 @@ impl Drop for ProbeClaim {
 /// The upstream's refusal, read in its own format, as an error in the caller's dialect.
 fn rejected(
     provider: &Provider,
+    format: WireFormat,
     status: u16,
     body: &[u8],
     retry_after: Option<std::time::Duration>,
 ) -> ProxyError {
-    let message = format_of(provider.kind)
+    let message = format
         .error_message(body)
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned());
     ProxyError::UpstreamRejected {
@@ -533,8 +628,8 @@ fn rejected(
 /// Reads a complete answer in the upstream's format and writes it in the caller's.
 async fn translate_whole(
     call: &Call<'_>,
+    backend: &Backend,
     provider: &Provider,
-    upstream_model: &str,
     mut head: http::response::Parts,
     incoming: hyper::body::Incoming,
     first: Option<Bytes>,
@@ -547,8 +642,9 @@ async fn translate_whole(
     let body = attempt::read_whole(incoming, first, call.deadline)
         .await
         .map_err(malformed)?;
-    let format = format_of(provider.kind);
-    let mut answer = format
+    let upstream_model = call.upstream_model(backend);
+    let mut answer = call
+        .format(backend, provider)
         .parse_response(&body)
         .map_err(|error| malformed(error.to_string()))?;
     if answer.model.is_empty() {

@@ -1,7 +1,7 @@
 //! Where, and in which wire format, each kind of provider takes each operation.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use tollgate_config::{Provider, ProviderKind};
+use tollgate_config::{CloudAccount, Provider, ProviderKind};
 use tollgate_llm::WireFormat;
 use tollgate_llm::openai::chat::MaxTokensField;
 
@@ -18,9 +18,17 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b':')
     .remove(b'@');
 
-/// The wire format a provider speaks.
-pub(crate) fn format_of(kind: ProviderKind) -> WireFormat {
-    match kind {
+/// Like [`PATH_SEGMENT`], but `:` and `@` are encoded too, as AWS's SDKs encode a Bedrock
+/// model id (`anthropic.claude-3-haiku-20240307-v1:0`) or inference profile ARN.
+const AWS_PATH_SEGMENT: &AsciiSet = &PATH_SEGMENT.add(b':').add(b'@');
+
+/// The wire format a provider speaks for `model`: Vertex AI serves Anthropic's models
+/// (`claude-*`) in Anthropic's format and the rest in Gemini's.
+pub(crate) fn format_of(provider: &Provider, model: &str) -> WireFormat {
+    match provider.kind {
+        ProviderKind::VertexAI if is_claude(model) => WireFormat::VertexAnthropic,
+        ProviderKind::VertexAI => WireFormat::Gemini,
+        ProviderKind::Bedrock => WireFormat::Bedrock,
         ProviderKind::OpenAI | ProviderKind::AzureOpenAI => {
             WireFormat::OpenAIChat(MaxTokensField::MaxCompletionTokens)
         }
@@ -38,7 +46,8 @@ pub(super) fn url(
     stream: bool,
 ) -> Result<String, ProxyError> {
     let base = &provider.endpoint;
-    let model = || utf8_percent_encode(model, PATH_SEGMENT);
+    let model_name = model;
+    let model = || utf8_percent_encode(model_name, PATH_SEGMENT);
     let unsupported = || ProxyError::UnsupportedOperation {
         provider: provider.name.to_string(),
         operation: operation.as_str(),
@@ -54,6 +63,7 @@ pub(super) fn url(
             let path = match operation {
                 Operation::Chat => "chat/completions",
                 Operation::Embeddings => "embeddings",
+                Operation::CountTokens => return Err(unsupported()),
             };
             let version = provider.api_version.as_deref().unwrap_or_default();
             format!(
@@ -62,16 +72,70 @@ pub(super) fn url(
             )
         }
         (ProviderKind::Anthropic, Operation::Chat) => format!("{base}/messages"),
+        (ProviderKind::Anthropic, Operation::CountTokens) => {
+            format!("{base}/messages/count_tokens")
+        }
         (ProviderKind::Gemini, Operation::Chat) if stream => {
             format!("{base}/models/{}:streamGenerateContent?alt=sse", model())
         }
         (ProviderKind::Gemini, Operation::Chat) => {
             format!("{base}/models/{}:generateContent", model())
         }
-        (ProviderKind::Anthropic | ProviderKind::Gemini, Operation::Embeddings) => {
+        (ProviderKind::Bedrock, Operation::Chat) => {
+            let method = if stream {
+                "converse-stream"
+            } else {
+                "converse"
+            };
+            format!(
+                "{base}/model/{}/{method}",
+                utf8_percent_encode(model_name, AWS_PATH_SEGMENT)
+            )
+        }
+        (ProviderKind::VertexAI, Operation::Chat) => {
+            let Some(CloudAccount::Gcp(account)) = &provider.account else {
+                return Err(ProxyError::Internal(format!(
+                    "provider {} has no Vertex AI project",
+                    provider.name
+                )));
+            };
+            let (publisher, method) = match (is_claude(model_name), stream) {
+                (true, false) => ("anthropic", ":rawPredict"),
+                (true, true) => ("anthropic", ":streamRawPredict"),
+                (false, false) => ("google", ":generateContent"),
+                (false, true) => ("google", ":streamGenerateContent?alt=sse"),
+            };
+            format!(
+                "{base}/projects/{}/locations/{}/publishers/{publisher}/models/{}{method}",
+                utf8_percent_encode(&account.project, PATH_SEGMENT),
+                utf8_percent_encode(&account.location, PATH_SEGMENT),
+                model()
+            )
+        }
+        (
+            ProviderKind::Anthropic
+            | ProviderKind::Gemini
+            | ProviderKind::Bedrock
+            | ProviderKind::VertexAI,
+            Operation::Embeddings,
+        )
+        | (
+            ProviderKind::OpenAI
+            | ProviderKind::OpenAICompatible
+            | ProviderKind::Gemini
+            | ProviderKind::Bedrock
+            | ProviderKind::VertexAI,
+            Operation::CountTokens,
+        ) => {
             return Err(unsupported());
         }
     })
+}
+
+/// Whether a Vertex AI model is one of Anthropic's, which Vertex serves under its `anthropic`
+/// publisher.
+fn is_claude(model: &str) -> bool {
+    model.starts_with("claude")
 }
 
 #[cfg(test)]
@@ -88,6 +152,7 @@ mod tests {
             models: Default::default(),
             timeouts: Timeouts::default(),
             api_version: (kind == ProviderKind::AzureOpenAI).then(|| "2024-10-21".into()),
+            account: None,
         }
     }
 
