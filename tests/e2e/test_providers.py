@@ -290,3 +290,37 @@ def test_anthropic_sdk_lists_models_in_its_format(gateways: dict[str, Gateway]) 
     models = anthropic_client(gateways["Anthropic"]).models.list()
     assert [m.id for m in models.data] == [m.id for m in gateways["Anthropic"].client().models.list().data]
     assert all(m.type == "model" for m in models.data)
+
+
+@pytest.mark.parametrize("upstream", ["OpenAI", "Anthropic", "Gemini", "Bedrock"])
+def test_openai_responses_api_through_any_provider(gateways: dict[str, Gateway], upstream: str) -> None:
+    client = gateways[upstream].client()
+    reference = gateways["OpenAI"].client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": QUESTION}])
+    expected = reference.choices[0].message.content
+    response = client.responses.create(model=MODEL, instructions="Be brief.", input=QUESTION)
+    assert response.status == "completed"
+    assert response.output_text == expected
+    assert response.usage.output_tokens == reference.usage.completion_tokens
+    with client.responses.stream(model=MODEL, input=QUESTION) as stream:
+        deltas = [event.delta for event in stream if event.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert len(deltas) > 1 and "".join(deltas) == final.output_text == expected
+    assert final.usage.input_tokens == reference.usage.prompt_tokens
+
+    tools = [{"type": "function", **WEATHER_TOOL}]
+    first = client.responses.create(model=MODEL, input=QUESTION, tools=tools)
+    call = next(item for item in first.output if item.type == "function_call")
+    assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "value"})
+    second = client.responses.create(model=MODEL, tools=tools, input=[
+        {"role": "user", "content": QUESTION}, call.model_dump(exclude_none=True),
+        {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
+    assert "sunny" in second.output_text
+
+
+def test_responses_api_fields_that_need_server_state_are_refused(gateways: dict[str, Gateway]) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        gateways["Anthropic"].client().responses.create(
+            model=MODEL, input=QUESTION, previous_response_id="resp_123")
+    assert refused.value.body["code"] == "unsupported_parameter"
+    assert "previous_response_id" in refused.value.body["message"]

@@ -8,6 +8,8 @@ use serde_json::json;
 pub enum Dialect {
     /// OpenAI's API (`/v1/chat/completions`, `/v1/embeddings`, `/v1/models`).
     OpenAI,
+    /// OpenAI's Responses API (`/v1/responses`). Its errors have the shape of OpenAI's.
+    OpenAIResponses,
     /// Anthropic's Messages API (`/v1/messages`, `/v1/messages/count_tokens`).
     Anthropic,
 }
@@ -56,10 +58,13 @@ impl ErrorKind {
 }
 
 impl Dialect {
-    /// The dialect of a request path: Anthropic's under `/v1/messages`, else OpenAI's.
+    /// The dialect of a request path: Anthropic's under `/v1/messages`, OpenAI's Responses
+    /// at `/v1/responses` and under it, else OpenAI's.
     pub fn of_path(path: &str) -> Dialect {
         if path.starts_with("/v1/messages") {
             Dialect::Anthropic
+        } else if path == "/v1/responses" || path.starts_with("/v1/responses/") {
+            Dialect::OpenAIResponses
         } else {
             Dialect::OpenAI
         }
@@ -69,7 +74,7 @@ impl Dialect {
     /// `model_not_found`.
     pub fn error_body(self, kind: ErrorKind, code: &str, message: &str) -> Bytes {
         match self {
-            Dialect::OpenAI => {
+            Dialect::OpenAI | Dialect::OpenAIResponses => {
                 let error_type = match kind {
                     ErrorKind::InvalidRequest | ErrorKind::NotFound | ErrorKind::TooLarge => {
                         "invalid_request_error"
@@ -109,11 +114,27 @@ fn anthropic_error(kind: ErrorKind, code: &str, message: &str) -> serde_json::Va
 impl Dialect {
     /// A stream event that ends a stream which broke after it began, so that the caller's SDK
     /// raises an error instead of taking a truncated answer for a complete one.
+    ///
+    /// For the Responses API this is an `error` event: its `type`, `code`, `message` and
+    /// `param` are the API's error event, and an `error` object beside them, in OpenAI's error
+    /// shape, is what the OpenAI SDKs raise on (openai-python raises an `APIError` for any
+    /// event whose data has an `error`). It has no `sequence_number`: the event is written
+    /// apart from the stream's encoder, and the SDKs raise before they read one.
     pub fn stream_error_event(self, code: &str, message: &str) -> Bytes {
         match self {
             Dialect::OpenAI => {
-                let body = json!({"error": {"message": message, "type": "api_error", "param": null, "code": code}});
+                let body = json!({"error": stream_error(code, message)});
                 Bytes::from(format!("data: {body}\n\n"))
+            }
+            Dialect::OpenAIResponses => {
+                let body = json!({
+                    "type": "error",
+                    "code": code,
+                    "message": message,
+                    "param": null,
+                    "error": stream_error(code, message),
+                });
+                Bytes::from(format!("event: error\ndata: {body}\n\n"))
             }
             Dialect::Anthropic => {
                 let body = anthropic_error(ErrorKind::Upstream, code, message);
@@ -121,6 +142,11 @@ impl Dialect {
             }
         }
     }
+}
+
+/// OpenAI's error object for a stream that broke.
+fn stream_error(code: &str, message: &str) -> serde_json::Value {
+    json!({"message": message, "type": "api_error", "param": null, "code": code})
 }
 
 #[cfg(test)]
@@ -162,5 +188,32 @@ mod tests {
             .unwrap();
         let value: serde_json::Value = serde_json::from_str(data).unwrap();
         assert_eq!(value["error"]["code"], "upstream_stream_error");
+    }
+
+    #[test]
+    fn responses_callers_get_openai_errors_and_an_error_event_their_sdk_raises_on() {
+        for path in ["/v1/responses", "/v1/responses/", "/v1/responses/resp_1"] {
+            assert_eq!(Dialect::of_path(path), Dialect::OpenAIResponses, "{path}");
+        }
+        assert_eq!(Dialect::of_path("/v1/responsesx"), Dialect::OpenAI);
+        for kind in [ErrorKind::RateLimit, ErrorKind::Upstream] {
+            assert_eq!(
+                Dialect::OpenAIResponses.error_body(kind, "c", "m"),
+                Dialect::OpenAI.error_body(kind, "c", "m")
+            );
+        }
+        let event = Dialect::OpenAIResponses.stream_error_event("upstream_stream_error", "broke");
+        let text = std::str::from_utf8(&event).unwrap();
+        let data = text
+            .strip_prefix("event: error\ndata: ")
+            .unwrap()
+            .strip_suffix("\n\n")
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(value["type"], "error");
+        assert_eq!(value["code"], "upstream_stream_error");
+        assert_eq!(value["message"], "broke");
+        assert_eq!(value["error"]["message"], "broke");
+        assert_eq!(value["error"]["type"], "api_error");
     }
 }

@@ -54,6 +54,41 @@ impl Tokenizer {
         Some(total)
     }
 
+    /// Counts the tokens of a Responses API `input` array (raw JSON): the texts and images of
+    /// its messages, with the framing of each as for chat messages, the names and arguments of
+    /// function calls and the outputs of function calls. Reasoning items count nothing (they
+    /// are not sent to another upstream); items of other types are estimated by their size.
+    /// `None` when the tables cannot be loaded or the JSON is not an array of objects.
+    pub fn count_responses_items(self, items: &str) -> Option<u64> {
+        let bpe = self.bpe()?;
+        let items: Vec<&RawValue> = serde_json::from_str(items).ok()?;
+        let count = |text: &str| bpe.count_ordinary(text) as u64;
+        let mut total = REPLY_PRIMING;
+        for raw in items {
+            if !raw.get().starts_with('{') {
+                return None;
+            }
+            let item: ResponsesItem<'_> = serde_json::from_str(raw.get()).ok()?;
+            total += match item.kind.as_deref() {
+                None | Some("message") => {
+                    let content = item.content.map_or(0, |c| count_content(c.get(), count));
+                    PER_MESSAGE + count(item.role.as_deref().unwrap_or_default()) + content
+                }
+                Some("function_call") => {
+                    let name = item.name.as_deref().unwrap_or_default();
+                    let arguments = item.arguments.as_deref().unwrap_or_default();
+                    PER_MESSAGE + count(name) + count(arguments)
+                }
+                Some("function_call_output") => {
+                    PER_MESSAGE + item.output.map_or(0, |o| count_content(o.get(), count))
+                }
+                Some("reasoning") => 0,
+                Some(_) => raw.get().len().div_ceil(4) as u64,
+            };
+        }
+        Some(total)
+    }
+
     /// Counts the tokens of a text: an embedding input, or tool definitions as JSON text
     /// (close to how providers render them into the prompt).
     pub fn count_text(self, text: &str) -> Option<u64> {
@@ -61,7 +96,8 @@ impl Tokenizer {
     }
 }
 
-/// The tokens of a message's `content`: a string, or an array of parts.
+/// The tokens of a message's `content` (or a Responses function call's `output`): a string,
+/// or an array of parts.
 fn count_content(content: &str, count: impl Fn(&str) -> u64) -> u64 {
     if let Ok(text) = serde_json::from_str::<Cow<'_, str>>(content) {
         return count(&text);
@@ -78,6 +114,9 @@ fn count_content(content: &str, count: impl Fn(&str) -> u64) -> u64 {
                 ContentPart {
                     image_url: Some(_), ..
                 } => PER_IMAGE,
+                ContentPart {
+                    kind: Some(kind), ..
+                } if kind == "input_image" => PER_IMAGE,
                 _ => raw.get().len().div_ceil(4) as u64,
             }
         })
@@ -99,10 +138,29 @@ struct OpenAIMessage<'a> {
 /// A content part: text, an image, or anything else (audio, files), estimated by its size.
 #[derive(Default, Deserialize)]
 struct ContentPart<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     text: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     image_url: Option<&'a RawValue>,
+}
+
+/// An item of a Responses API `input`: a message, a function call, its output, or another.
+#[derive(Deserialize)]
+struct ResponsesItem<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    arguments: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    output: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -142,5 +200,26 @@ mod tests {
         let counted = tokenizer.count_openai_messages(call).unwrap();
         assert!(counted > REPLY_PRIMING + PER_MESSAGE, "{counted}");
         assert_eq!(tokenizer.count_openai_messages("{}"), None);
+    }
+
+    #[test]
+    fn counts_responses_items_as_their_messages() {
+        let tokenizer = Tokenizer::of_model("gpt-4o").unwrap();
+        // The short form of a message is a chat message.
+        let short = r#"[{"role":"user","content":"Hello world"}]"#;
+        let typed = r#"[{"type":"message","role":"user","content":[{"type":"input_text","text":"Hello world"}]}]"#;
+        let expected = tokenizer.count_openai_messages(short);
+        assert_eq!(tokenizer.count_responses_items(short), expected);
+        assert_eq!(tokenizer.count_responses_items(typed), expected);
+        let image = r#"[{"role":"user","content":[{"type":"input_image","file_id":"file-1"}]}]"#;
+        assert_eq!(
+            tokenizer.count_responses_items(image),
+            Some(REPLY_PRIMING + PER_MESSAGE + 1 + PER_IMAGE)
+        );
+        let calls = r#"[{"type":"reasoning","summary":[]},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":[{"type":"input_text","text":"Hello world"}]}]"#;
+        let counted = tokenizer.count_responses_items(calls).unwrap();
+        assert!(counted > REPLY_PRIMING + 2 * PER_MESSAGE + 2, "{counted}");
+        assert_eq!(tokenizer.count_responses_items("[[1,2]]"), None);
+        assert_eq!(tokenizer.count_responses_items(r#""text""#), None);
     }
 }

@@ -106,6 +106,7 @@ impl Dialect {
     pub fn parse_request(self, body: &[u8]) -> Result<ChatRequest, TranslateError> {
         match self {
             Dialect::OpenAI => openai::chat::parse_request(body),
+            Dialect::OpenAIResponses => openai::responses::parse_request(body),
             Dialect::Anthropic => anthropic::parse_request(body),
         }
     }
@@ -114,15 +115,18 @@ impl Dialect {
     pub fn write_response(self, response: &ChatResponse, created: u64) -> Vec<u8> {
         match self {
             Dialect::OpenAI => openai::chat::write_response(response, created),
+            Dialect::OpenAIResponses => openai::responses::write_response(response, created),
             Dialect::Anthropic => anthropic::write_response(response),
         }
     }
 
-    /// An encoder of streams in this dialect. `include_usage`: the OpenAI caller asked for a
-    /// usage chunk (Anthropic streams always carry usage).
+    /// An encoder of streams in this dialect. `include_usage`: the OpenAI Chat Completions
+    /// caller asked for a usage chunk (Responses and Anthropic streams always carry usage, so
+    /// it is ignored for them).
     pub fn encoder(self, include_usage: bool, created: u64) -> Box<dyn StreamEncoder> {
         match self {
             Dialect::OpenAI => Box::new(openai::chat::Encoder::new(include_usage, created)),
+            Dialect::OpenAIResponses => Box::new(openai::responses::Encoder::new(created)),
             Dialect::Anthropic => Box::new(anthropic::Encoder::new()),
         }
     }
@@ -141,6 +145,14 @@ mod tests {
         assert!(WireFormat::Anthropic.speaks(Dialect::Anthropic));
         assert!(!WireFormat::Gemini.speaks(Dialect::OpenAI));
         assert!(!WireFormat::VertexAnthropic.speaks(Dialect::Anthropic));
+        let formats = [
+            openai,
+            WireFormat::Anthropic,
+            WireFormat::Gemini,
+            WireFormat::Bedrock,
+            WireFormat::VertexAnthropic,
+        ];
+        assert!(!formats.iter().any(|f| f.speaks(Dialect::OpenAIResponses)));
     }
 
     #[test]
@@ -155,6 +167,35 @@ mod tests {
         assert_eq!(value["anthropic_version"], "vertex-2023-10-16");
         assert!(value.get("model").is_none());
         assert_eq!(value["messages"][0]["content"][0]["text"], "hi");
+    }
+
+    #[test]
+    fn a_responses_request_reaches_gemini_and_its_answer_comes_back() {
+        let request = Dialect::OpenAIResponses
+            .parse_request(
+                br#"{"model":"m","instructions":"be brief","input":"hi","max_output_tokens":20}"#,
+            )
+            .unwrap();
+        let body = WireFormat::Gemini.write_request(&request).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["systemInstruction"]["parts"][0]["text"], "be brief");
+        assert_eq!(value["generationConfig"]["maxOutputTokens"], 20);
+        let answer = WireFormat::Gemini
+            .parse_response(br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"hello"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":2},"modelVersion":"gemini-2.5-flash","responseId":"r1"}"#)
+            .unwrap();
+        let out: serde_json::Value =
+            serde_json::from_slice(&Dialect::OpenAIResponses.write_response(&answer, 7)).unwrap();
+        assert_eq!(out["object"], "response");
+        assert_eq!(out["id"], "resp_r1");
+        assert_eq!(out["output"][0]["content"][0]["text"], "hello");
+        assert_eq!(out["usage"]["total_tokens"], 7);
+        let mut encoder = Dialect::OpenAIResponses.encoder(false, 7);
+        let mut out = Vec::new();
+        encoder.encode(&StreamEvent::Text("hi".to_owned()), &mut out);
+        encoder.finish(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("event: response.created\n"), "{text}");
+        assert!(text.contains("event: response.completed\n"), "{text}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! OpenAI's API: requests to `/v1/chat/completions` and `/v1/embeddings`, their responses
-//! and their streams.
+//! OpenAI's API: requests to `/v1/chat/completions`, `/v1/responses` and `/v1/embeddings`,
+//! their responses and their streams.
 
 pub mod chat;
 mod request;
+pub mod responses;
 mod stream;
 mod usage;
 

@@ -1,5 +1,8 @@
-//! Reads what an OpenAI request asks for and rewrites it for the upstream, touching only the
-//! bytes that must change: every other field passes through exactly as the caller sent it.
+//! Reads what an OpenAI request (Chat Completions, Responses or embeddings) asks for and
+//! rewrites it for the upstream, touching only the bytes that must change: every other field
+//! passes through exactly as the caller sent it.
+
+use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
@@ -17,21 +20,27 @@ pub struct InspectedRequest {
     pub stream: bool,
     /// Whether the caller asked for usage in the stream (`stream_options.include_usage`).
     pub include_usage: bool,
-    /// The cap on output tokens the caller set (`max_completion_tokens` or `max_tokens`).
+    /// The cap on output tokens the caller set (`max_completion_tokens`, else `max_tokens`,
+    /// else the Responses API's `max_output_tokens`).
     pub max_tokens: Option<u64>,
-    /// The prompt's size in tokens, estimated as four bytes of `messages` (or `input`) a token.
+    /// The prompt's size in tokens, estimated as four bytes a token of `messages` (or
+    /// `input`) and of the Responses API's `instructions`.
     pub prompt_tokens_estimate: u64,
     /// Whether the request defines tools.
     pub has_tools: bool,
-    /// Whether the prompt carries images (`image_url` content parts).
+    /// Whether the prompt carries images (`image_url` content parts, Responses `input_image`
+    /// parts).
     pub has_images: bool,
     model_span: (usize, usize),
-    /// Where `messages` sits, and whether it is `input` (embeddings) instead.
+    /// Where `messages` sits, and whether it is `input` (embeddings, Responses) instead.
     prompt_span: Option<((usize, usize), PromptField)>,
+    /// Where the Responses API's `instructions` sit.
+    instructions_span: Option<(usize, usize)>,
     tools_span: Option<(usize, usize)>,
     stream_options_span: Option<(usize, usize)>,
-    /// Where the values of `max_tokens` and `max_completion_tokens` sit, when present.
-    max_tokens_spans: [Option<(usize, usize)>; 2],
+    /// Where the values of `max_tokens`, `max_completion_tokens` and `max_output_tokens` sit,
+    /// when present.
+    max_tokens_spans: [Option<(usize, usize)>; 3],
 }
 
 #[derive(Deserialize)]
@@ -47,9 +56,13 @@ struct Fields<'a> {
     #[serde(borrow)]
     max_completion_tokens: Option<&'a RawValue>,
     #[serde(borrow)]
+    max_output_tokens: Option<&'a RawValue>,
+    #[serde(borrow)]
     messages: Option<&'a RawValue>,
     #[serde(borrow)]
     input: Option<&'a RawValue>,
+    #[serde(borrow)]
+    instructions: Option<&'a RawValue>,
     #[serde(borrow)]
     tools: Option<&'a RawValue>,
 }
@@ -62,13 +75,14 @@ enum PromptField {
 }
 
 /// `input` of an embeddings request: one text, several, or token arrays (counted by size).
+/// A Responses request's `input` is one text too, or an array of items.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Input<'a> {
     #[serde(borrow)]
-    One(std::borrow::Cow<'a, str>),
+    One(Cow<'a, str>),
     #[serde(borrow)]
-    Many(Vec<std::borrow::Cow<'a, str>>),
+    Many(Vec<Cow<'a, str>>),
 }
 
 #[derive(Deserialize)]
@@ -83,9 +97,9 @@ pub struct Rewrite<'a> {
     pub model: Option<&'a str>,
     /// Ask a streaming upstream to report usage in its last event.
     pub include_usage: bool,
-    /// Cap the output at this many tokens: the caller's `max_tokens` and
-    /// `max_completion_tokens` are lowered to it, or, when the caller set neither, the field
-    /// named by [`OutputCap::field`] is added.
+    /// Cap the output at this many tokens: the caller's `max_tokens`,
+    /// `max_completion_tokens` and `max_output_tokens` are lowered to it, or, when the caller
+    /// set none, the field named by [`OutputCap::field`] is added.
     pub max_output_tokens: Option<OutputCap>,
 }
 
@@ -143,37 +157,43 @@ impl InspectedRequest {
             };
         let max_tokens = cap(fields.max_tokens, "max_tokens")?;
         let max_completion_tokens = cap(fields.max_completion_tokens, "max_completion_tokens")?;
+        let max_output_tokens = cap(fields.max_output_tokens, "max_output_tokens")?;
         let prompt = fields.messages.or(fields.input).map_or("", |raw| raw.get());
+        let instructions = fields.instructions.map_or("", |raw| raw.get());
         let has_tools = fields.tools.is_some_and(|raw| {
             let tools = raw.get().trim();
             tools != "null" && tools.trim_start_matches('[').trim_start() != "]"
         });
         Ok(Self {
-            prompt_tokens_estimate: prompt.len().div_ceil(4) as u64,
+            prompt_tokens_estimate: (prompt.len() + instructions.len()).div_ceil(4) as u64,
             has_tools,
-            has_images: memchr::memmem::find(prompt.as_bytes(), br#""image_url""#).is_some(),
+            has_images: memchr::memmem::find(prompt.as_bytes(), br#""image_url""#).is_some()
+                || memchr::memmem::find(prompt.as_bytes(), br#""input_image""#).is_some(),
             model_span: span_in(&body, raw_model),
             prompt_span: match (fields.messages, fields.input) {
                 (Some(raw), _) => Some((span_in(&body, raw), PromptField::Messages)),
                 (None, Some(raw)) => Some((span_in(&body, raw), PromptField::Input)),
                 (None, None) => None,
             },
+            instructions_span: fields.instructions.map(|raw| span_in(&body, raw)),
             tools_span: fields.tools.map(|raw| span_in(&body, raw)),
             stream_options_span: fields.stream_options.map(|raw| span_in(&body, raw)),
             max_tokens_spans: [
                 fields.max_tokens.map(|raw| span_in(&body, raw)),
                 fields.max_completion_tokens.map(|raw| span_in(&body, raw)),
+                fields.max_output_tokens.map(|raw| span_in(&body, raw)),
             ],
             model,
             stream: fields.stream.unwrap_or(false),
             include_usage,
-            max_tokens: max_completion_tokens.or(max_tokens),
+            max_tokens: max_completion_tokens.or(max_tokens).or(max_output_tokens),
             body,
         })
     }
 
-    /// The prompt's tokens, counted with `tokenizer` (tools included) when one is given and
-    /// the prompt has the expected shape; else [`InspectedRequest::prompt_tokens_estimate`].
+    /// The prompt's tokens, counted with `tokenizer` (tools and the Responses API's
+    /// `instructions` included) when one is given and the prompt has the expected shape; else
+    /// [`InspectedRequest::prompt_tokens_estimate`].
     pub fn prompt_tokens(&self, tokenizer: Option<Tokenizer>) -> u64 {
         let Some(tokenizer) = tokenizer else {
             return self.prompt_tokens_estimate;
@@ -187,15 +207,22 @@ impl InspectedRequest {
             Some((span, PromptField::Input)) => match serde_json::from_str(text(span)) {
                 Ok(Input::One(one)) => tokenizer.count_text(&one),
                 Ok(Input::Many(many)) => many.iter().map(|t| tokenizer.count_text(t)).sum(),
-                Err(_) => None,
+                // Token arrays are not items: the count gives up on them.
+                Err(_) => tokenizer.count_responses_items(text(span)),
             },
         };
         let tools = match self.tools_span {
             None => Some(0),
             Some(span) => tokenizer.count_text(text(span)),
         };
-        match (prompt, tools) {
-            (Some(prompt), Some(tools)) => prompt + tools,
+        let instructions = match self.instructions_span {
+            None => Some(0),
+            Some(span) => serde_json::from_str::<Option<Cow<'_, str>>>(text(span))
+                .ok()
+                .and_then(|instructions| tokenizer.count_text(&instructions.unwrap_or_default())),
+        };
+        match (prompt, tools, instructions) {
+            (Some(prompt), Some(tools), Some(instructions)) => prompt + tools + instructions,
             _ => self.prompt_tokens_estimate,
         }
     }
@@ -367,6 +394,56 @@ mod tests {
             r#"{"model":"m","messages":[{"role":"user","content":"Hello world"}],"tools":[{"type":"function","function":{"name":"f"}}]}"#,
         );
         assert!(r.prompt_tokens(gpt) > 9);
+    }
+
+    #[test]
+    fn reads_a_responses_request() {
+        let body = r#"{"model":"gpt-4.1","instructions":"Be brief.","input":[{"role":"user","content":[{"type":"input_text","text":"Hello world"},{"type":"input_image","file_id":"file-1"}]}],"max_output_tokens":64,"stream":true}"#;
+        let r = inspect(body);
+        assert_eq!(
+            (r.max_tokens, r.stream, r.has_images),
+            (Some(64), true, true)
+        );
+        let input =
+            &body[body.find(r#"[{"role""#).unwrap()..body.find(r#","max_output_tokens""#).unwrap()];
+        assert_eq!(
+            r.prompt_tokens_estimate,
+            (input.len() + r#""Be brief.""#.len()).div_ceil(4) as u64
+        );
+        let r = inspect(r#"{"model":"m","max_tokens":9,"max_output_tokens":5}"#);
+        assert_eq!(r.max_tokens, Some(9));
+        let r = inspect(r#"{"model":"m","input":"hi","max_output_tokens":500}"#);
+        let cap = Rewrite {
+            max_output_tokens: Some(OutputCap {
+                tokens: 90,
+                field: "max_output_tokens",
+            }),
+            ..Rewrite::default()
+        };
+        assert_eq!(
+            std::str::from_utf8(&r.rewrite(&cap)).unwrap(),
+            r#"{"model":"m","input":"hi","max_output_tokens":90}"#
+        );
+    }
+
+    #[test]
+    fn counts_a_responses_input_with_a_known_tokenizer() {
+        let gpt = Tokenizer::of_model("gpt-4o-mini");
+        // "Hello world" is two tokens, "user" one: 3 + 1 + 2, plus 3 priming; "Be brief." 3.
+        let r = inspect(
+            r#"{"model":"m","input":[{"role":"user","content":"Hello world"}],"instructions":"Be brief."}"#,
+        );
+        assert_eq!(r.prompt_tokens(gpt), 9 + 3);
+        let r = inspect(r#"{"model":"m","input":"Hello world","instructions":null}"#);
+        assert_eq!(r.prompt_tokens(gpt), 2);
+        let r = inspect(
+            r#"{"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":"Hello world"}]},{"type":"reasoning","encrypted_content":"gAAAAB"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"Hello world"}]}"#,
+        );
+        let counted = r.prompt_tokens(gpt);
+        assert!(counted > 9 + 3 + 2, "{counted}");
+        assert_ne!(counted, r.prompt_tokens_estimate);
+        let r = inspect(r#"{"model":"m","input":[1,2,3]}"#);
+        assert_eq!(r.prompt_tokens(gpt), r.prompt_tokens_estimate);
     }
 
     #[test]

@@ -17,7 +17,8 @@ use crate::exchange::caller;
 /// The AI operation a request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Operation {
-    /// `POST /v1/chat/completions` (OpenAI) or `POST /v1/messages` (Anthropic).
+    /// `POST /v1/chat/completions` and `POST /v1/responses` (OpenAI) or `POST /v1/messages`
+    /// (Anthropic).
     Chat,
     /// `POST /v1/embeddings`.
     Embeddings,
@@ -33,7 +34,7 @@ impl Operation {
             return None;
         }
         match path.trim_end_matches('/') {
-            "/v1/chat/completions" | "/v1/messages" => Some(Operation::Chat),
+            "/v1/chat/completions" | "/v1/responses" | "/v1/messages" => Some(Operation::Chat),
             "/v1/embeddings" => Some(Operation::Embeddings),
             "/v1/messages/count_tokens" => Some(Operation::CountTokens),
             _ => None,

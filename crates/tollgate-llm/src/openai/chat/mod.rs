@@ -61,6 +61,7 @@ use serde::{Deserialize, Serialize};
 pub use decode::Decoder;
 pub use encode::Encoder;
 pub use parse::parse_request;
+pub(super) use parse::{TextOr, image};
 pub use response::{parse_response, write_response};
 pub use write::{MaxTokensField, write_request};
 
@@ -72,7 +73,10 @@ const UPSTREAM: &str = "OpenAI Chat Completions";
 
 /// Deserializes JSON, naming the place of a failure: `name` (a top-level field, or `""` for
 /// a whole body) and the path inside it.
-fn from_json<'de, T: Deserialize<'de>>(name: &str, json: &'de [u8]) -> Result<T, TranslateError> {
+pub(super) fn from_json<'de, T: Deserialize<'de>>(
+    name: &str,
+    json: &'de [u8],
+) -> Result<T, TranslateError> {
     let invalid = |path: &str, reason: String| {
         let at = match (name, path) {
             ("", ".") => "the body".to_owned(),

@@ -10,8 +10,9 @@ use serde::{Deserialize, Deserializer};
 use super::{invalid, not_carried};
 use crate::chat::{Image, Message, Part, Role, ToolCall, ToolResult, TranslateError};
 
-/// A value OpenAI accepts either as one string or as a list (`stop`, `content`).
-pub(super) enum TextOr<T> {
+/// A value OpenAI accepts either as one string or as a list (`stop`, `content`, and the
+/// Responses API's `input` and `output`).
+pub(in crate::openai) enum TextOr<T> {
     Text(String),
     List(Vec<T>),
 }
@@ -263,7 +264,8 @@ fn user_parts(i: usize, content: Option<TextOr<PartIn>>) -> Result<Vec<Part>, Tr
         match part {
             PartIn::Text { text } => push_text(&mut content, text),
             PartIn::ImageUrl { image_url } => {
-                content.push(Part::Image(image(&at(), image_url.url)?))
+                let at_url = format!("{}.image_url.url", at());
+                content.push(Part::Image(image(&at_url, image_url.url)?))
             }
             PartIn::Refusal { .. } => {
                 return Err(invalid(format!(
@@ -278,8 +280,9 @@ fn user_parts(i: usize, content: Option<TextOr<PartIn>>) -> Result<Vec<Part>, Tr
     Ok(content)
 }
 
-/// An image from an `image_url`: a `data:` URL becomes inline data, anything else a URL.
-fn image(at: &str, url: String) -> Result<Image, TranslateError> {
+/// An image from its URL, found at `at_url` in the request: a `data:` URL becomes inline data,
+/// anything else a URL.
+pub(in crate::openai) fn image(at_url: &str, url: String) -> Result<Image, TranslateError> {
     let Some(data_url) = url.strip_prefix("data:") else {
         return Ok(Image::Url(url));
     };
@@ -288,7 +291,7 @@ fn image(at: &str, url: String) -> Result<Image, TranslateError> {
         .filter(|(media_type, _)| !media_type.is_empty())
         .ok_or_else(|| {
             invalid(format!(
-                "`{at}.image_url.url` is invalid: a data URL must be `data:<media type>;base64,<data>`"
+                "`{at_url}` is invalid: a data URL must be `data:<media type>;base64,<data>`"
             ))
         })?;
     Ok(Image::Base64 {

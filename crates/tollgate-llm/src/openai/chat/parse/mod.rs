@@ -9,7 +9,8 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use self::messages::{MessageIn, TextOr, conversation};
+use self::messages::{MessageIn, conversation};
+pub(in crate::openai) use self::messages::{TextOr, image};
 use super::from_json;
 use crate::chat::{ChatRequest, ResponseFormat, Tool, ToolChoice, TranslateError};
 
