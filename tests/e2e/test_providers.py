@@ -324,3 +324,22 @@ def test_responses_api_fields_that_need_server_state_are_refused(gateways: dict[
             model=MODEL, input=QUESTION, previous_response_id="resp_123")
     assert refused.value.body["code"] == "unsupported_parameter"
     assert "previous_response_id" in refused.value.body["message"]
+
+
+def test_a_request_one_provider_cannot_express_goes_to_one_that_can(module_launcher: Launcher, mock: Mock) -> None:
+    gateway = module_launcher.gateway(backends=({"endpoint": mock.url, "priority": 0},
+                                                {"endpoint": mock.url, "priority": 1}))
+    documents = [json.loads(text) for text in gateway.manifest().split("\n---\n")]
+    for document in documents:
+        if document["kind"] == "ModelProvider" and document["metadata"]["name"] == "backend-0":
+            document["spec"]["type"] = "Anthropic"
+    gateway.reload("\n---\n".join(json.dumps(d) for d in documents) + "\n")
+    # Anthropic has no logprobs: the preferred backend cannot take the request, the next one can.
+    answer = gateway.client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": QUESTION}], logprobs=True)
+    assert answer.choices[0].message.content
+    sent = mock.requests()[-1]
+    assert sent["path"] == "/v1/chat/completions" and sent["body"]["logprobs"] is True
+    # Without logprobs, the preferred (Anthropic) backend serves.
+    gateway.client().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}])
+    assert mock.requests()[-1]["path"] == "/v1/messages"

@@ -180,6 +180,55 @@ fn defaults_and_normalisation() {
 }
 
 #[test]
+fn anthropic_gemini_and_azure_have_their_roots_and_azure_its_api_version() {
+    let translation = run_providers(&[
+        "{type: Anthropic}".into(),
+        "{type: Gemini}".into(),
+        r#"{type: Gemini, endpoint: "http://127.0.0.1:9100"}"#.into(),
+        r#"{type: AzureOpenAI, endpoint: "https://r.openai.azure.com"}"#.into(),
+        r#"{type: AzureOpenAI, endpoint: "https://r.openai.azure.com/openai", azure: {apiVersion: 2025-04-01-preview}}"#.into(),
+        r#"{type: Anthropic, endpoint: "http://127.0.0.1:9100"}"#.into(),
+    ]);
+    assert_clean(&translation);
+    let endpoints: Vec<(&str, Option<&str>)> = providers(&translation)
+        .iter()
+        .map(|p| (p.endpoint.as_str(), p.api_version.as_deref()))
+        .collect();
+    assert_eq!(
+        endpoints,
+        [
+            ("https://api.anthropic.com/v1", None),
+            ("https://generativelanguage.googleapis.com/v1beta", None),
+            ("http://127.0.0.1:9100/v1beta", None),
+            ("https://r.openai.azure.com/openai", Some("2024-10-21")),
+            (
+                "https://r.openai.azure.com/openai",
+                Some("2025-04-01-preview")
+            ),
+            ("http://127.0.0.1:9100/v1", None),
+        ]
+    );
+}
+
+#[test]
+fn azure_needs_an_endpoint_and_a_clean_api_version() {
+    assert_refused("{type: AzureOpenAI}", "MissingEndpoint", "spec.endpoint");
+    assert_refused(
+        r#"{type: AzureOpenAI, endpoint: "https://r.openai.azure.com", azure: {apiVersion: "2024-10-21&x=1"}}"#,
+        "InvalidApiVersion",
+        "spec.azure.apiVersion",
+    );
+    let translation =
+        run_providers(&[r#"{type: OpenAI, azure: {apiVersion: "2024-10-21"}}"#.into()]);
+    diagnostic(
+        &translation,
+        "IgnoredField",
+        "warning ModelProvider default/p0 spec.azure",
+    );
+    assert_eq!(providers(&translation)[0].api_version, None);
+}
+
+#[test]
 fn bedrock_providers_sign_with_iam_credentials_or_send_an_api_key() {
     let translation = run_providers(&[
         "{type: Bedrock, bedrock: {region: us-east-1, credentialsSecretRef: {name: aws}}}".into(),

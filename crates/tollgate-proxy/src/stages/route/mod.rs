@@ -171,7 +171,11 @@ impl Route {
         let mut tried: Vec<usize> = Vec::with_capacity(2);
         let mut last: Option<(usize, attempt::Failure)> = None;
         let mut same_backend_retries = 0;
-        for attempt_number in 0..policy.retry.attempts {
+        // Attempts that sent something; a backend that could not be sent the request (it
+        // cannot be translated to its format, or it lacks the operation) does not count, and
+        // another backend is tried at once: nothing reached the first one.
+        let mut sent = 0;
+        while sent < policy.retry.attempts {
             let choice = match &last {
                 None => balance::choose(
                     rule,
@@ -180,6 +184,22 @@ impl Route {
                     |i| self.price(call, i),
                     &mut rng,
                 ),
+                Some((_, failure)) if failure.kind == FailureKind::Refused => {
+                    let Some(choice) = balance::choose(
+                        rule,
+                        call.runtime,
+                        &tried,
+                        |i| self.price(call, i),
+                        &mut rng,
+                    ) else {
+                        break;
+                    };
+                    self.metrics
+                        .failovers
+                        .get_or_create(&self.rule_labels(rule))
+                        .inc();
+                    Some(choice)
+                }
                 Some((previous, failure)) => {
                     if !failure.kind.retried_by(policy.retry.on)
                         || call.deadline.is_some_and(|d| Instant::now() >= d)
@@ -244,12 +264,15 @@ impl Route {
             };
             let Some(choice) = choice else { break };
             tried.push(choice.index);
-            call.exchange
-                .attempts
-                .store(attempt_number + 1, Ordering::Relaxed);
+            call.exchange.attempts.store(sent + 1, Ordering::Relaxed);
             match self.try_backend(call, choice).await {
                 Ok(response) => return Ok(response),
-                Err(failure) => last = Some((choice.index, failure)),
+                Err(failure) => {
+                    if failure.kind != FailureKind::Refused {
+                        sent += 1;
+                    }
+                    last = Some((choice.index, failure));
+                }
             }
         }
         match last {
