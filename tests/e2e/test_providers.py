@@ -11,7 +11,7 @@ import anthropic
 import openai
 import pytest
 
-from conftest import ALICE_KEY, MODEL, UPSTREAM_KEY, Gateway, Launcher, Mock
+from conftest import ALICE_KEY, EMBEDDING_MODEL, MODEL, UPSTREAM_KEY, Gateway, Launcher, Mock
 
 WEATHER_TOOL = {
     "name": "get_weather",
@@ -343,3 +343,27 @@ def test_a_request_one_provider_cannot_express_goes_to_one_that_can(module_launc
     # Without logprobs, the preferred (Anthropic) backend serves.
     gateway.client().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}])
     assert mock.requests()[-1]["path"] == "/v1/messages"
+
+
+@pytest.mark.parametrize("upstream", ["Gemini", "VertexAI"])
+def test_openai_sdk_embeddings_from_google(module_launcher: Launcher, mock: Mock, upstream: str) -> None:
+    gateway = module_launcher.gateway(mock, embeddings=True)
+    spec = vertex_spec(mock) if upstream == "VertexAI" else {}
+    gateway.reload(retyped(gateway, upstream, **spec))
+    client = gateway.client()
+    # The SDK asks for base64 unless told otherwise, and decodes it.
+    default = client.embeddings.create(model=EMBEDDING_MODEL, input=["hello world", "bye"])
+    assert [round(x, 6) for x in default.data[1].embedding] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    floats = client.embeddings.create(model=EMBEDDING_MODEL, input="hello world", encoding_format="float",
+                                      dimensions=8)
+    assert len(floats.data) == 1 and floats.data[0].embedding[0] == pytest.approx(0.1)
+    # Vertex counts (the mock: ceil(11 bytes / 4)); Gemini does not, so the gateway estimates
+    # (ceil(13 bytes of the JSON string, quotes included, / 4)).
+    assert floats.usage.prompt_tokens == (3 if upstream == "VertexAI" else 4)
+    sent = mock.requests()[-1]
+    if upstream == "VertexAI":
+        assert sent["path"].endswith(f"/publishers/google/models/{EMBEDDING_MODEL}:predict")
+        assert sent["body"] == {"instances": [{"content": "hello world"}], "parameters": {"outputDimensionality": 8}}
+    else:
+        assert sent["path"] == f"/v1beta/models/{EMBEDDING_MODEL}:batchEmbedContents"
+        assert sent["body"]["requests"][0]["outputDimensionality"] == 8

@@ -9,6 +9,7 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod chat;
 mod dialect;
+pub mod embeddings;
 pub mod gemini;
 pub mod openai;
 mod sse;

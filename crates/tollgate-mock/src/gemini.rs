@@ -47,6 +47,46 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Response<MockBody> {
     )
 }
 
+/// The vector the mock gives every text, in every format (OpenAI's too).
+const VECTOR: [f32; 8] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
+
+/// Gemini's `:batchEmbedContents` (`vertex` false: `{"embeddings": [{"values"}]}`, no token
+/// counts) or Vertex AI's `:predict` (true: `{"predictions": [{"embeddings": {"values",
+/// "statistics": {"token_count"}}}]}`, a token per four bytes of each text).
+pub(crate) fn embed(body: &Bytes, vertex: bool) -> Response<MockBody> {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return error(StatusCode::BAD_REQUEST, "body is not JSON");
+    };
+    let texts: Option<Vec<&str>> = if vertex {
+        request["instances"]
+            .as_array()
+            .map(|all| all.iter().filter_map(|i| i["content"].as_str()).collect())
+    } else {
+        request["requests"].as_array().map(|all| {
+            all.iter()
+                .filter_map(|r| r["content"]["parts"][0]["text"].as_str())
+                .collect()
+        })
+    };
+    let Some(texts) = texts.filter(|t| !t.is_empty()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "* BatchEmbedContentsRequest.requests: contents is not specified",
+        );
+    };
+    let body = if vertex {
+        let predictions: Vec<Value> = texts
+            .iter()
+            .map(|text| json!({"embeddings": {"values": VECTOR, "statistics": {"token_count": text.len().div_ceil(4).max(1), "truncated": false}}}))
+            .collect();
+        json!({"predictions": predictions})
+    } else {
+        let embeddings: Vec<Value> = texts.iter().map(|_| json!({"values": VECTOR})).collect();
+        json!({"embeddings": embeddings})
+    };
+    json_response(StatusCode::OK, &body)
+}
+
 /// `…/models/{model}:generateContent` (`stream` false) or `:streamGenerateContent` (true, which
 /// needs `alt=sse` in the query).
 pub(crate) fn generate(

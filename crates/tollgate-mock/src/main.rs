@@ -27,6 +27,8 @@
 //! | `POST /v1beta/models/{model}:generateContent` (also `/v1/`) | Gemini: a `GenerateContentResponse` |
 //! | `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` | Gemini: SSE of `GenerateContentResponse`s (lines end in `\r\n`); no `alt=sse` is a 400 |
 //! | `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent` (`:streamGenerateContent?alt=sse`) | Gemini on Vertex AI: the same |
+//! | `POST /v1beta/models/{model}:batchEmbedContents` | Gemini embeddings: an 8-float vector per text, no token counts |
+//! | `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{model}:predict` | Vertex AI embeddings: `predictions[].embeddings` with `values` and `statistics.token_count` (a token per four bytes) |
 //! | `POST /model/{modelId}/converse` | Bedrock Converse: JSON with `output.message`, `stopReason`, `usage`, `metrics` |
 //! | `POST /model/{modelId}/converse-stream` | Bedrock ConverseStream: `application/vnd.amazon.eventstream` frames (`messageStart`, `contentBlockStart` for a tool call, `contentBlockDelta`s, `contentBlockStop`, `messageStop`, `metadata`) |
 //!
@@ -210,7 +212,7 @@ async fn handle(
     }
     let refusal = match route {
         Route::Converse { .. } => credentials::bedrock_refusal(&parts, &body),
-        Route::VertexMessages { .. } => mock.tokens.refusal(&parts.headers),
+        Route::VertexMessages { .. } | Route::VertexPredict => mock.tokens.refusal(&parts.headers),
         Route::Gemini { .. } if path.contains("/projects/") => mock.tokens.refusal(&parts.headers),
         _ => None,
     };
@@ -269,6 +271,8 @@ async fn handle(
             behaviour,
             journal(),
         ),
+        Route::GeminiEmbed => gemini::embed(&body, false),
+        Route::VertexPredict => gemini::embed(&body, true),
         Route::Converse { stream, .. } => bedrock::converse(&body, stream, behaviour, journal()),
         Route::Unknown => openai::error(StatusCode::NOT_FOUND, "unknown path"),
     };

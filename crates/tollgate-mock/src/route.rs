@@ -46,6 +46,11 @@ pub(crate) enum Route<'a> {
     /// `POST /v1beta/models/{model}:generateContent` (or `:streamGenerateContent`, `stream`),
     /// also under `/v1/`, and Vertex AI's `…/publishers/google/models/{model}:…`.
     Gemini { model: &'a str, stream: bool },
+    /// Gemini's `POST /v1beta/models/{model}:batchEmbedContents`.
+    GeminiEmbed,
+    /// Vertex AI's `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{model}:predict`
+    /// (embeddings).
+    VertexPredict,
     /// `POST /model/{modelId}/converse` (or `/converse-stream`, `stream`).
     Converse { model: &'a str, stream: bool },
     /// Anything else.
@@ -134,6 +139,8 @@ impl<'a> Route<'a> {
                 model,
                 stream: true,
             }),
+            ("google", "batchEmbedContents") => Some(Route::GeminiEmbed),
+            ("google", "predict") => Some(Route::VertexPredict),
             ("anthropic", "rawPredict") => Some(Route::VertexMessages {
                 model,
                 stream: false,
@@ -170,7 +177,7 @@ impl<'a> Route<'a> {
             Route::Messages | Route::CountTokens | Route::VertexMessages { .. } => {
                 Format::Anthropic
             }
-            Route::Gemini { .. } => Format::Gemini,
+            Route::Gemini { .. } | Route::GeminiEmbed | Route::VertexPredict => Format::Gemini,
             Route::Converse { .. } => Format::Bedrock,
         }
     }
@@ -179,7 +186,12 @@ impl<'a> Route<'a> {
     pub(crate) fn is_chat(self) -> bool {
         !matches!(
             self,
-            Route::Embeddings { .. } | Route::Models | Route::CountTokens | Route::Unknown
+            Route::Embeddings { .. }
+                | Route::GeminiEmbed
+                | Route::VertexPredict
+                | Route::Models
+                | Route::CountTokens
+                | Route::Unknown
         )
     }
 }

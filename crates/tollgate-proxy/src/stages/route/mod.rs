@@ -22,8 +22,9 @@ use tollgate_config::{
     Backend, CloudAccount, GatewayConfig, Provider, ProviderKind, Rule, Snapshot,
 };
 use tollgate_llm::chat::{ChatRequest, TranslateError};
+use tollgate_llm::embeddings::{self, EmbeddingRequest};
 use tollgate_llm::openai::{InspectedRequest, OutputCap, Rewrite};
-use tollgate_llm::{Dialect, Tokenizer, WireFormat};
+use tollgate_llm::{Dialect, Tokenizer, Usage, WireFormat};
 use tower::Service;
 use tower::retry::budget::Budget;
 
@@ -79,6 +80,8 @@ struct Call<'a> {
     output_cap: Option<ReservedOutput>,
     /// The request in the common shape, read on the first attempt that needs translating.
     translated: OnceLock<Result<ChatRequest, TranslateError>>,
+    /// The embeddings request, read on the first attempt that needs translating.
+    embedding: OnceLock<Result<EmbeddingRequest, TranslateError>>,
 }
 
 impl Call<'_> {
@@ -92,9 +95,54 @@ impl Call<'_> {
         format_of(provider, self.upstream_model(backend))
     }
 
-    /// Whether a backend speaking `format` needs the request and answer translated.
-    fn translates(&self, format: WireFormat) -> bool {
-        self.operation == Operation::Chat && !format.speaks(self.dialect)
+    /// Whether a backend of `provider` speaking `format` needs the request and answer
+    /// translated.
+    fn translates(&self, provider: &Provider, format: WireFormat) -> bool {
+        match self.operation {
+            Operation::Chat => !format.speaks(self.dialect),
+            Operation::Embeddings => wire::embedding_format(provider).is_some(),
+            Operation::CountTokens => false,
+        }
+    }
+
+    /// The request body for a backend that needs it translated.
+    fn translated_body(
+        &self,
+        provider: &Provider,
+        format: WireFormat,
+        upstream_model: &str,
+    ) -> Result<Bytes, ProxyError> {
+        let untranslatable = |error: TranslateError| ProxyError::Untranslatable {
+            provider: provider.name.to_string(),
+            format: format.name(),
+            error,
+        };
+        if let Some(embeddings) = wire::embedding_format(provider)
+            && self.operation == Operation::Embeddings
+        {
+            let request = self
+                .embedding
+                .get_or_init(|| embeddings::parse_openai_request(self.inspected.body()))
+                .as_ref()
+                .map_err(|error| untranslatable(error.clone()))?;
+            return Ok(Bytes::from(
+                embeddings.write_request(request, upstream_model),
+            ));
+        }
+        let parsed = self
+            .translated
+            .get_or_init(|| self.dialect.parse_request(self.inspected.body()));
+        let mut request = parsed
+            .as_ref()
+            .map_err(|error| untranslatable(error.clone()))?
+            .clone();
+        request.model = upstream_model.to_string();
+        if let Some(ReservedOutput(cap)) = self.output_cap {
+            request.max_tokens = Some(request.max_tokens.map_or(cap, |asked| asked.min(cap)));
+        }
+        Ok(Bytes::from(
+            format.write_request(&request).map_err(untranslatable)?,
+        ))
     }
 }
 
@@ -147,6 +195,7 @@ impl Service<Request<InspectedRequest>> for Route {
                 exchange,
                 output_cap: parts.extensions.get::<ReservedOutput>().copied(),
                 translated: OnceLock::new(),
+                embedding: OnceLock::new(),
                 deadline: rule
                     .policy
                     .timeouts
@@ -286,7 +335,7 @@ impl Route {
                 let format = call.format(backend, provider);
                 match failure.answer {
                     FinalAnswer::Error(error) => Err(error),
-                    FinalAnswer::Upstream(response) if call.translates(format) => {
+                    FinalAnswer::Upstream(response) if call.translates(provider, format) => {
                         let _ = call.exchange.failure.set(failure.kind.as_str());
                         let (head, body) = read_answer(response).await;
                         Err(rejected(
@@ -441,7 +490,7 @@ impl Route {
                 };
                 let upstream_model = call.upstream_model(backend);
                 let format = call.format(backend, provider);
-                let reading = if !call.translates(format) {
+                let reading = if !call.translates(provider, format) {
                     if call.operation == Operation::Chat
                         && stream
                         && matches!(format, WireFormat::OpenAIChat(_))
@@ -507,24 +556,8 @@ impl Route {
     ) -> Result<Request<Full<Bytes>>, ProxyError> {
         let upstream_model = call.upstream_model(backend);
         let format = call.format(backend, provider);
-        let body = if call.translates(format) {
-            let untranslatable = |error: TranslateError| ProxyError::Untranslatable {
-                provider: provider.name.to_string(),
-                format: format.name(),
-                error,
-            };
-            let parsed = call
-                .translated
-                .get_or_init(|| call.dialect.parse_request(call.inspected.body()));
-            let mut request = parsed
-                .as_ref()
-                .map_err(|error| untranslatable(error.clone()))?
-                .clone();
-            request.model = upstream_model.to_string();
-            if let Some(ReservedOutput(cap)) = call.output_cap {
-                request.max_tokens = Some(request.max_tokens.map_or(cap, |asked| asked.min(cap)));
-            }
-            Bytes::from(format.write_request(&request).map_err(untranslatable)?)
+        let body = if call.translates(provider, format) {
+            call.translated_body(provider, format, upstream_model)?
         } else {
             let openai = matches!(format, WireFormat::OpenAIChat(_));
             call.inspected.rewrite(&Rewrite {
@@ -648,7 +681,8 @@ fn rejected(
     }
 }
 
-/// Reads a complete answer in the upstream's format and writes it in the caller's.
+/// Reads a complete answer (a chat answer, or embeddings) in the upstream's format and writes
+/// it in the caller's.
 async fn translate_whole(
     call: &Call<'_>,
     backend: &Backend,
@@ -666,19 +700,43 @@ async fn translate_whole(
         .await
         .map_err(malformed)?;
     let upstream_model = call.upstream_model(backend);
-    let mut answer = call
-        .format(backend, provider)
-        .parse_response(&body)
-        .map_err(|error| malformed(error.to_string()))?;
-    if answer.model.is_empty() {
-        answer.model = upstream_model.to_string();
-    }
-    if answer.id.is_empty() {
-        answer.id = answer_id();
-    }
-    let _ = call.exchange.usage.set(answer.usage);
+    let (out, usage) = match (wire::embedding_format(provider), call.embedding.get()) {
+        (Some(format), Some(Ok(request))) if call.operation == Operation::Embeddings => {
+            let answer = format
+                .parse_response(&body)
+                .map_err(|error| malformed(error.to_string()))?;
+            let input_tokens = answer
+                .input_tokens
+                .unwrap_or(call.inspected.prompt_tokens_estimate);
+            let out = embeddings::write_openai_response(
+                &answer,
+                upstream_model,
+                request.base64,
+                input_tokens,
+            );
+            let usage = Usage {
+                input_tokens,
+                ..Usage::default()
+            };
+            (out, usage)
+        }
+        _ => {
+            let mut answer = call
+                .format(backend, provider)
+                .parse_response(&body)
+                .map_err(|error| malformed(error.to_string()))?;
+            if answer.model.is_empty() {
+                answer.model = upstream_model.to_string();
+            }
+            if answer.id.is_empty() {
+                answer.id = answer_id();
+            }
+            let out = call.dialect.write_response(&answer, unix_seconds());
+            (out, answer.usage)
+        }
+    };
+    let _ = call.exchange.usage.set(usage);
     lease.state.on_completed();
-    let out = call.dialect.write_response(&answer, unix_seconds());
     head.headers.remove(header::CONTENT_LENGTH);
     set_content_type(&mut head.headers, "application/json");
     Ok(Response::from_parts(head, ProxyBody::full(out)))

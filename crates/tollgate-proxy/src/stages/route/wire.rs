@@ -3,6 +3,7 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tollgate_config::{CloudAccount, Provider, ProviderKind};
 use tollgate_llm::WireFormat;
+use tollgate_llm::embeddings::EmbeddingFormat;
 use tollgate_llm::openai::chat::MaxTokensField;
 
 use crate::error::ProxyError;
@@ -81,6 +82,9 @@ pub(super) fn url(
         (ProviderKind::Gemini, Operation::Chat) => {
             format!("{base}/models/{}:generateContent", model())
         }
+        (ProviderKind::Gemini, Operation::Embeddings) => {
+            format!("{base}/models/{}:batchEmbedContents", model())
+        }
         (ProviderKind::Bedrock, Operation::Chat) => {
             let method = if stream {
                 "converse-stream"
@@ -92,18 +96,19 @@ pub(super) fn url(
                 utf8_percent_encode(model_name, AWS_PATH_SEGMENT)
             )
         }
-        (ProviderKind::VertexAI, Operation::Chat) => {
+        (ProviderKind::VertexAI, Operation::Chat | Operation::Embeddings) => {
             let Some(CloudAccount::Gcp(account)) = &provider.account else {
                 return Err(ProxyError::Internal(format!(
                     "provider {} has no Vertex AI project",
                     provider.name
                 )));
             };
-            let (publisher, method) = match (is_claude(model_name), stream) {
-                (true, false) => ("anthropic", ":rawPredict"),
-                (true, true) => ("anthropic", ":streamRawPredict"),
-                (false, false) => ("google", ":generateContent"),
-                (false, true) => ("google", ":streamGenerateContent?alt=sse"),
+            let (publisher, method) = match (operation, is_claude(model_name), stream) {
+                (Operation::Embeddings, _, _) => ("google", ":predict"),
+                (_, true, false) => ("anthropic", ":rawPredict"),
+                (_, true, true) => ("anthropic", ":streamRawPredict"),
+                (_, false, false) => ("google", ":generateContent"),
+                (_, false, true) => ("google", ":streamGenerateContent?alt=sse"),
             };
             format!(
                 "{base}/projects/{}/locations/{}/publishers/{publisher}/models/{}{method}",
@@ -112,13 +117,7 @@ pub(super) fn url(
                 model()
             )
         }
-        (
-            ProviderKind::Anthropic
-            | ProviderKind::Gemini
-            | ProviderKind::Bedrock
-            | ProviderKind::VertexAI,
-            Operation::Embeddings,
-        )
+        (ProviderKind::Anthropic | ProviderKind::Bedrock, Operation::Embeddings)
         | (
             ProviderKind::OpenAI
             | ProviderKind::OpenAICompatible
@@ -130,6 +129,15 @@ pub(super) fn url(
             return Err(unsupported());
         }
     })
+}
+
+/// The embeddings API of a provider that does not speak OpenAI's.
+pub(super) fn embedding_format(provider: &Provider) -> Option<EmbeddingFormat> {
+    match provider.kind {
+        ProviderKind::Gemini => Some(EmbeddingFormat::GeminiBatch),
+        ProviderKind::VertexAI => Some(EmbeddingFormat::VertexPredict),
+        _ => None,
+    }
 }
 
 /// Whether a Vertex AI model is one of Anthropic's, which Vertex serves under its `anthropic`
@@ -221,8 +229,18 @@ mod tests {
     }
 
     #[test]
-    fn embeddings_need_an_openai_style_provider() {
+    fn embeddings_need_a_provider_with_an_embeddings_api() {
         let anthropic = provider(ProviderKind::Anthropic, "https://a/v1");
         assert!(url(&anthropic, Operation::Embeddings, "m", false).is_err());
+        let gemini = provider(ProviderKind::Gemini, "https://g/v1beta");
+        assert_eq!(
+            url(&gemini, Operation::Embeddings, "text-embedding-004", false).unwrap(),
+            "https://g/v1beta/models/text-embedding-004:batchEmbedContents"
+        );
+        assert_eq!(
+            embedding_format(&gemini),
+            Some(EmbeddingFormat::GeminiBatch)
+        );
+        assert_eq!(embedding_format(&anthropic), None);
     }
 }
