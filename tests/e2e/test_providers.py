@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 
 import anthropic
 import openai
@@ -367,3 +368,37 @@ def test_openai_sdk_embeddings_from_google(module_launcher: Launcher, mock: Mock
     else:
         assert sent["path"] == f"/v1beta/models/{EMBEDDING_MODEL}:batchEmbedContents"
         assert sent["body"]["requests"][0]["outputDimensionality"] == 8
+
+
+def entra_spec(mock: Mock, secret: str = "tollgate-mock-client-secret") -> dict:
+    return {"keyless": True, "secrets": {"entra-app": {"clientSecret": secret}},
+            "azure": {"apiVersion": "2024-10-21", "entra": {
+                "tenantId": "tollgate-test", "clientId": "gateway-app", "authorityHost": mock.url,
+                "clientSecretRef": {"name": "entra-app", "key": "clientSecret"}}}}
+
+
+def test_azure_with_entra_id_tokens_instead_of_an_api_key(module_launcher: Launcher) -> None:
+    mock = module_launcher.mock()
+    gateway = served_by(module_launcher, mock, "AzureOpenAI", **entra_spec(mock))
+    for _ in range(2):
+        gateway.client().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}])
+    received = mock.requests()
+    minted = [r for r in received if r["path"] == "/tollgate-test/oauth2/v2.0/token"]
+    calls = [r for r in received if r["path"].startswith("/openai/deployments/")]
+    assert len(minted) == 1 and len(calls) == 2
+    form = urllib.parse.parse_qs(minted[0]["body"])
+    assert form["scope"] == ["https://cognitiveservices.azure.com/.default"]
+    assert (form["grant_type"], form["client_id"]) == (["client_credentials"], ["gateway-app"])
+    assert {c["headers"]["authorization"] for c in calls} == {"Bearer ya29.mock-1"}
+    assert not any("api-key" in c["headers"] for c in calls)
+
+
+def test_a_token_that_cannot_be_minted_is_a_502_naming_the_cause(module_launcher: Launcher) -> None:
+    mock = module_launcher.mock()
+    gateway = served_by(module_launcher, mock, "AzureOpenAI", **entra_spec(mock, secret="wrong"))
+    with pytest.raises(openai.APIStatusError) as refused:
+        gateway.client().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}])
+    assert refused.value.status_code == 502
+    assert refused.value.body["code"] == "upstream_credential_unavailable"
+    assert "invalid_client" in refused.value.body["message"]
+    assert not [r for r in mock.requests() if r["path"].startswith("/openai/")]

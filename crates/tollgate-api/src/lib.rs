@@ -31,7 +31,7 @@ pub use jwt_provider::{
 };
 pub use mcp_server::{MCPServer, MCPServerSpec, MCPServerStatus, MCPToolRules, MCPTransport};
 pub use model_provider::{
-    AzureSettings, BedrockSettings, ModelPricing, ModelProvider, ModelProviderSpec,
+    AzureSettings, BedrockSettings, EntraSettings, ModelPricing, ModelProvider, ModelProviderSpec,
     ModelProviderStatus, ProviderAuth, ProviderModel, ProviderTimeouts, ProviderType, SecretRef,
     VertexSettings,
 };

@@ -107,6 +107,29 @@ pub struct AzureSettings {
     /// The `api-version` query parameter. Default `2024-10-21`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
+    /// Authenticate with Microsoft Entra ID (client credentials) instead of an `api-key` in
+    /// `spec.auth`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entra: Option<EntraSettings>,
+}
+
+/// A Microsoft Entra ID application granted access to the Azure OpenAI resource (role
+/// "Cognitive Services OpenAI User"); Tollgate mints its tokens with the client-credentials
+/// grant and replaces them before they expire.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EntraSettings {
+    /// The directory (tenant) id.
+    #[schemars(length(min = 1))]
+    pub tenant_id: String,
+    /// The application (client) id.
+    #[schemars(length(min = 1))]
+    pub client_id: String,
+    /// The Secret key holding the application's client secret.
+    pub client_secret_ref: SecretKeyRef,
+    /// The Entra authority. Default `https://login.microsoftonline.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority_host: Option<String>,
 }
 
 /// The wire API an upstream speaks.

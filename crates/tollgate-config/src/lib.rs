@@ -22,8 +22,8 @@ pub use identity::{Access, ApiKeys, Identity};
 pub use matching::{Match, ModelMatch, RequestFacts};
 pub use policy::{LoadBalancer, OutlierDetection, RetryOn, RetryPolicy, RouteTimeouts, RulePolicy};
 pub use provider::{
-    AwsAccount, AwsCredentials, CloudAccount, GcpAccount, Pricing, Provider, ProviderId,
-    ProviderKind, ServiceAccountKey, Timeouts,
+    AwsAccount, AwsCredentials, CloudAccount, EntraApplication, GcpAccount, Pricing, Provider,
+    ProviderId, ProviderKind, ServiceAccountKey, Timeouts,
 };
 pub use routes::{Backend, RouteTable, Rule};
 pub use secret::Secret;

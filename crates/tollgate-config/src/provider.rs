@@ -29,8 +29,8 @@ pub struct Provider {
     pub timeouts: Timeouts,
     /// The `api-version` of an Azure OpenAI provider (`None` for every other kind).
     pub api_version: Option<String>,
-    /// The cloud account a Bedrock or Vertex AI provider is called through (`None` for every
-    /// other kind).
+    /// The cloud account a Bedrock, Vertex AI or (with Entra ID) Azure OpenAI provider is
+    /// called through (`None` otherwise).
     pub account: Option<CloudAccount>,
 }
 
@@ -41,6 +41,22 @@ pub enum CloudAccount {
     Aws(AwsAccount),
     /// Google Vertex AI.
     Gcp(GcpAccount),
+    /// Azure OpenAI called with Microsoft Entra ID tokens instead of an `api-key`.
+    Azure(EntraApplication),
+}
+
+/// A Microsoft Entra ID application whose client-credentials tokens authorize Azure OpenAI
+/// calls.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EntraApplication {
+    /// Where tokens are minted (`https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`).
+    pub token_uri: String,
+    /// The application (client) id.
+    pub client_id: String,
+    /// The application's client secret.
+    pub client_secret: Secret,
+    /// The scope asked for (`https://cognitiveservices.azure.com/.default`).
+    pub scope: String,
 }
 
 /// A Bedrock region and, when requests are SigV4-signed, the IAM credentials that sign them

@@ -12,8 +12,12 @@
 //!   `cloud-platform`, `aud` this endpoint, `exp` after `iat`, `alg` RS256) but not its
 //!   signature (the mock does not hold the account's public key); the answer is
 //!   `{"access_token": "ya29.mock-<n>", "expires_in": <--token-lifetime-s>, "token_type": "Bearer"}`.
+//! - `POST /{tenant}/oauth2/v2.0/token` (Microsoft Entra ID, form `grant_type=client_credentials`,
+//!   `client_id`, `client_secret` = [`ENTRA_CLIENT_SECRET`], `scope` ending in `/.default`):
+//!   the same kind of token; a wrong secret is a 401 `invalid_client`.
 //! - Vertex AI paths (`/v1/projects/...`) need `authorization: Bearer` with a token the mock
-//!   issued and that has not expired; otherwise a 401 in Google's shape.
+//!   issued and that has not expired; otherwise a 401 in Google's shape. Azure deployment paths
+//!   that carry a bearer (rather than an `api-key`) need one too (a 401 in OpenAI's shape).
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
@@ -25,7 +29,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::{MockBody, bedrock, gemini, json_response};
+use crate::{MockBody, bedrock, gemini, json_response, openai};
 
 /// The access key id of the mock's IAM user.
 pub(crate) const AWS_ACCESS_KEY_ID: &str = "AKIDTOLLGATEMOCK";
@@ -33,6 +37,15 @@ pub(crate) const AWS_ACCESS_KEY_ID: &str = "AKIDTOLLGATEMOCK";
 pub(crate) const AWS_SECRET_ACCESS_KEY: &str = "tollgate-mock-secret-access-key";
 /// The path of the mock's token endpoint.
 pub(crate) const TOKEN_PATH: &str = "/oauth2/token";
+/// The client secret of the mock's Entra ID application (any client id).
+pub(crate) const ENTRA_CLIENT_SECRET: &str = "tollgate-mock-client-secret";
+
+/// Whether `path` is an Entra ID token endpoint (`/{tenant}/oauth2/v2.0/token`).
+pub(crate) fn is_entra_token_path(path: &str) -> bool {
+    path.strip_suffix("/oauth2/v2.0/token")
+        .and_then(|tenant| tenant.strip_prefix('/'))
+        .is_some_and(|tenant| !tenant.is_empty() && !tenant.contains('/'))
+}
 /// The tokens kept at most (the oldest are forgotten first, as if expired).
 const MAX_TOKENS: usize = 10_000;
 
@@ -229,6 +242,38 @@ impl Tokens {
         if let Some(problem) = problem {
             return refuse("invalid_grant", problem);
         }
+        self.issue()
+    }
+
+    /// `POST /{tenant}/oauth2/v2.0/token`, Entra ID's client-credentials grant.
+    pub(crate) fn mint_entra(&self, body: &[u8]) -> Response<MockBody> {
+        let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+        let field = |name: &str| form.get(name).map(String::as_str);
+        if field("grant_type") != Some("client_credentials") {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": "unsupported_grant_type", "error_description": "AADSTS70003: expected client_credentials"}),
+            );
+        }
+        if field("client_id").is_none_or(str::is_empty)
+            || !field("scope").is_some_and(|s| s.ends_with("/.default"))
+        {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": "invalid_request", "error_description": "AADSTS900144: client_id and a /.default scope are required"}),
+            );
+        }
+        if field("client_secret") != Some(ENTRA_CLIENT_SECRET) {
+            return json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}),
+            );
+        }
+        self.issue()
+    }
+
+    /// A new token, remembered until it expires.
+    fn issue(&self) -> Response<MockBody> {
         let token = {
             let mut issued = self.issued.lock();
             issued.0 += 1;
@@ -247,27 +292,43 @@ impl Tokens {
         )
     }
 
-    /// The refusal of a Vertex AI request without a valid bearer token, if it has none.
-    pub(crate) fn refusal(&self, headers: &http::HeaderMap) -> Option<Response<MockBody>> {
+    /// Whether `headers` carry a bearer token the mock issued and that has not expired.
+    pub(crate) fn is_valid(&self, headers: &http::HeaderMap) -> bool {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let valid = token.is_some_and(|token| {
+        token.is_some_and(|token| {
             self.issued
                 .lock()
                 .1
                 .get(token)
                 .is_some_and(|expires| SystemTime::now() < *expires)
-        });
-        if valid {
-            None
-        } else {
-            Some(gemini::error(
+        })
+    }
+
+    /// The refusal of a Vertex AI request without a valid bearer token, if it has none.
+    pub(crate) fn vertex_refusal(&self, headers: &http::HeaderMap) -> Option<Response<MockBody>> {
+        (!self.is_valid(headers)).then(|| {
+            gemini::error(
                 StatusCode::UNAUTHORIZED,
                 "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
-            ))
-        }
+            )
+        })
+    }
+
+    /// The refusal of an Azure request whose bearer token the mock did not issue (an `api-key`
+    /// passes unchecked).
+    pub(crate) fn azure_refusal(&self, headers: &http::HeaderMap) -> Option<Response<MockBody>> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes().starts_with(b"Bearer "));
+        (bearer && !self.is_valid(headers)).then(|| {
+            openai::error(
+                StatusCode::UNAUTHORIZED,
+                "Access denied due to invalid subscription key or wrong API endpoint.",
+            )
+        })
     }
 }
 

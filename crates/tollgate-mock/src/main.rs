@@ -45,8 +45,9 @@
 //! {"type", "message"}}`, Google `{"error": {"code", "message", "status"}}`, Bedrock
 //! `{"message"}` with `x-amzn-errortype`. Bedrock's SigV4 signatures and Vertex AI's access
 //! tokens are checked (see `credentials.rs`: the mock's IAM user is `AKIDTOLLGATEMOCK` /
-//! `tollgate-mock-secret-access-key`, its token endpoint `POST /oauth2/token`, tokens live
-//! `--token-lifetime-s`); other API keys are not. The journal keeps every header
+//! `tollgate-mock-secret-access-key`, its token endpoints `POST /oauth2/token` (Google) and
+//! `POST /{tenant}/oauth2/v2.0/token` (Entra ID, client secret `tollgate-mock-client-secret`),
+//! tokens live `--token-lifetime-s`); other API keys are not. The journal keeps every header
 //! (`authorization`, `x-amz-date`, `x-api-key`, `api-key`, …) and the token requests.
 //!
 //! | endpoint | answer |
@@ -210,10 +211,23 @@ async fn handle(
             .unwrap_or_default();
         return Ok(mock.tokens.mint(host, &body));
     }
+    if parts.method == Method::POST && credentials::is_entra_token_path(path) {
+        return Ok(mock.tokens.mint_entra(&body));
+    }
     let refusal = match route {
         Route::Converse { .. } => credentials::bedrock_refusal(&parts, &body),
-        Route::VertexMessages { .. } | Route::VertexPredict => mock.tokens.refusal(&parts.headers),
-        Route::Gemini { .. } if path.contains("/projects/") => mock.tokens.refusal(&parts.headers),
+        Route::VertexMessages { .. } | Route::VertexPredict => {
+            mock.tokens.vertex_refusal(&parts.headers)
+        }
+        Route::Gemini { .. } if path.contains("/projects/") => {
+            mock.tokens.vertex_refusal(&parts.headers)
+        }
+        Route::Chat {
+            deployment: Some(_),
+        }
+        | Route::Embeddings {
+            deployment: Some(_),
+        } => mock.tokens.azure_refusal(&parts.headers),
         _ => None,
     };
     if let Some(refusal) = refusal {

@@ -1,12 +1,12 @@
-//! The cloud accounts of Bedrock and Vertex AI providers: region or project, and the
-//! credentials read from their Secrets, validated so that a bad key is reported here rather
+//! The cloud accounts of Bedrock, Vertex AI and (with Entra ID) Azure OpenAI providers: region,
+//! project or application, and the credentials read from their Secrets, validated so that a bad key is reported here rather
 //! than failing every request.
 
 use serde::Deserialize;
-use tollgate_api::{BedrockSettings, ModelProviderSpec, VertexSettings};
+use tollgate_api::{BedrockSettings, EntraSettings, ModelProviderSpec, VertexSettings};
 use tollgate_config::{
-    AwsAccount, AwsCredentials, CloudAccount, GcpAccount, ObjectRef, ProviderKind, Secret,
-    ServiceAccountKey,
+    AwsAccount, AwsCredentials, CloudAccount, EntraApplication, GcpAccount, ObjectRef,
+    ProviderKind, Secret, ServiceAccountKey,
 };
 
 use super::secrets::{SecretError, SecretIndex};
@@ -31,6 +31,25 @@ pub(super) fn account(
     let error = |field: &str, reason: &'static str, message: String| {
         Diagnostic::error(KIND, &name.namespace, &name.name, field, reason, message)
     };
+    for (field, set, owner) in [
+        (
+            "spec.bedrock",
+            spec.bedrock.is_some(),
+            ProviderKind::Bedrock,
+        ),
+        ("spec.vertex", spec.vertex.is_some(), ProviderKind::VertexAI),
+    ] {
+        if set && kind != owner {
+            diagnostics.push(
+                error(
+                    field,
+                    "IgnoredField",
+                    format!("{field} applies only to {owner:?} providers"),
+                )
+                .warning(),
+            );
+        }
+    }
     let result = match kind {
         ProviderKind::Bedrock => match &spec.bedrock {
             Some(settings) => aws(settings, spec, name, secrets).map(CloudAccount::Aws),
@@ -61,24 +80,19 @@ pub(super) fn account(
                     .into(),
             ))),
         },
-        _ => {
-            for (field, set) in [
-                ("spec.bedrock", spec.bedrock.is_some()),
-                ("spec.vertex", spec.vertex.is_some()),
-            ] {
-                if set {
-                    diagnostics.push(
-                        error(
-                            field,
-                            "IgnoredField",
-                            format!("{field} applies only to its own provider type"),
-                        )
-                        .warning(),
-                    );
-                }
+        ProviderKind::AzureOpenAI => {
+            match spec.azure.as_ref().and_then(|azure| azure.entra.as_ref()) {
+                None => return Ok(None),
+                Some(_) if spec.auth.is_some() => Err(refusal(
+                    name,
+                    "spec.auth",
+                    "ConflictingCredentials",
+                    "set either spec.azure.entra (Microsoft Entra ID) or spec.auth (an api-key), not both".into(),
+                )),
+                Some(entra) => azure(entra, name, secrets).map(CloudAccount::Azure),
             }
-            return Ok(None);
         }
+        _ => return Ok(None),
     };
     result
         .map(Some)
@@ -196,6 +210,63 @@ fn refusal(
         reason,
         message,
     ))
+}
+
+/// Entra ID's public authority.
+const ENTRA_AUTHORITY: &str = "https://login.microsoftonline.com";
+/// The scope of Azure OpenAI (Cognitive Services) tokens.
+const COGNITIVE_SERVICES_SCOPE: &str = "https://cognitiveservices.azure.com/.default";
+
+fn azure(
+    settings: &EntraSettings,
+    name: &ObjectRef,
+    secrets: &SecretIndex<'_>,
+) -> Result<EntraApplication, Box<Diagnostic>> {
+    let field = "spec.azure.entra";
+    let error = |field: &str, reason, message| refusal(name, field, reason, message);
+    let plain = |v: &str| {
+        !v.is_empty()
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    };
+    if !plain(&settings.tenant_id) || !plain(&settings.client_id) {
+        return Err(error(
+            field,
+            "InvalidEntraSettings",
+            "tenantId and clientId must be ids such as 00000000-0000-0000-0000-000000000000 or contoso.onmicrosoft.com".into(),
+        ));
+    }
+    let authority = settings
+        .authority_host
+        .as_deref()
+        .unwrap_or(ENTRA_AUTHORITY)
+        .trim_end_matches('/');
+    match url::Url::parse(authority) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {}
+        _ => {
+            return Err(error(
+                "spec.azure.entra.authorityHost",
+                "InvalidEntraSettings",
+                format!("{authority:?} is not an http(s) URL"),
+            ));
+        }
+    }
+    let reference = &settings.client_secret_ref;
+    let secret = secrets
+        .value(&name.namespace, &reference.name, &reference.key)
+        .map_err(|e| {
+            error(
+                "spec.azure.entra.clientSecretRef",
+                e.reason(),
+                e.message(&name.namespace, &reference.name, &reference.key),
+            )
+        })?;
+    Ok(EntraApplication {
+        token_uri: format!("{authority}/{}/oauth2/v2.0/token", settings.tenant_id),
+        client_id: settings.client_id.clone(),
+        client_secret: Secret::new(secret.trim()),
+        scope: COGNITIVE_SERVICES_SCOPE.to_string(),
+    })
 }
 
 /// `us-east-1`, `eu-central-2`, `us-gov-west-1`: lowercase words joined by dashes, ending in

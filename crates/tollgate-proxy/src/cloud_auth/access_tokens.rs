@@ -1,18 +1,21 @@
-//! Vertex AI access tokens: an RS256 JWT assertion signed with the service account's key is
-//! exchanged at its `token_uri` (OAuth2's JWT bearer grant, RFC 7523) for an access token,
-//! which is cached and replaced shortly before it expires. Requests for the same account
-//! share one mint: while it runs the others wait for it rather than minting their own.
+//! OAuth2 access tokens for providers that take them instead of a key, cached and replaced
+//! shortly before they expire: Vertex AI's, for which an RS256 JWT assertion signed with the
+//! service account's key is exchanged at its `token_uri` (the JWT bearer grant, RFC 7523), and
+//! Azure OpenAI's, minted by Microsoft Entra ID with the client-credentials grant. Requests for
+//! the same account share one mint: while it runs the others wait for it rather than minting
+//! their own.
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{Request, header};
 use http_body_util::{BodyExt, Full, Limited};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use tollgate_config::ServiceAccountKey;
+use tollgate_config::{CloudAccount, ServiceAccountKey};
 
 use crate::upstream::UpstreamClients;
 
@@ -38,10 +41,10 @@ pub(crate) struct MintedToken {
     pub(crate) lifetime: Duration,
 }
 
-/// Exchanges a service account key for an access token.
+/// Exchanges an account's credential for an access token.
 pub(crate) trait TokenMinter: Send + Sync + 'static {
-    /// Mints a fresh token for `key`, or says why it cannot.
-    fn mint(&self, key: &ServiceAccountKey) -> BoxFuture<'static, Result<MintedToken, String>>;
+    /// Mints a fresh token for `account`, or says why it cannot.
+    fn mint(&self, account: &CloudAccount) -> BoxFuture<'static, Result<MintedToken, String>>;
 }
 
 /// A cached token and when to replace it.
@@ -53,7 +56,7 @@ struct Cached {
 /// One account's cache slot; its lock is held across a mint, so that mints coalesce.
 type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
 
-/// Access tokens by service account.
+/// Access tokens by account.
 pub(crate) struct AccessTokens {
     minter: Box<dyn TokenMinter>,
     slots: parking_lot::Mutex<HashMap<String, Slot>>,
@@ -68,15 +71,15 @@ impl AccessTokens {
         }
     }
 
-    /// A valid access token for `key`: the cached one, or a fresh one when none is cached or
-    /// the cached one is about to expire.
-    pub(crate) async fn token(&self, key: &ServiceAccountKey) -> Result<Arc<str>, String> {
-        let slot = self.slot(key);
+    /// A valid access token for `account`: the cached one, or a fresh one when none is cached
+    /// or the cached one is about to expire.
+    pub(crate) async fn token(&self, account: &CloudAccount) -> Result<Arc<str>, String> {
+        let slot = self.slot(account);
         let mut cached = slot.lock().await;
         if let Some(token) = cached.as_ref().filter(|c| Instant::now() < c.refresh_at) {
             return Ok(token.token.clone());
         }
-        let minted = self.minter.mint(key).await?;
+        let minted = self.minter.mint(account).await?;
         let margin = REFRESH_MARGIN.min(minted.lifetime / 4);
         let token: Arc<str> = minted.access_token.into();
         *cached = Some(Cached {
@@ -86,13 +89,20 @@ impl AccessTokens {
         Ok(token)
     }
 
-    fn slot(&self, key: &ServiceAccountKey) -> Slot {
-        let id = format!(
-            "{}\n{}\n{}",
-            key.client_email,
-            key.token_uri,
-            key.private_key_id.as_deref().unwrap_or_default()
-        );
+    fn slot(&self, account: &CloudAccount) -> Slot {
+        let id = match account {
+            CloudAccount::Gcp(gcp) => {
+                let key = &gcp.service_account;
+                format!(
+                    "gcp\n{}\n{}\n{}",
+                    key.client_email,
+                    key.token_uri,
+                    key.private_key_id.as_deref().unwrap_or_default()
+                )
+            }
+            CloudAccount::Azure(app) => format!("entra\n{}\n{}", app.client_id, app.token_uri),
+            CloudAccount::Aws(aws) => format!("aws\n{}", aws.region),
+        };
         let mut slots = self.slots.lock();
         if slots.len() >= MAX_ACCOUNTS && !slots.contains_key(&id) {
             slots.clear();
@@ -128,15 +138,32 @@ struct TokenError {
 }
 
 impl TokenMinter for HttpTokenMinter {
-    fn mint(&self, key: &ServiceAccountKey) -> BoxFuture<'static, Result<MintedToken, String>> {
-        let assertion = assertion(key, crate::clock::unix_millis() / 1000);
+    fn mint(&self, account: &CloudAccount) -> BoxFuture<'static, Result<MintedToken, String>> {
+        let form = |value: &str| utf8_percent_encode(value, NON_ALPHANUMERIC).to_string();
+        let grant = match account {
+            CloudAccount::Gcp(gcp) => {
+                let key = &gcp.service_account;
+                assertion(key, crate::clock::unix_millis() / 1000).map(|assertion| {
+                    let body = format!(
+                        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}"
+                    );
+                    (key.token_uri.clone(), body)
+                })
+            }
+            CloudAccount::Azure(app) => Ok((
+                app.token_uri.clone(),
+                format!(
+                    "grant_type=client_credentials&client_id={}&client_secret={}&scope={}",
+                    form(&app.client_id),
+                    form(app.client_secret.expose()),
+                    form(&app.scope)
+                ),
+            )),
+            CloudAccount::Aws(_) => Err("AWS requests are signed, not given tokens".to_string()),
+        };
         let client = self.clients.get(MINT_TIMEOUT);
-        let uri = key.token_uri.clone();
         Box::pin(async move {
-            let body = format!(
-                "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={}",
-                assertion?
-            );
+            let (uri, body) = grant?;
             let request = Request::post(&uri)
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .header(header::ACCEPT, "application/json")
@@ -207,7 +234,7 @@ fn read_token_response(status: http::StatusCode, body: &[u8]) -> Result<MintedTo
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
-    use tollgate_config::Secret;
+    use tollgate_config::{EntraApplication, GcpAccount, Secret};
 
     /// A 2048-bit RSA key made for these tests only (`openssl genrsa 2048`).
     const PRIVATE_KEY: &str = include_str!("../../tests/fixtures/service_account_key.pem");
@@ -222,6 +249,14 @@ mod tests {
         }
     }
 
+    fn account(key: ServiceAccountKey) -> CloudAccount {
+        CloudAccount::Gcp(GcpAccount {
+            project: "project".into(),
+            location: "us-central1".into(),
+            service_account: key,
+        })
+    }
+
     /// Counts mints; each token lives `lifetime` and is named by its number.
     struct CountingMinter {
         minted: Arc<AtomicU32>,
@@ -229,7 +264,7 @@ mod tests {
     }
 
     impl TokenMinter for CountingMinter {
-        fn mint(&self, _: &ServiceAccountKey) -> BoxFuture<'static, Result<MintedToken, String>> {
+        fn mint(&self, _: &CloudAccount) -> BoxFuture<'static, Result<MintedToken, String>> {
             let number = self.minted.fetch_add(1, Ordering::SeqCst) + 1;
             let lifetime = self.lifetime;
             Box::pin(async move {
@@ -256,23 +291,32 @@ mod tests {
         let (tokens, minted) = tokens(Duration::from_secs(3600));
         let all = futures::future::join_all((0..20).map(|_| {
             let tokens = tokens.clone();
-            async move { tokens.token(&key()).await.unwrap() }
+            async move { tokens.token(&account(key())).await.unwrap() }
         }))
         .await;
         assert!(all.iter().all(|t| &**t == "token-1"));
-        assert_eq!(tokens.token(&key()).await.unwrap().as_ref(), "token-1");
+        assert_eq!(
+            tokens.token(&account(key())).await.unwrap().as_ref(),
+            "token-1"
+        );
         assert_eq!(minted.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_token_is_replaced_before_it_expires() {
         let (tokens, minted) = tokens(Duration::from_secs(3600));
-        assert_eq!(tokens.token(&key()).await.unwrap().as_ref(), "token-1");
+        assert_eq!(
+            tokens.token(&account(key())).await.unwrap().as_ref(),
+            "token-1"
+        );
         tokio::time::sleep(Duration::from_secs(3600 - 301)).await;
-        assert_eq!(tokens.token(&key()).await.unwrap().as_ref(), "token-1");
+        assert_eq!(
+            tokens.token(&account(key())).await.unwrap().as_ref(),
+            "token-1"
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(
-            tokens.token(&key()).await.unwrap().as_ref(),
+            tokens.token(&account(key())).await.unwrap().as_ref(),
             "token-2",
             "less than five minutes were left"
         );
@@ -282,11 +326,20 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn short_lived_tokens_are_replaced_at_three_quarters_of_their_life() {
         let (tokens, _) = tokens(Duration::from_secs(40));
-        assert_eq!(tokens.token(&key()).await.unwrap().as_ref(), "token-1");
+        assert_eq!(
+            tokens.token(&account(key())).await.unwrap().as_ref(),
+            "token-1"
+        );
         tokio::time::sleep(Duration::from_secs(29)).await;
-        assert_eq!(tokens.token(&key()).await.unwrap().as_ref(), "token-1");
+        assert_eq!(
+            tokens.token(&account(key())).await.unwrap().as_ref(),
+            "token-1"
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(tokens.token(&key()).await.unwrap().as_ref(), "token-2");
+        assert_eq!(
+            tokens.token(&account(key())).await.unwrap().as_ref(),
+            "token-2"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -296,8 +349,32 @@ mod tests {
             client_email: "other@project.iam.gserviceaccount.com".into(),
             ..key()
         };
-        assert_eq!(tokens.token(&key()).await.unwrap().as_ref(), "token-1");
-        assert_eq!(tokens.token(&other).await.unwrap().as_ref(), "token-2");
+        assert_eq!(
+            tokens.token(&account(key())).await.unwrap().as_ref(),
+            "token-1"
+        );
+        assert_eq!(
+            tokens.token(&account(other)).await.unwrap().as_ref(),
+            "token-2"
+        );
+        assert_eq!(minted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn entra_applications_have_their_own_tokens() {
+        let (tokens, minted) = tokens(Duration::from_secs(3600));
+        let app = CloudAccount::Azure(EntraApplication {
+            token_uri: "https://login.microsoftonline.com/t/oauth2/v2.0/token".into(),
+            client_id: "app".into(),
+            client_secret: Secret::new("s"),
+            scope: "https://cognitiveservices.azure.com/.default".into(),
+        });
+        assert_eq!(tokens.token(&app).await.unwrap().as_ref(), "token-1");
+        assert_eq!(
+            tokens.token(&account(key())).await.unwrap().as_ref(),
+            "token-2"
+        );
+        assert_eq!(tokens.token(&app).await.unwrap().as_ref(), "token-1");
         assert_eq!(minted.load(Ordering::SeqCst), 2);
     }
 

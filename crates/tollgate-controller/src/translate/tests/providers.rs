@@ -229,6 +229,43 @@ fn azure_needs_an_endpoint_and_a_clean_api_version() {
 }
 
 #[test]
+fn azure_can_use_entra_id_instead_of_an_api_key() {
+    let translation = run_providers(&[
+        r#"{type: AzureOpenAI, endpoint: "https://r.openai.azure.com", azure: {entra: {tenantId: contoso.onmicrosoft.com, clientId: app-1, clientSecretRef: {name: text, key: apiKey}}}}"#.into(),
+    ]);
+    assert_clean(&translation);
+    let Some(CloudAccount::Azure(app)) = &providers(&translation)[0].account else {
+        panic!("{:?}", providers(&translation))
+    };
+    assert_eq!(
+        app.token_uri,
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+    );
+    assert_eq!(app.client_id, "app-1");
+    assert_eq!(app.client_secret.expose(), "sk-text");
+    assert_eq!(app.scope, "https://cognitiveservices.azure.com/.default");
+    for (spec, reason, field) in [
+        (
+            r#"{type: AzureOpenAI, endpoint: "https://r.openai.azure.com", auth: {secretRef: {name: text, key: apiKey}}, azure: {entra: {tenantId: t, clientId: c, clientSecretRef: {name: text, key: apiKey}}}}"#,
+            "ConflictingCredentials",
+            "spec.auth",
+        ),
+        (
+            r#"{type: AzureOpenAI, endpoint: "https://r.openai.azure.com", azure: {entra: {tenantId: "t/../x", clientId: c, clientSecretRef: {name: text, key: apiKey}}}}"#,
+            "InvalidEntraSettings",
+            "spec.azure.entra",
+        ),
+        (
+            r#"{type: AzureOpenAI, endpoint: "https://r.openai.azure.com", azure: {entra: {tenantId: t, clientId: c, clientSecretRef: {name: missing, key: s}}}}"#,
+            "SecretNotFound",
+            "spec.azure.entra.clientSecretRef",
+        ),
+    ] {
+        assert_refused(spec, reason, field);
+    }
+}
+
+#[test]
 fn bedrock_providers_sign_with_iam_credentials_or_send_an_api_key() {
     let translation = run_providers(&[
         "{type: Bedrock, bedrock: {region: us-east-1, credentialsSecretRef: {name: aws}}}".into(),

@@ -23,7 +23,7 @@ const CALLER_ONLY: [header::HeaderName; 6] = [
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// Copies the caller's headers that are safe to pass on, and sets the provider's credential:
-/// its key, or `access_token` when one was minted for it (Vertex AI). `anthropic-*` headers
+/// its key, or `access_token` (a bearer) when one was minted for it (Vertex AI, Entra ID). `anthropic-*` headers
 /// reach only Anthropic upstreams, where the caller's `anthropic-version` is honoured. A
 /// Bedrock provider with IAM credentials gets no credential here: its request is signed once
 /// complete.
@@ -51,9 +51,15 @@ pub(super) fn forward_headers(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let credential = access_token.or(provider.api_key.as_ref().map(|key| key.expose()));
-    if let Some(key) = credential {
+    let credential = access_token
+        .map(|token| (token, true))
+        .or(provider.api_key.as_ref().map(|key| (key.expose(), false)));
+    if let Some((key, minted)) = credential {
         let (name, value) = match provider.kind {
+            _ if minted => (
+                header::AUTHORIZATION,
+                HeaderValue::try_from(format!("Bearer {key}")),
+            ),
             ProviderKind::OpenAI
             | ProviderKind::OpenAICompatible
             | ProviderKind::Bedrock
@@ -190,6 +196,18 @@ mod tests {
         forward_headers(&http::HeaderMap::new(), &mut to, &vertex, Some("ya29.t")).unwrap();
         assert_eq!(to[header::AUTHORIZATION], "Bearer ya29.t");
         assert!(to[header::AUTHORIZATION].is_sensitive());
+    }
+
+    #[test]
+    fn an_entra_token_replaces_the_azure_api_key() {
+        let azure = Provider {
+            kind: ProviderKind::AzureOpenAI,
+            ..provider(None)
+        };
+        let mut to = http::HeaderMap::new();
+        forward_headers(&http::HeaderMap::new(), &mut to, &azure, Some("eyJ0")).unwrap();
+        assert_eq!(to[header::AUTHORIZATION], "Bearer eyJ0");
+        assert!(to.get("api-key").is_none());
     }
 
     #[test]

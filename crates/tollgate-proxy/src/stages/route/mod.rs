@@ -50,7 +50,7 @@ use wire::format_of;
 pub(crate) struct Route {
     clients: Arc<UpstreamClients>,
     metrics: Metrics,
-    /// Vertex AI access tokens, kept across configuration reloads.
+    /// Vertex AI and Entra ID access tokens, kept across configuration reloads.
     tokens: Arc<AccessTokens>,
 }
 
@@ -406,22 +406,19 @@ impl Route {
         let probe = choice.probe.then(|| ProbeClaim(state.clone()));
         let in_flight = state.start();
         let access_token = match &provider.account {
-            Some(CloudAccount::Gcp(account)) => Some(
-                self.tokens
-                    .token(&account.service_account)
-                    .await
-                    .map_err(|reason| {
-                        tracing::warn!(provider = %provider.name, %reason, "no Vertex AI access token");
-                        attempt::Failure {
-                            kind: FailureKind::Server,
-                            retry_after: None,
-                            answer: FinalAnswer::Error(ProxyError::UpstreamCredential {
-                                provider: provider.name.to_string(),
-                                reason,
-                            }),
-                        }
-                    })?,
-            ),
+            Some(account @ (CloudAccount::Gcp(_) | CloudAccount::Azure(_))) => {
+                Some(self.tokens.token(account).await.map_err(|reason| {
+                    tracing::warn!(provider = %provider.name, %reason, "no access token");
+                    attempt::Failure {
+                        kind: FailureKind::Server,
+                        retry_after: None,
+                        answer: FinalAnswer::Error(ProxyError::UpstreamCredential {
+                            provider: provider.name.to_string(),
+                            reason,
+                        }),
+                    }
+                })?)
+            }
             _ => None,
         };
         let request = self
