@@ -15,6 +15,8 @@ use tollgate_llm::chat::{
 
 mod support;
 
+use support::{arguments, delta, not_carried, start, text, user};
+
 fn fixture(name: &str) -> Vec<u8> {
     support::fixture("anthropic", name)
 }
@@ -25,10 +27,6 @@ fn json_of(bytes: &[u8]) -> Value {
 
 const CALL_A: &str = "toolu_01A09q90qw90lq917835lq9";
 const CALL_B: &str = "toolu_01B19r91rx91mr918946mr0";
-
-fn text(text: &str) -> Part {
-    Part::Text(text.into())
-}
 
 /// The common shape of `request_full.json`.
 fn full_request() -> ChatRequest {
@@ -173,13 +171,6 @@ fn structured_output_travels_both_ways() {
 
 fn to_bytes(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap()
-}
-
-fn user(parts: Vec<Part>) -> Message {
-    Message {
-        role: Role::User,
-        content: parts,
-    }
 }
 
 #[test]
@@ -351,58 +342,51 @@ fn request_with(extra: Value) -> Vec<u8> {
     to_bytes(&body)
 }
 
-fn refused(field: &str) -> Result<(), TranslateError> {
-    Err(TranslateError::Unsupported {
-        field: field.into(),
-        upstream: "translation to another provider",
-    })
-}
-
 #[test]
 fn caller_fields_the_common_shape_cannot_carry_are_refused() {
     let history = |block: Value| json!({"messages": [{"role": "assistant", "content": [block]}]});
     let cases = [
         (
             json!({"thinking": {"type": "enabled", "budget_tokens": 2048}}),
-            refused("thinking"),
+            not_carried("thinking"),
         ),
         (
             json!({"thinking": {"type": "adaptive"}}),
-            refused("thinking"),
+            not_carried("thinking"),
         ),
-        (json!({"top_k": 5}), refused("top_k")),
+        (json!({"top_k": 5}), not_carried("top_k")),
         (
             json!({"mcp_servers": [{"type": "url", "url": "https://mcp.example.com", "name": "x"}]}),
-            refused("mcp_servers"),
+            not_carried("mcp_servers"),
         ),
         (
             history(json!({"type": "thinking", "thinking": "hm", "signature": "sig"})),
-            refused("messages[0].content[0] (thinking block)"),
+            not_carried("messages[0].content[0] (thinking block)"),
         ),
         (
             history(json!({"type": "redacted_thinking", "data": "abc"})),
-            refused("messages[0].content[0] (redacted_thinking block)"),
+            not_carried("messages[0].content[0] (redacted_thinking block)"),
         ),
         (
             json!({"messages": [{"role": "user", "content": [
                 {"type": "text", "text": "summarise"},
                 {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}
             ]}]}),
-            refused("messages[0].content[1] (document block)"),
+            not_carried("messages[0].content[1] (document block)"),
         ),
         (
             json!({"messages": [{"role": "user", "content": [
                 {"type": "image", "source": {"type": "file", "file_id": "file_011"}}
             ]}]}),
-            refused("messages[0].content[0].source (file image source)"),
+            not_carried("messages[0].content[0].source (file image source)"),
         ),
         (
             json!({"tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}]}),
-            refused("tools[0] (web_search_20250305 tool)"),
+            not_carried("tools[0] (web_search_20250305 tool)"),
         ),
         (
             json!({"output_config": {"format": {"type": "xml"}}}),
-            refused("output_config.format (xml)"),
+            not_carried("output_config.format (xml)"),
         ),
     ];
     for (extra, expected) in cases {
@@ -611,13 +595,6 @@ fn decode(chunks: &[&[u8]]) -> (Vec<StreamEvent>, Result<(), StreamError>) {
     (events, end)
 }
 
-fn start(id: &str, model: &str) -> StreamEvent {
-    StreamEvent::Start {
-        id: id.into(),
-        model: model.into(),
-    }
-}
-
 fn usage(input_tokens: u64, output_tokens: u64, cached_tokens: u64) -> StreamEvent {
     StreamEvent::Usage(Usage {
         input_tokens,
@@ -627,23 +604,12 @@ fn usage(input_tokens: u64, output_tokens: u64, cached_tokens: u64) -> StreamEve
     })
 }
 
-fn text_event(text: &str) -> StreamEvent {
-    StreamEvent::Text(text.into())
-}
-
-fn arguments(index: u32, delta: &str) -> StreamEvent {
-    StreamEvent::ToolArguments {
-        index,
-        delta: delta.into(),
-    }
-}
-
 fn tool_stream_events() -> Vec<StreamEvent> {
     vec![
         start("msg_014p7gG3wDgGV9EUtLvnow3U", "claude-sonnet-4-5-20250929"),
         usage(2472, 2, 2000),
-        text_event("Let me check "),
-        text_event("both cities."),
+        delta("Let me check "),
+        delta("both cities."),
         StreamEvent::ToolCallStart {
             index: 0,
             id: "toolu_01T1x1fJ34qAmk2tNTrN7Up6".into(),
@@ -672,8 +638,8 @@ fn streams_decode_into_common_events() {
         vec![
             start("msg_01XFDUDYJgAACzvnptvVoYEL", "claude-sonnet-4-5-20250929"),
             usage(25, 1, 0),
-            text_event("Hello"),
-            text_event("! Ça va ? 👋"),
+            delta("Hello"),
+            delta("! Ça va ? 👋"),
             StreamEvent::Finish(FinishReason::EndTurn),
             usage(25, 15, 0),
         ]
@@ -693,7 +659,7 @@ fn thinking_is_passed_over_in_streams() {
         vec![
             start("msg_01LE6ie5qgVaMCTC9eTNwDeb", "claude-opus-4-1"),
             usage(40, 3, 0),
-            text_event("27 * 453 = 12231"),
+            delta("27 * 453 = 12231"),
             StreamEvent::Finish(FinishReason::MaxTokens),
             StreamEvent::Usage(Usage {
                 input_tokens: 40,
@@ -712,7 +678,7 @@ fn an_error_event_ends_the_stream() {
         end,
         Err(StreamError::Upstream("overloaded_error: Overloaded".into()))
     );
-    assert_eq!(events.last(), Some(&text_event("Once upon")));
+    assert_eq!(events.last(), Some(&delta("Once upon")));
 }
 
 #[test]
@@ -769,7 +735,7 @@ fn the_encoder_writes_the_events_anthropic_sends() {
     let events = [
         start("msg_1", "claude-haiku-4-5"),
         usage(30, 1, 10),
-        text_event("Hi"),
+        delta("Hi"),
         StreamEvent::ToolCallStart {
             index: 0,
             id: "toolu_1".into(),
@@ -777,7 +743,7 @@ fn the_encoder_writes_the_events_anthropic_sends() {
         },
         arguments(0, "{\"city\":"),
         arguments(0, "\"Oslo\"}"),
-        text_event("Done."),
+        delta("Done."),
         StreamEvent::Finish(FinishReason::ToolUse),
         usage(30, 12, 10),
     ];
@@ -832,7 +798,7 @@ fn usage_reported_last_reaches_message_delta() {
     // As an OpenAI upstream streams: no usage until the end, after the finish reason.
     let events = [
         start("chatcmpl-1", "gpt-4o-mini"),
-        text_event("Hello"),
+        delta("Hello"),
         StreamEvent::ToolCallStart {
             index: 0,
             id: "call_1".into(),
@@ -854,7 +820,7 @@ fn usage_reported_last_reaches_message_delta() {
     let mut expected = vec![
         start("chatcmpl-1", "gpt-4o-mini"),
         usage(0, 0, 0),
-        text_event("Hello"),
+        delta("Hello"),
     ];
     expected.extend(events[2..4].iter().cloned());
     // The first call's arguments went to its block after the second call opened, which

@@ -13,12 +13,13 @@ use serde_json::{Value, json};
 use tollgate_llm::Usage;
 use tollgate_llm::bedrock::{Decoder, error_message, parse_response, write_request};
 use tollgate_llm::chat::{
-    ChatRequest, ChatResponse, FinishReason, Image, Message, Part, ResponseFormat, Role,
-    StreamDecoder, StreamError, StreamEvent, Tool, ToolCall, ToolChoice, ToolResult,
-    TranslateError,
+    ChatRequest, ChatResponse, FinishReason, Image, Part, ResponseFormat, StreamDecoder,
+    StreamError, StreamEvent, Tool, ToolCall, ToolChoice, ToolResult, TranslateError,
 };
 
 mod support;
+
+use support::{arguments, assistant, text, user};
 
 fn fixture(name: &str) -> Vec<u8> {
     support::fixture("bedrock", name)
@@ -50,24 +51,6 @@ fn expected_request(name: &str) -> Value {
     let mut body = fixture_json(name);
     normalise_schema(&mut body);
     body
-}
-
-fn user(content: Vec<Part>) -> Message {
-    Message {
-        role: Role::User,
-        content,
-    }
-}
-
-fn assistant(content: Vec<Part>) -> Message {
-    Message {
-        role: Role::Assistant,
-        content,
-    }
-}
-
-fn text(text: &str) -> Part {
-    Part::Text(text.to_owned())
 }
 
 fn chat_request() -> ChatRequest {
@@ -518,10 +501,6 @@ fn decodes_bytes_written_from_the_event_stream_layout() {
 
 #[test]
 fn decodes_tool_calls_with_streamed_arguments_and_skips_reasoning() {
-    let tool_arguments = |index, delta: &str| StreamEvent::ToolArguments {
-        index,
-        delta: delta.to_owned(),
-    };
     assert_eq!(
         decode_whole(&encode_stream("stream_tool_use.json")),
         (
@@ -533,14 +512,14 @@ fn decodes_tool_calls_with_streamed_arguments_and_skips_reasoning() {
                     id: "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q".to_owned(),
                     name: "get_weather".to_owned(),
                 },
-                tool_arguments(0, "{\"city\": "),
-                tool_arguments(0, "\"Paris\"}"),
+                arguments(0, "{\"city\": "),
+                arguments(0, "\"Paris\"}"),
                 StreamEvent::ToolCallStart {
                     index: 1,
                     id: "tooluse_Hn2Ozk9kS2uRuVd5TNQbRw".to_owned(),
                     name: "get_time".to_owned(),
                 },
-                tool_arguments(1, "{}"),
+                arguments(1, "{}"),
                 StreamEvent::Finish(FinishReason::ToolUse),
                 StreamEvent::Usage(Usage {
                     input_tokens: 2450,

@@ -12,6 +12,8 @@ use tollgate_llm::gemini::{Decoder, error_message, parse_response, write_request
 
 mod support;
 
+use support::{call, text};
+
 fn fixture(name: &str) -> Vec<u8> {
     support::fixture("gemini", name)
 }
@@ -24,20 +26,8 @@ fn written(request: &ChatRequest) -> Value {
     serde_json::from_slice(&write_request(request).unwrap()).unwrap()
 }
 
-fn text(text: &str) -> Part {
-    Part::Text(text.into())
-}
-
 fn message(role: Role, content: Vec<Part>) -> Message {
     Message { role, content }
-}
-
-fn call(id: &str, name: &str, arguments: &str) -> Part {
-    Part::ToolCall(ToolCall {
-        id: id.into(),
-        name: name.into(),
-        arguments: arguments.into(),
-    })
 }
 
 fn result(call_id: &str, name: Option<&str>, content: Vec<Part>, is_error: bool) -> Part {

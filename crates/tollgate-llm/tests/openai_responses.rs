@@ -7,14 +7,18 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use tollgate_llm::chat::{
-    ChatRequest, ChatResponse, FinishReason, Image, Message, Part, ResponseFormat, Role,
-    StreamDecoder, StreamEncoder, StreamEvent, Tool, ToolCall, ToolChoice, ToolResult,
-    TranslateError,
+    ChatRequest, ChatResponse, FinishReason, Image, Part, ResponseFormat, StreamDecoder,
+    StreamEncoder, StreamEvent, ToolChoice, TranslateError,
 };
 use tollgate_llm::openai::responses::{Encoder, parse_request, write_response};
 use tollgate_llm::{Dialect, Usage, WireFormat};
 
 mod support;
+
+use support::{
+    arguments, assert_invalid, assistant, call, delta, not_carried, result, start, text,
+    tool_start, user,
+};
 
 fn fixture(name: &str) -> Vec<u8> {
     support::fixture("openai_responses", name)
@@ -24,100 +28,13 @@ fn fixture_json(name: &str) -> Value {
     support::fixture_json("openai_responses", name)
 }
 
-fn user(content: Vec<Part>) -> Message {
-    Message {
-        role: Role::User,
-        content,
-    }
-}
-
-fn assistant(content: Vec<Part>) -> Message {
-    Message {
-        role: Role::Assistant,
-        content,
-    }
-}
-
-fn text(text: &str) -> Part {
-    Part::Text(text.to_owned())
-}
-
-fn call(id: &str, name: &str, arguments: &str) -> Part {
-    Part::ToolCall(ToolCall {
-        id: id.to_owned(),
-        name: name.to_owned(),
-        arguments: arguments.to_owned(),
-    })
-}
-
-fn result(call_id: &str, name: Option<&str>, content: Vec<Part>) -> Part {
-    Part::ToolResult(ToolResult {
-        call_id: call_id.to_owned(),
-        name: name.map(str::to_owned),
-        content,
-        is_error: false,
-    })
-}
-
-/// The common shape of `request.json`.
+/// The common shape of `request.json`: the Chat Completions fixture's request, for another
+/// model and without stop sequences (the Responses API has none).
 fn weather_request() -> ChatRequest {
     ChatRequest {
         model: "gpt-4.1".to_owned(),
-        system: Some("You are a helpful travel assistant.\n\nAnswer in English.".to_owned()),
-        messages: vec![
-            user(vec![
-                text("What is the weather in Paris and in Rome? Here is a map."),
-                Part::Image(Image::Url("https://example.com/map.png".to_owned())),
-                Part::Image(Image::Base64 {
-                    media_type: "image/png".to_owned(),
-                    data: "iVBORw0KGgoAAAANSUhEUg==".to_owned(),
-                }),
-            ]),
-            assistant(vec![
-                call("call_paris", "get_weather", r#"{"city":"Paris"}"#),
-                call("call_rome", "get_weather", r#"{"city":"Rome"}"#),
-            ]),
-            user(vec![
-                result(
-                    "call_paris",
-                    Some("get_weather"),
-                    vec![text("18°C, cloudy")],
-                ),
-                result("call_rome", Some("get_weather"), vec![text("24°C, sunny")]),
-            ]),
-            assistant(vec![text(
-                "Paris is 18°C and cloudy; Rome is 24°C and sunny.",
-            )]),
-            user(vec![text("Thanks! Which one is warmer?")]),
-        ],
-        max_tokens: Some(512),
-        temperature: Some(0.2),
-        top_p: Some(0.9),
         stop: Vec::new(),
-        stream: true,
-        tools: vec![Tool {
-            name: "get_weather".to_owned(),
-            description: Some("Current weather for a city.".to_owned()),
-            parameters: json!({
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-                "additionalProperties": false
-            }),
-        }],
-        tool_choice: Some(ToolChoice::Auto),
-        parallel_tool_calls: Some(true),
-        response_format: Some(ResponseFormat::JsonSchema {
-            name: "comparison".to_owned(),
-            schema: json!({
-                "type": "object",
-                "properties": {"warmer": {"type": "string"}, "difference_celsius": {"type": "number"}},
-                "required": ["warmer", "difference_celsius"],
-                "additionalProperties": false
-            }),
-            strict: Some(true),
-        }),
-        user: Some("user-1234".to_owned()),
+        ..support::weather_request()
     }
 }
 
@@ -352,10 +269,7 @@ fn fields_that_would_change_the_answer_or_need_state_are_refused() {
     ] {
         assert_eq!(
             parsed(minimal(extra.clone())),
-            Err(TranslateError::Unsupported {
-                field: field.to_owned(),
-                upstream: "translation to another provider"
-            }),
+            not_carried(field),
             "{extra}"
         );
     }
@@ -491,12 +405,7 @@ fn a_malformed_request_is_invalid_and_names_the_field() {
             "`reasoning` is invalid",
         ),
     ] {
-        match parsed(body.clone()) {
-            Err(TranslateError::Invalid(message)) => {
-                assert!(message.starts_with(expected), "{body}: {message}")
-            }
-            other => panic!("{body}: {other:?}"),
-        }
+        assert_invalid(parsed(body.clone()), expected, &body);
     }
     assert!(matches!(
         parse_request(b"{"),
@@ -627,32 +536,6 @@ fn finish_reasons_set_the_status() {
 
 // ---------------------------------------------------------------------------------------------
 // Streams
-
-fn start(id: &str, model: &str) -> StreamEvent {
-    StreamEvent::Start {
-        id: id.to_owned(),
-        model: model.to_owned(),
-    }
-}
-
-fn delta(text: &str) -> StreamEvent {
-    StreamEvent::Text(text.to_owned())
-}
-
-fn tool_start(index: u32, id: &str, name: &str) -> StreamEvent {
-    StreamEvent::ToolCallStart {
-        index,
-        id: id.to_owned(),
-        name: name.to_owned(),
-    }
-}
-
-fn arguments(index: u32, delta: &str) -> StreamEvent {
-    StreamEvent::ToolArguments {
-        index,
-        delta: delta.to_owned(),
-    }
-}
 
 /// What an OpenAI upstream's text stream becomes.
 fn text_events() -> Vec<StreamEvent> {

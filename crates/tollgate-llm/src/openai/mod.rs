@@ -1,6 +1,7 @@
 //! OpenAI's API: requests to `/v1/chat/completions`, `/v1/responses` and `/v1/embeddings`,
 //! their responses and their streams.
 
+mod caller;
 pub mod chat;
 mod request;
 pub mod responses;

@@ -109,18 +109,7 @@ impl Encoder {
 
     /// Closes the open item and opens a message with one empty part; returns its index.
     fn open_message(&mut self, out: &mut Vec<u8>) -> usize {
-        self.close(Status::Completed, out);
-        let index = self.output.len();
-        self.output.push(Item::message(self.ids.message(index)));
-        let item = &self.output[index];
-        emit(
-            out,
-            &mut self.sequence,
-            &EventOut::ItemAdded {
-                output_index: index,
-                item,
-            },
-        );
+        let index = self.open_item(Item::message(self.ids.message(self.output.len())), out);
         // Opens the message's part.
         self.output[index].push("");
         let event = EventOut::PartAdded {
@@ -130,26 +119,28 @@ impl Encoder {
             part: &OutputText::new(""),
         };
         emit(out, &mut self.sequence, &event);
-        self.open = Some(index);
         index
     }
 
     fn tool_call(&mut self, call: u32, id: &str, name: &str, out: &mut Vec<u8>) {
-        self.close(Status::Completed, out);
-        let index = self.output.len();
-        self.output.push(Item::function_call(id, name, ""));
+        let index = self.open_item(Item::function_call(id, name, ""), out);
         self.calls.retain(|(known, _)| *known != call);
         self.calls.push((call, index));
-        let item = &self.output[index];
-        emit(
-            out,
-            &mut self.sequence,
-            &EventOut::ItemAdded {
-                output_index: index,
-                item,
-            },
-        );
+    }
+
+    /// Closes the open item and opens `item` after it (`response.output_item.added`); returns
+    /// its index.
+    fn open_item(&mut self, item: Item, out: &mut Vec<u8>) -> usize {
+        self.close(Status::Completed, out);
+        let index = self.output.len();
+        self.output.push(item);
+        let event = EventOut::ItemAdded {
+            output_index: index,
+            item: &self.output[index],
+        };
+        emit(out, &mut self.sequence, &event);
         self.open = Some(index);
+        index
     }
 
     /// A piece of a call's arguments, written to that call's item.

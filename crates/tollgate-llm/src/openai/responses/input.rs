@@ -1,13 +1,11 @@
 //! Reads a caller's `input`, a string or an array of items, into the system prompt's parts and
 //! the conversation.
 
-use std::collections::HashMap;
-
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{invalid, not_carried};
-use crate::chat::{Message, Part, Role, ToolCall, ToolResult, TranslateError};
+use crate::chat::{Message, Part, Role, ToolCall, TranslateError};
+use crate::openai::caller::{Conversation, invalid, not_carried};
 use crate::openai::chat::{TextOr, from_json, image};
 
 /// Reads `input` into the texts of its system and developer messages, in order, and the
@@ -20,7 +18,7 @@ pub(super) fn conversation(
         TextOr::Text(text) => conversation.push(Role::User, non_empty(text).into_iter().collect()),
         TextOr::List(items) => {
             for (i, item) in items.into_iter().enumerate() {
-                conversation.add(i, item)?;
+                add(&mut conversation, i, item)?;
             }
         }
     }
@@ -77,146 +75,127 @@ struct FunctionCallOutputIn {
     output: TextOr<PartIn>,
 }
 
-/// The conversation as it is read, item by item.
-#[derive(Default)]
-struct Conversation {
-    system: Vec<String>,
-    messages: Vec<Message>,
-    /// Tool names by call id, for the tool results that answer the calls.
-    names: HashMap<String, String>,
-    /// Whether the last message holds the results of `function_call_output` items, so the
-    /// next result joins it.
-    in_tool_results: bool,
+/// Reads item `i` of `input` into the conversation.
+fn add(conversation: &mut Conversation, i: usize, item: &RawValue) -> Result<(), TranslateError> {
+    let at = format!("input[{i}]");
+    let json = item.get().as_bytes();
+    let head: ItemHead = from_json(&at, json)?;
+    let mut tool_results = false;
+    match head.kind.as_deref() {
+        None | Some("message") => add_message(conversation, &at, from_json(&at, json)?)?,
+        Some("function_call") => {
+            let call: FunctionCallIn = from_json(&at, json)?;
+            let call = ToolCall {
+                id: call.call_id,
+                name: call.name,
+                arguments: call.arguments,
+            };
+            conversation.note_call(&call);
+            push_assistant(conversation, vec![Part::ToolCall(call)]);
+        }
+        Some("function_call_output") => {
+            let output: FunctionCallOutputIn = from_json(&at, json)?;
+            add_tool_result(conversation, &at, output)?;
+            tool_results = true;
+        }
+        // Reasoning items carry OpenAI's encrypted reasoning, which means nothing to
+        // another upstream; the visible turns around them carry the conversation.
+        Some("reasoning") => return Ok(()),
+        Some(kind) => return Err(not_carried(format!("{at}.type={kind}"))),
+    }
+    conversation.in_tool_results = tool_results;
+    Ok(())
 }
 
-impl Conversation {
-    fn add(&mut self, i: usize, item: &RawValue) -> Result<(), TranslateError> {
-        let at = format!("input[{i}]");
-        let json = item.get().as_bytes();
-        let head: ItemHead = from_json(&at, json)?;
-        let mut tool_results = false;
-        match head.kind.as_deref() {
-            None | Some("message") => self.add_message(&at, from_json(&at, json)?)?,
-            Some("function_call") => {
-                let call: FunctionCallIn = from_json(&at, json)?;
-                self.names.insert(call.call_id.clone(), call.name.clone());
-                let call = Part::ToolCall(ToolCall {
-                    id: call.call_id,
-                    name: call.name,
-                    arguments: call.arguments,
-                });
-                self.push_assistant(vec![call]);
-            }
-            Some("function_call_output") => {
-                let output: FunctionCallOutputIn = from_json(&at, json)?;
-                self.add_tool_result(&at, output)?;
-                tool_results = true;
-            }
-            // Reasoning items carry OpenAI's encrypted reasoning, which means nothing to
-            // another upstream; the visible turns around them carry the conversation.
-            Some("reasoning") => return Ok(()),
-            Some(kind) => return Err(not_carried(format!("{at}.type={kind}"))),
+/// Reads the message item at `at`: system and developer texts into the system prompt, user
+/// and assistant messages into the conversation.
+fn add_message(
+    conversation: &mut Conversation,
+    at: &str,
+    message: MessageIn,
+) -> Result<(), TranslateError> {
+    let parts = match message.content {
+        TextOr::Text(text) => {
+            let kind = match message.role {
+                RoleIn::Assistant => "output_text",
+                _ => "input_text",
+            };
+            vec![PartIn::text(kind, text)]
         }
-        self.in_tool_results = tool_results;
-        Ok(())
-    }
-
-    fn add_message(&mut self, at: &str, message: MessageIn) -> Result<(), TranslateError> {
-        let parts = match message.content {
-            TextOr::Text(text) => {
-                let kind = match message.role {
-                    RoleIn::Assistant => "output_text",
-                    _ => "input_text",
-                };
-                vec![PartIn::text(kind, text)]
-            }
-            TextOr::List(parts) => parts,
-        };
-        match message.role {
-            role @ (RoleIn::System | RoleIn::Developer) => {
-                let role = if matches!(role, RoleIn::System) {
-                    "system"
-                } else {
-                    "developer"
-                };
-                for (j, part) in parts.into_iter().enumerate() {
-                    let at = format!("{at}.content[{j}]");
-                    match part.kind.as_str() {
-                        "input_text" => self.system.push(required(&at, "text", part.text)?),
-                        "input_image" | "input_file" | "input_audio" => {
-                            return Err(not_carried(format!(
-                                "{at}.type={} in a {role} message",
-                                part.kind
-                            )));
-                        }
-                        _ => return Err(part.misplaced(&at, "a system or developer")),
+        TextOr::List(parts) => parts,
+    };
+    match message.role {
+        role @ (RoleIn::System | RoleIn::Developer) => {
+            let role = if matches!(role, RoleIn::System) {
+                "system"
+            } else {
+                "developer"
+            };
+            for (j, part) in parts.into_iter().enumerate() {
+                let at = format!("{at}.content[{j}]");
+                match part.kind.as_str() {
+                    "input_text" => conversation.system.push(required(&at, "text", part.text)?),
+                    "input_image" | "input_file" | "input_audio" => {
+                        return Err(not_carried(format!(
+                            "{at}.type={} in a {role} message",
+                            part.kind
+                        )));
                     }
+                    _ => return Err(part.misplaced(&at, "a system or developer")),
                 }
-            }
-            RoleIn::User => {
-                let content = parts
-                    .into_iter()
-                    .enumerate()
-                    .map(|(j, part)| part.into_input(&format!("{at}.content[{j}]"), "a user"))
-                    .collect::<Result<Vec<_>, _>>()?;
-                self.push(Role::User, content.into_iter().flatten().collect());
-            }
-            RoleIn::Assistant => {
-                let mut content = Vec::with_capacity(parts.len());
-                for (j, part) in parts.into_iter().enumerate() {
-                    let at = format!("{at}.content[{j}]");
-                    let text = match part.kind.as_str() {
-                        "output_text" | "input_text" => required(&at, "text", part.text)?,
-                        "refusal" => required(&at, "refusal", part.refusal)?,
-                        _ => return Err(part.misplaced(&at, "an assistant")),
-                    };
-                    content.extend(non_empty(text));
-                }
-                self.push_assistant(content);
             }
         }
-        Ok(())
-    }
-
-    fn add_tool_result(
-        &mut self,
-        at: &str,
-        output: FunctionCallOutputIn,
-    ) -> Result<(), TranslateError> {
-        let content = match output.output {
-            TextOr::Text(text) => non_empty(text).into_iter().collect(),
-            TextOr::List(parts) => parts
+        RoleIn::User => {
+            let content = parts
                 .into_iter()
                 .enumerate()
-                .map(|(j, part)| part.into_input(&format!("{at}.output[{j}]"), "a tool"))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .flatten()
-                .collect(),
-        };
-        let result = Part::ToolResult(ToolResult {
-            name: self.names.get(&output.call_id).cloned(),
-            call_id: output.call_id,
-            content,
-            is_error: false,
-        });
-        match self.messages.last_mut() {
-            Some(last) if self.in_tool_results => last.content.push(result),
-            _ => self.push(Role::User, vec![result]),
+                .map(|(j, part)| part.into_input(&format!("{at}.content[{j}]"), "a user"))
+                .collect::<Result<Vec<_>, _>>()?;
+            conversation.push(Role::User, content.into_iter().flatten().collect());
         }
-        Ok(())
-    }
-
-    fn push(&mut self, role: Role, content: Vec<Part>) {
-        self.messages.push(Message { role, content });
-    }
-
-    /// Adds to the assistant's turn: the API gives each text and call of a turn its own item.
-    fn push_assistant(&mut self, content: Vec<Part>) {
-        match self.messages.last_mut() {
-            Some(last) if last.role == Role::Assistant => last.content.extend(content),
-            _ => self.push(Role::Assistant, content),
+        RoleIn::Assistant => {
+            let mut content = Vec::with_capacity(parts.len());
+            for (j, part) in parts.into_iter().enumerate() {
+                let at = format!("{at}.content[{j}]");
+                let text = match part.kind.as_str() {
+                    "output_text" | "input_text" => required(&at, "text", part.text)?,
+                    "refusal" => required(&at, "refusal", part.refusal)?,
+                    _ => return Err(part.misplaced(&at, "an assistant")),
+                };
+                content.extend(non_empty(text));
+            }
+            push_assistant(conversation, content);
         }
+    }
+    Ok(())
+}
+
+/// Reads the `function_call_output` item at `at` as a tool result.
+fn add_tool_result(
+    conversation: &mut Conversation,
+    at: &str,
+    output: FunctionCallOutputIn,
+) -> Result<(), TranslateError> {
+    let content = match output.output {
+        TextOr::Text(text) => non_empty(text).into_iter().collect(),
+        TextOr::List(parts) => parts
+            .into_iter()
+            .enumerate()
+            .map(|(j, part)| part.into_input(&format!("{at}.output[{j}]"), "a tool"))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect(),
+    };
+    conversation.push_tool_result(output.call_id, content);
+    Ok(())
+}
+
+/// Adds to the assistant's turn: the API gives each text and call of a turn its own item.
+fn push_assistant(conversation: &mut Conversation, content: Vec<Part>) {
+    match conversation.messages.last_mut() {
+        Some(last) if last.role == Role::Assistant => last.content.extend(content),
+        _ => conversation.push(Role::Assistant, content),
     }
 }
 

@@ -79,6 +79,9 @@
 //!
 //! The events the API sends and the SDKs accumulate, each with its `event:` line and a
 //! `sequence_number` counting from 0: see [`Encoder`].
+//!
+//! [`TranslateError::Unsupported`]: crate::chat::TranslateError::Unsupported
+//! [`TranslateError::Invalid`]: crate::chat::TranslateError::Invalid
 
 mod encode;
 mod input;
@@ -88,19 +91,3 @@ mod parse;
 pub use encode::Encoder;
 pub use object::write_response;
 pub use parse::parse_request;
-
-use crate::chat::TranslateError;
-
-/// What lacks a field the common shape cannot carry, in [`TranslateError::Unsupported`].
-const NOT_CARRIED: &str = "translation to another provider";
-
-fn invalid(message: String) -> TranslateError {
-    TranslateError::Invalid(message)
-}
-
-fn not_carried(field: String) -> TranslateError {
-    TranslateError::Unsupported {
-        field,
-        upstream: NOT_CARRIED,
-    }
-}

@@ -9,9 +9,10 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::input::conversation;
-use super::{invalid, not_carried};
-use crate::chat::{ChatRequest, ResponseFormat, Tool, ToolChoice, TranslateError};
-use crate::openai::chat::from_json;
+use crate::chat::{ChatRequest, ResponseFormat, TranslateError};
+use crate::openai::caller::{
+    FunctionIn, ToolEntry, field, invalid, not_carried, read_fields, tool_choice, tools,
+};
 
 /// `include` entries that ask only for what the common shape never produces: outputs of
 /// built-in tools (which are refused), inputs echoed back, encrypted reasoning.
@@ -28,15 +29,7 @@ const HARMLESS_INCLUDES: [&str; 7] = [
 /// Reads a Responses request body. Fields that would change the answer if dropped, or that
 /// need state the gateway does not keep, are refused (see the module doc for the list).
 pub fn parse_request(body: &[u8]) -> Result<ChatRequest, TranslateError> {
-    let fields: BTreeMap<String, &RawValue> = from_json("", body)?;
-    let mut request = ChatRequest::default();
-    let mut rest = Rest::default();
-    for (name, raw) in &fields {
-        read_field(name, raw, &mut request, &mut rest)?;
-    }
-    if request.model.is_empty() {
-        return Err(invalid("`model` is required".to_owned()));
-    }
+    let (mut request, rest) = read_fields::<Rest>(body, read_field)?;
     let input = rest
         .input
         .ok_or_else(|| invalid("`input` is required".to_owned()))?;
@@ -61,7 +54,8 @@ struct Rest<'a> {
     safety_identifier: Option<String>,
 }
 
-/// Reads one top-level field into `request` (or `rest`), or refuses it.
+/// Reads one top-level field into `request` (or `rest`), drops it where that is harmless, or
+/// refuses it.
 fn read_field<'a>(
     name: &str,
     raw: &'a RawValue,
@@ -76,21 +70,28 @@ fn read_field<'a>(
         "temperature" => request.temperature = field(name, raw)?,
         "top_p" => request.top_p = field(name, raw)?,
         "stream" => request.stream = field::<Option<bool>>(name, raw)?.unwrap_or(false),
-        "tools" => request.tools = tools(field(name, raw)?)?,
-        "tool_choice" => request.tool_choice = tool_choice(field(name, raw)?)?,
+        "tools" => request.tools = tools::<ToolIn>(field(name, raw)?)?,
+        "tool_choice" => {
+            request.tool_choice = tool_choice(
+                field(name, raw)?,
+                "/name",
+                r#"{"type":"function","name":...}"#,
+            )?
+        }
         "parallel_tool_calls" => request.parallel_tool_calls = field(name, raw)?,
         "text" => request.response_format = text(field(name, raw)?)?,
         "user" => request.user = field(name, raw)?,
         "safety_identifier" => rest.safety_identifier = field(name, raw)?,
-        _ => return check_dropped(name, raw),
+        _ if harmless_to_drop(name, raw)? => {}
+        _ => return Err(not_carried(name.to_owned())),
     }
     Ok(())
 }
 
-/// Accepts a field the common shape does not carry when dropping it is harmless, at least
-/// at the value the caller gave; refuses it otherwise, naming it (or the member at fault).
-fn check_dropped(name: &str, raw: &RawValue) -> Result<(), TranslateError> {
-    let harmless = match name {
+/// Whether dropping a field the common shape does not carry is harmless, at least at the
+/// value the caller gave; a member that is not is refused by name.
+fn harmless_to_drop(name: &str, raw: &RawValue) -> Result<bool, TranslateError> {
+    Ok(match name {
         "metadata"
         | "store"
         | "service_tier"
@@ -135,17 +136,7 @@ fn check_dropped(name: &str, raw: &RawValue) -> Result<(), TranslateError> {
             field::<Option<IgnoredAny>>(name, raw)?.is_none()
         }
         _ => false,
-    };
-    if harmless {
-        Ok(())
-    } else {
-        Err(not_carried(name.to_owned()))
-    }
-}
-
-/// Deserializes one top-level field, naming the field (and the path inside it) on failure.
-fn field<'de, T: Deserialize<'de>>(name: &str, raw: &'de RawValue) -> Result<T, TranslateError> {
-    from_json(name, raw.get().as_bytes())
+    })
 }
 
 #[derive(Deserialize)]
@@ -167,56 +158,21 @@ struct ToolIn {
     parameters: Option<Value>,
 }
 
-fn tools(list: Option<Vec<ToolIn>>) -> Result<Vec<Tool>, TranslateError> {
-    let list = list.unwrap_or_default();
-    let mut tools = Vec::with_capacity(list.len());
-    for (i, tool) in list.into_iter().enumerate() {
-        if tool.kind != "function" {
-            return Err(not_carried(format!("tools[{i}].type={}", tool.kind)));
-        }
-        let name = tool
+impl ToolEntry for ToolIn {
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    fn into_function(self, i: usize) -> Result<FunctionIn, TranslateError> {
+        let name = self
             .name
             .ok_or_else(|| invalid(format!("`tools[{i}].name` is required")))?;
-        tools.push(Tool {
+        Ok(FunctionIn {
             name,
-            description: tool.description,
-            // The API reads a null schema as a function without parameters.
-            parameters: tool
-                .parameters
-                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
-        });
+            description: self.description,
+            parameters: self.parameters,
+        })
     }
-    Ok(tools)
-}
-
-fn tool_choice(value: Option<Value>) -> Result<Option<ToolChoice>, TranslateError> {
-    let wrong = || {
-        invalid(
-            "`tool_choice` is invalid: expected \"auto\", \"none\", \"required\" or {\"type\":\"function\",\"name\":...}"
-                .to_owned(),
-        )
-    };
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    let choice = match &value {
-        Value::String(mode) => match mode.as_str() {
-            "auto" => ToolChoice::Auto,
-            "none" => ToolChoice::None,
-            "required" => ToolChoice::Required,
-            _ => return Err(wrong()),
-        },
-        Value::Object(choice) => match choice.get("type").and_then(Value::as_str) {
-            Some("function") => {
-                let name = choice.get("name").and_then(Value::as_str);
-                ToolChoice::Tool(name.ok_or_else(wrong)?.to_owned())
-            }
-            Some(kind) => return Err(not_carried(format!("tool_choice.type={kind}"))),
-            None => return Err(wrong()),
-        },
-        _ => return Err(wrong()),
-    };
-    Ok(Some(choice))
 }
 
 #[derive(Deserialize)]

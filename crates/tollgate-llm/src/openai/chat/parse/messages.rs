@@ -1,14 +1,13 @@
 //! Reads the messages of a caller's request: the conversation and its system prompt.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{self, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 
-use super::{invalid, not_carried};
-use crate::chat::{Image, Message, Part, Role, ToolCall, ToolResult, TranslateError};
+use crate::chat::{Image, Message, Part, Role, ToolCall, TranslateError};
+use crate::openai::caller::{Conversation, invalid, not_carried};
 
 /// A value OpenAI accepts either as one string or as a list (`stop`, `content`, and the
 /// Responses API's `input` and `output`).
@@ -108,121 +107,102 @@ pub(super) fn conversation(
 ) -> Result<(Option<String>, Vec<Message>), TranslateError> {
     let mut conversation = Conversation::default();
     for (i, message) in messages.into_iter().enumerate() {
-        conversation.add(i, message)?;
+        add(&mut conversation, i, message)?;
     }
-    let system = conversation.system();
+    let system = &conversation.system;
+    let system = (!system.is_empty()).then(|| system.join("\n\n"));
     Ok((system, conversation.messages))
 }
 
-/// The conversation as it is read, message by message.
-#[derive(Default)]
-struct Conversation {
-    system: Vec<String>,
-    messages: Vec<Message>,
-    /// Tool names by call id, for the tool results that answer the calls.
-    names: HashMap<String, String>,
-    /// Whether the last message holds the results of `tool` messages, so the next tool
-    /// result joins it.
-    in_tool_results: bool,
+/// Reads message `i` into the conversation.
+fn add(
+    conversation: &mut Conversation,
+    i: usize,
+    message: MessageIn,
+) -> Result<(), TranslateError> {
+    if message.function_call.is_some() {
+        return Err(not_carried(format!("messages[{i}].function_call")));
+    }
+    if message.audio.is_some() {
+        return Err(not_carried(format!("messages[{i}].audio")));
+    }
+    let role = message.role;
+    match role {
+        RoleIn::System | RoleIn::Developer => {
+            let texts = text_parts(i, message.content)?;
+            conversation
+                .system
+                .extend(texts.into_iter().filter(|t| !t.is_empty()));
+        }
+        RoleIn::User => {
+            let content = user_parts(i, message.content)?;
+            conversation.push(Role::User, content);
+        }
+        RoleIn::Assistant => {
+            let content = assistant_parts(conversation, i, message)?;
+            conversation.push(Role::Assistant, content);
+        }
+        RoleIn::Tool => add_tool_result(conversation, i, message)?,
+        RoleIn::Function => return Err(not_carried(format!("messages[{i}].role=function"))),
+    }
+    conversation.in_tool_results = matches!(role, RoleIn::Tool);
+    Ok(())
 }
 
-impl Conversation {
-    fn add(&mut self, i: usize, message: MessageIn) -> Result<(), TranslateError> {
-        if message.function_call.is_some() {
-            return Err(not_carried(format!("messages[{i}].function_call")));
-        }
-        if message.audio.is_some() {
-            return Err(not_carried(format!("messages[{i}].audio")));
-        }
-        let role = message.role;
-        match role {
-            RoleIn::System | RoleIn::Developer => {
-                let texts = text_parts(i, message.content)?;
-                self.system
-                    .extend(texts.into_iter().filter(|t| !t.is_empty()));
-            }
-            RoleIn::User => {
-                let content = user_parts(i, message.content)?;
-                self.push(Role::User, content);
-            }
-            RoleIn::Assistant => {
-                let content = self.assistant_parts(i, message)?;
-                self.push(Role::Assistant, content);
-            }
-            RoleIn::Tool => self.add_tool_result(i, message)?,
-            RoleIn::Function => return Err(not_carried(format!("messages[{i}].role=function"))),
-        }
-        self.in_tool_results = matches!(role, RoleIn::Tool);
-        Ok(())
-    }
-
-    fn push(&mut self, role: Role, content: Vec<Part>) {
-        self.messages.push(Message { role, content });
-    }
-
-    fn assistant_parts(
-        &mut self,
-        i: usize,
-        message: MessageIn,
-    ) -> Result<Vec<Part>, TranslateError> {
-        let mut content = Vec::new();
-        let parts = match message.content {
-            None => Vec::new(),
-            Some(TextOr::Text(text)) => vec![PartIn::Text { text }],
-            Some(TextOr::List(parts)) => parts,
-        };
-        for (j, part) in parts.into_iter().enumerate() {
-            match part {
-                PartIn::Text { text: t } | PartIn::Refusal { refusal: t } => {
-                    push_text(&mut content, t)
-                }
-                _ => {
-                    return Err(invalid(format!(
-                        "`messages[{i}].content[{j}]` is invalid: an assistant message holds text and refusals only"
-                    )));
-                }
+/// The parts of assistant message `i`: its texts, its refusal and its tool calls, which the
+/// conversation notes.
+fn assistant_parts(
+    conversation: &mut Conversation,
+    i: usize,
+    message: MessageIn,
+) -> Result<Vec<Part>, TranslateError> {
+    let mut content = Vec::new();
+    let parts = match message.content {
+        None => Vec::new(),
+        Some(TextOr::Text(text)) => vec![PartIn::Text { text }],
+        Some(TextOr::List(parts)) => parts,
+    };
+    for (j, part) in parts.into_iter().enumerate() {
+        match part {
+            PartIn::Text { text: t } | PartIn::Refusal { refusal: t } => push_text(&mut content, t),
+            _ => {
+                return Err(invalid(format!(
+                    "`messages[{i}].content[{j}]` is invalid: an assistant message holds text and refusals only"
+                )));
             }
         }
-        if let Some(refusal) = message.refusal {
-            push_text(&mut content, refusal);
-        }
-        for (j, call) in message
-            .tool_calls
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-        {
-            let call = tool_call(i, j, call)?;
-            self.names.insert(call.id.clone(), call.name.clone());
-            content.push(Part::ToolCall(call));
-        }
-        Ok(content)
     }
+    if let Some(refusal) = message.refusal {
+        push_text(&mut content, refusal);
+    }
+    for (j, call) in message
+        .tool_calls
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let call = tool_call(i, j, call)?;
+        conversation.note_call(&call);
+        content.push(Part::ToolCall(call));
+    }
+    Ok(content)
+}
 
-    fn add_tool_result(&mut self, i: usize, message: MessageIn) -> Result<(), TranslateError> {
-        let call_id = message
-            .tool_call_id
-            .ok_or_else(|| invalid(format!("`messages[{i}].tool_call_id` is required")))?;
-        let mut content = Vec::new();
-        for text in text_parts(i, message.content)? {
-            push_text(&mut content, text);
-        }
-        let result = Part::ToolResult(ToolResult {
-            name: self.names.get(&call_id).cloned(),
-            call_id,
-            content,
-            is_error: false,
-        });
-        match self.messages.last_mut() {
-            Some(last) if self.in_tool_results => last.content.push(result),
-            _ => self.push(Role::User, vec![result]),
-        }
-        Ok(())
+/// Reads `tool` message `i` as a tool result.
+fn add_tool_result(
+    conversation: &mut Conversation,
+    i: usize,
+    message: MessageIn,
+) -> Result<(), TranslateError> {
+    let call_id = message
+        .tool_call_id
+        .ok_or_else(|| invalid(format!("`messages[{i}].tool_call_id` is required")))?;
+    let mut content = Vec::new();
+    for text in text_parts(i, message.content)? {
+        push_text(&mut content, text);
     }
-
-    fn system(&self) -> Option<String> {
-        (!self.system.is_empty()).then(|| self.system.join("\n\n"))
-    }
+    conversation.push_tool_result(call_id, content);
+    Ok(())
 }
 
 /// Appends text unless it is empty: some upstreams refuse empty text blocks, and an empty

@@ -11,24 +11,15 @@ use serde_json::value::RawValue;
 
 use self::messages::{MessageIn, conversation};
 pub(in crate::openai) use self::messages::{TextOr, image};
-use super::from_json;
-use crate::chat::{ChatRequest, ResponseFormat, Tool, ToolChoice, TranslateError};
-
-/// What lacks a field the common shape cannot carry, in [`TranslateError::Unsupported`].
-const NOT_CARRIED: &str = "translation to another provider";
+use crate::chat::{ChatRequest, ResponseFormat, TranslateError};
+use crate::openai::caller::{
+    FunctionIn, ToolEntry, field, invalid, not_carried, read_fields, tool_choice, tools,
+};
 
 /// Reads a Chat Completions request body. Fields that would change the answer if dropped and
 /// that the common shape cannot carry are refused (see the module doc for the list).
 pub fn parse_request(body: &[u8]) -> Result<ChatRequest, TranslateError> {
-    let fields: BTreeMap<String, &RawValue> = from_json("", body)?;
-    let mut request = ChatRequest::default();
-    let mut rest = Rest::default();
-    for (name, raw) in &fields {
-        read_field(name, raw, &mut request, &mut rest)?;
-    }
-    if request.model.is_empty() {
-        return Err(invalid("`model` is required".to_owned()));
-    }
+    let (mut request, rest) = read_fields::<Rest>(body, read_field)?;
     let messages = rest
         .messages
         .ok_or_else(|| invalid("`messages` is required".to_owned()))?;
@@ -47,7 +38,8 @@ struct Rest {
     safety_identifier: Option<String>,
 }
 
-/// Reads one top-level field into `request` (or `rest`), or refuses it.
+/// Reads one top-level field into `request` (or `rest`), drops it where that is harmless, or
+/// refuses it.
 fn read_field(
     name: &str,
     raw: &RawValue,
@@ -69,8 +61,14 @@ fn read_field(
             }
         }
         "stream" => request.stream = field::<Option<bool>>(name, raw)?.unwrap_or(false),
-        "tools" => request.tools = tools(field(name, raw)?)?,
-        "tool_choice" => request.tool_choice = tool_choice(field(name, raw)?)?,
+        "tools" => request.tools = tools::<ToolIn>(field(name, raw)?)?,
+        "tool_choice" => {
+            request.tool_choice = tool_choice(
+                field(name, raw)?,
+                "/function/name",
+                r#"{"type":"function","function":{"name":...}}"#,
+            )?
+        }
         "parallel_tool_calls" => request.parallel_tool_calls = field(name, raw)?,
         "response_format" => {
             request.response_format = field::<Option<ResponseFormatIn>>(name, raw)?
@@ -78,15 +76,16 @@ fn read_field(
         }
         "user" => request.user = field(name, raw)?,
         "safety_identifier" => rest.safety_identifier = field(name, raw)?,
-        _ => return check_dropped(name, raw),
+        _ if harmless_to_drop(name, raw)? => {}
+        _ => return Err(not_carried(name.to_owned())),
     }
     Ok(())
 }
 
-/// Accepts a field the common shape does not carry when dropping it is harmless, at least
-/// at the value the caller gave; refuses it otherwise.
-fn check_dropped(name: &str, raw: &RawValue) -> Result<(), TranslateError> {
-    let harmless = match name {
+/// Whether dropping a field the common shape does not carry is harmless, at least at the
+/// value the caller gave.
+fn harmless_to_drop(name: &str, raw: &RawValue) -> Result<bool, TranslateError> {
+    Ok(match name {
         "metadata"
         | "store"
         | "service_tier"
@@ -107,30 +106,10 @@ fn check_dropped(name: &str, raw: &RawValue) -> Result<(), TranslateError> {
         "audio" | "prediction" | "functions" | "function_call" | "reasoning_effort"
         | "verbosity" | "web_search_options" => field::<Option<IgnoredAny>>(name, raw)?.is_none(),
         _ => false,
-    };
-    if harmless {
-        Ok(())
-    } else {
-        Err(not_carried(name.to_owned()))
-    }
+    })
 }
 
-/// Deserializes one top-level field, naming the field (and the path inside it) on failure.
-fn field<'de, T: Deserialize<'de>>(name: &str, raw: &'de RawValue) -> Result<T, TranslateError> {
-    from_json(name, raw.get().as_bytes())
-}
-
-fn invalid(message: String) -> TranslateError {
-    TranslateError::Invalid(message)
-}
-
-fn not_carried(field: String) -> TranslateError {
-    TranslateError::Unsupported {
-        field,
-        upstream: NOT_CARRIED,
-    }
-}
-
+/// A `tools` entry: a function, inside `function`, or another tool (refused by its type).
 #[derive(Deserialize)]
 struct ToolIn {
     #[serde(rename = "type")]
@@ -139,65 +118,15 @@ struct ToolIn {
     function: Option<FunctionIn>,
 }
 
-#[derive(Deserialize)]
-struct FunctionIn {
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    parameters: Option<Value>,
-}
-
-fn tools(list: Option<Vec<ToolIn>>) -> Result<Vec<Tool>, TranslateError> {
-    let list = list.unwrap_or_default();
-    let mut tools = Vec::with_capacity(list.len());
-    for (i, tool) in list.into_iter().enumerate() {
-        if tool.kind != "function" {
-            return Err(not_carried(format!("tools[{i}].type={}", tool.kind)));
-        }
-        let function = tool
-            .function
-            .ok_or_else(|| invalid(format!("`tools[{i}].function` is required")))?;
-        tools.push(Tool {
-            name: function.name,
-            description: function.description,
-            // OpenAI reads a missing schema as a function without parameters.
-            parameters: function
-                .parameters
-                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
-        });
+impl ToolEntry for ToolIn {
+    fn kind(&self) -> &str {
+        &self.kind
     }
-    Ok(tools)
-}
 
-fn tool_choice(value: Option<Value>) -> Result<Option<ToolChoice>, TranslateError> {
-    let wrong = || {
-        invalid(
-            "`tool_choice` is invalid: expected \"auto\", \"none\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":...}}"
-                .to_owned(),
-        )
-    };
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    let choice = match &value {
-        Value::String(mode) => match mode.as_str() {
-            "auto" => ToolChoice::Auto,
-            "none" => ToolChoice::None,
-            "required" => ToolChoice::Required,
-            _ => return Err(wrong()),
-        },
-        Value::Object(choice) => match choice.get("type").and_then(Value::as_str) {
-            Some("function") => {
-                let name = value.pointer("/function/name").and_then(Value::as_str);
-                ToolChoice::Tool(name.ok_or_else(wrong)?.to_owned())
-            }
-            Some(kind) => return Err(not_carried(format!("tool_choice.type={kind}"))),
-            None => return Err(wrong()),
-        },
-        _ => return Err(wrong()),
-    };
-    Ok(Some(choice))
+    fn into_function(self, i: usize) -> Result<FunctionIn, TranslateError> {
+        self.function
+            .ok_or_else(|| invalid(format!("`tools[{i}].function` is required")))
+    }
 }
 
 #[derive(Deserialize)]
