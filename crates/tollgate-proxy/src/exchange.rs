@@ -16,6 +16,8 @@ use crate::budget::Reservation;
 pub(crate) struct Exchange {
     /// Who called (authenticate).
     pub identity: OnceLock<Identity>,
+    /// What the caller asked for (inspect).
+    pub requested: OnceLock<Requested>,
     /// Where the request went (route).
     pub target: OnceLock<Target>,
     /// What it consumed (the response body, at its end).
@@ -29,6 +31,17 @@ pub(crate) struct Exchange {
     pub reservation: OnceLock<Reservation>,
 }
 
+/// What a request asked for, as the caller wrote it.
+#[derive(Debug, Clone)]
+pub(crate) struct Requested {
+    /// The operation's name (`chat`, `embeddings`, `count_tokens`).
+    pub operation: &'static str,
+    /// The model the caller named.
+    pub model: String,
+    /// The output cap the caller set.
+    pub max_tokens: Option<u64>,
+}
+
 /// The route and backend chosen for a request.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
@@ -40,6 +53,8 @@ pub(crate) struct Target {
     pub model_label: String,
     /// `namespace/name` of the provider.
     pub provider: String,
+    /// The provider's kind as OpenTelemetry names it (`gen_ai.provider.name`).
+    pub provider_kind: &'static str,
     /// The model asked of the upstream.
     pub upstream_model: String,
     /// What that model costs.

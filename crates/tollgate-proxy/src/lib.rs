@@ -17,6 +17,7 @@ mod metrics;
 mod stack;
 mod stages;
 mod stream_translation;
+pub mod telemetry;
 mod tls;
 mod upstream;
 

@@ -28,7 +28,7 @@ pub(crate) enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Serve the Gateways declared in manifest files, reloading them when they change.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check manifest files and print what is wrong with them; exits non-zero on any error.
     Validate(FilesArgs),
     /// Print the CustomResourceDefinitions of Tollgate's resources as YAML.
@@ -81,6 +81,18 @@ pub(crate) struct RunArgs {
     /// A prefix for this deployment's keys in a shared Redis.
     #[arg(long, default_value = "", env = "TOLLGATE_BUDGET_STORE_NAMESPACE")]
     pub(crate) budget_store_namespace: String,
+    /// Where to export traces over OTLP (`http://collector:4317` for gRPC,
+    /// `http://collector:4318` with `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`). The standard
+    /// `OTEL_EXPORTER_OTLP_*` variables work too; with neither, no traces are made.
+    #[arg(long)]
+    pub(crate) otlp_endpoint: Option<String>,
+    /// The OTLP transport: `grpc` (the default) or `http/protobuf`.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL")]
+    pub(crate) otlp_protocol: Option<String>,
+    /// Finished spans that may wait for export; past it they are dropped and counted in
+    /// `tollgate_trace_spans_dropped_total`.
+    #[arg(long, default_value_t = 4096, env = "TOLLGATE_TRACE_QUEUE")]
+    pub(crate) trace_queue: usize,
 }
 
 /// Parses `500ms`, `30s`, `2m`.

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     logging::init(cli.log_format);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = match cli.command {
-        cli::Command::Run(args) => run::run(args),
+        cli::Command::Run(args) => run::run(*args),
         cli::Command::Validate(args) => run::validate(&args),
         cli::Command::Crds(args) => crds(&args),
     };

@@ -10,12 +10,15 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tollgate_controller::{Diagnostic, TranslateOptions, Translation, Versions, files, translate};
+use tollgate_proxy::telemetry::TraceSettings;
 use tollgate_proxy::{Proxy, ProxySettings, RequestLimits, StoreConfig};
 
 use crate::cli::{FilesArgs, RunArgs};
 
 /// How long file events are coalesced before a reload.
 const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
+/// How long queued spans may take to export at shutdown.
+const TRACE_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
 fn options() -> TranslateOptions {
     TranslateOptions {
@@ -97,6 +100,17 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     let mut registry = Registry::default();
+    let telemetry = tollgate_proxy::telemetry::install(
+        &TraceSettings {
+            endpoint: args.otlp_endpoint.clone(),
+            protocol: args.otlp_protocol.clone(),
+            queue_capacity: args.trace_queue,
+        },
+        &mut registry,
+    )?;
+    if telemetry.is_some() {
+        tracing::info!("exporting traces over OTLP");
+    }
     let settings = ProxySettings {
         listen_address: args.listen_address,
         limits: RequestLimits {
@@ -143,6 +157,9 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         "shutting down: no new connections, finishing requests in flight"
     );
     let drained = proxy.drain(args.drain_timeout).await;
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown(TRACE_FLUSH_DEADLINE).await;
+    }
     admin_task.abort();
     if drained {
         tracing::info!("all requests finished; exiting");

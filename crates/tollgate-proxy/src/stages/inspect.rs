@@ -12,8 +12,10 @@ use tollgate_llm::openai::InspectedRequest;
 use tower::{Layer, Service};
 
 use super::StageFuture;
+use super::endpoints::Operation;
 use crate::body::{BoxError, ProxyBody};
 use crate::error::ProxyError;
+use crate::exchange::{Requested, SharedExchange};
 
 /// Adds the inspect stage.
 #[derive(Clone, Copy, Debug)]
@@ -107,6 +109,17 @@ where
                 Err(error) => return Err(ProxyError::BodyRead(error)),
             };
             let inspected = InspectedRequest::parse(bytes)?;
+            if let Some(exchange) = parts.extensions.get::<SharedExchange>() {
+                let operation = parts
+                    .extensions
+                    .get::<Operation>()
+                    .map_or("", |o| o.as_str());
+                let _ = exchange.requested.set(Requested {
+                    operation,
+                    model: inspected.model.clone(),
+                    max_tokens: inspected.max_tokens,
+                });
+            }
             inner.call(Request::from_parts(parts, inspected)).await
         })
     }

@@ -20,6 +20,8 @@ use crate::error::ProxyError;
 use crate::exchange::{Exchange, SharedExchange};
 use crate::metrics::{Metrics, RequestLabels, TokenLabels};
 use crate::stack::Served;
+use crate::telemetry::spans::RequestSpan;
+use opentelemetry::KeyValue;
 
 /// The header carrying a request's id, taken from the caller or made up.
 const REQUEST_ID: &str = "x-request-id";
@@ -95,6 +97,10 @@ where
             .cloned()
             .unwrap_or_else(new_request_id);
         let exchange: SharedExchange = Arc::new(Exchange::default());
+        let span = RequestSpan::start(request.headers());
+        if let Some(span) = &span {
+            request.extensions_mut().insert(span.clone());
+        }
         let served = self.layer.served.load();
         request.extensions_mut().insert(served.snapshot.clone());
         request.extensions_mut().insert(served.runtime.clone());
@@ -129,6 +135,8 @@ where
                 method,
                 path,
                 error_code: outcome,
+                span,
+                first_byte: None,
             };
             Ok(response.map(|body| RecordedBody {
                 inner: body,
@@ -154,6 +162,10 @@ struct Report {
     method: http::Method,
     path: String,
     error_code: Option<&'static str>,
+    /// The request's trace span, when traces are on.
+    span: Option<RequestSpan>,
+    /// When the first byte of the body went out, after the request arrived.
+    first_byte: Option<std::time::Duration>,
 }
 
 impl Report {
@@ -210,6 +222,16 @@ impl Report {
             t.pricing
                 .cost(usage.input_tokens, usage.cached_tokens, usage.output_tokens)
         });
+        if let Some(span) = &self.span {
+            let requested = self.exchange.requested.get();
+            let name = match requested {
+                Some(r) => format!("{} {}", r.operation, r.model),
+                None => format!("{} {}", self.method, self.path),
+            };
+            let error = (labels.outcome != "ok").then_some(labels.outcome.as_str());
+            span.clone()
+                .finish(name, self.span_attributes(&usage, cost), error);
+        }
         tracing::info!(
             target: "tollgate::access",
             request_id = ?self.request_id,
@@ -233,6 +255,86 @@ impl Report {
 }
 
 impl Report {
+    /// The request span's attributes: GenAI semantic conventions, then Tollgate's own.
+    fn span_attributes(
+        &self,
+        usage: &tollgate_llm::Usage,
+        cost: Option<rust_decimal::Decimal>,
+    ) -> Vec<KeyValue> {
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", self.method.to_string()),
+            KeyValue::new("url.path", self.path.clone()),
+            KeyValue::new("http.response.status_code", i64::from(self.status)),
+        ];
+        if let Some(requested) = self.exchange.requested.get() {
+            attributes.push(KeyValue::new("gen_ai.operation.name", requested.operation));
+            attributes.push(KeyValue::new(
+                "gen_ai.request.model",
+                requested.model.clone(),
+            ));
+            if let Some(max) = requested.max_tokens {
+                attributes.push(KeyValue::new(
+                    "gen_ai.request.max_tokens",
+                    i64::try_from(max).unwrap_or(i64::MAX),
+                ));
+            }
+        }
+        if let Some(target) = self.exchange.target.get() {
+            let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            attributes.extend([
+                KeyValue::new("gen_ai.provider.name", target.provider_kind),
+                KeyValue::new("gen_ai.response.model", target.upstream_model.clone()),
+                KeyValue::new("gen_ai.usage.input_tokens", count(usage.input_tokens)),
+                KeyValue::new("gen_ai.usage.output_tokens", count(usage.output_tokens)),
+                KeyValue::new("tollgate.route", target.route.clone()),
+                KeyValue::new("tollgate.rule", target.rule.clone()),
+                KeyValue::new("tollgate.provider", target.provider.clone()),
+                KeyValue::new(
+                    "tollgate.attempts",
+                    i64::from(
+                        self.exchange
+                            .attempts
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                    ),
+                ),
+            ]);
+        }
+        if let Some(cost) = cost.and_then(|c| f64::try_from(c).ok()) {
+            attributes.push(KeyValue::new("tollgate.cost_usd", cost));
+        }
+        if let Some(identity) = self.exchange.identity.get() {
+            attributes.push(KeyValue::new("tollgate.key_id", identity.key_id.clone()));
+            if let Some(team) = &identity.team {
+                attributes.push(KeyValue::new("tollgate.team", team.clone()));
+            }
+            if let Some(user) = &identity.user {
+                attributes.push(KeyValue::new("tollgate.user", user.clone()));
+            }
+        }
+        attributes.push(KeyValue::new(
+            "tollgate.budget.outcome",
+            self.budget_outcome(),
+        ));
+        if let Some(first_byte) = self.first_byte {
+            attributes.push(KeyValue::new(
+                "tollgate.time_to_first_byte_ms",
+                first_byte.as_secs_f64() * 1000.0,
+            ));
+        }
+        attributes
+    }
+
+    /// What the budgets said: `reserved`, `refused`, or `none` when no policy applied.
+    fn budget_outcome(&self) -> &'static str {
+        match self.error_code {
+            Some("budget_exceeded" | "rate_limit_exceeded" | "budget_store_unavailable") => {
+                "refused"
+            }
+            _ if self.exchange.reservation.get().is_some() => "reserved",
+            _ => "none",
+        }
+    }
+
     /// What the request used, for settling its reservation; `None` keeps the reservation
     /// (the worst case) as spent, when an answer went out whose usage could not be read.
     fn consumed(&self, stream_output_events: Option<u64>) -> Option<Consumed> {
@@ -283,6 +385,11 @@ impl Body for RecordedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let (Poll::Ready(Some(Ok(_))), Some(report)) = (&polled, this.report.as_mut())
+            && report.first_byte.is_none()
+        {
+            report.first_byte = Some(report.start.elapsed());
+        }
         match &polled {
             Poll::Ready(None) => {
                 if let Some(report) = this.report.take() {

@@ -40,6 +40,7 @@ use crate::exchange::{SharedExchange, Target};
 use crate::health::{Availability, RouteRuntime, RuleRuntime};
 use crate::metrics::{AttemptLabels, Metrics, RuleLabels};
 use crate::stream_translation::StreamTranslation;
+use crate::telemetry::spans::RequestSpan;
 use crate::upstream::{UpstreamClients, strip_hop_by_hop};
 use attempt::{FailureKind, FinalAnswer, Outcome, attempt, read_answer};
 use headers::forward_headers;
@@ -82,6 +83,8 @@ struct Call<'a> {
     translated: OnceLock<Result<ChatRequest, TranslateError>>,
     /// The embeddings request, read on the first attempt that needs translating.
     embedding: OnceLock<Result<EmbeddingRequest, TranslateError>>,
+    /// The request's trace span, parent of each attempt's.
+    span: Option<&'a RequestSpan>,
 }
 
 impl Call<'_> {
@@ -196,6 +199,7 @@ impl Service<Request<InspectedRequest>> for Route {
                 output_cap: parts.extensions.get::<ReservedOutput>().copied(),
                 translated: OnceLock::new(),
                 embedding: OnceLock::new(),
+                span: parts.extensions.get::<RequestSpan>(),
                 deadline: rule
                     .policy
                     .timeouts
@@ -421,13 +425,23 @@ impl Route {
             }
             _ => None,
         };
-        let request = self
+        let mut request = self
             .upstream_request(call, backend, provider, access_token.as_deref())
             .map_err(|error| attempt::Failure {
                 kind: FailureKind::Refused,
                 retry_after: None,
                 answer: FinalAnswer::Error(error),
             })?;
+        let span = call.span.map(|span| {
+            let span = span.attempt(
+                &provider.name.to_string(),
+                provider.kind.as_str(),
+                request.uri().host(),
+                call.exchange.attempts.load(Ordering::Relaxed),
+            );
+            span.inject(request.headers_mut());
+            span
+        });
         let first_byte = call
             .rule
             .policy
@@ -440,6 +454,12 @@ impl Route {
         };
         let client = self.clients.get(provider.timeouts.connect);
         let outcome = attempt(&client, request, provider, attempt_deadline).await;
+        if let Some(span) = span {
+            match &outcome {
+                Outcome::Failed(failure) => span.finish(None, Some(failure.kind.as_str())),
+                Outcome::Answered { head, .. } => span.finish(Some(head.status.as_u16()), None),
+            }
+        }
         let provider_label = provider.name.to_string();
         match outcome {
             Outcome::Failed(failure) => {
@@ -617,6 +637,7 @@ impl Route {
             rule: call.rule.name.clone(),
             model_label,
             provider: provider.name.to_string(),
+            provider_kind: provider.kind.as_str(),
             upstream_model: upstream_model.to_string(),
             pricing: provider
                 .models
