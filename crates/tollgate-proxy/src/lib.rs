@@ -3,6 +3,7 @@
 //! snapshots atomically so that requests in flight finish on the snapshot they started with.
 
 pub mod admin;
+mod audit;
 mod balance;
 mod body;
 mod budget;
@@ -55,6 +56,9 @@ pub struct ProxySettings {
     pub limits: RequestLimits,
     /// Where budget and rate limit counts are kept.
     pub budget_store: StoreConfig,
+    /// The audit log every request is recorded in, if any; the caller closes it after
+    /// [`Proxy::drain`].
+    pub audit: Option<Arc<tollgate_audit::AuditLog>>,
 }
 
 /// The proxy cannot start with these settings.
@@ -132,6 +136,9 @@ impl Proxy {
     /// A proxy with no Gateways yet, registering its metrics in `registry`.
     pub fn new(settings: ProxySettings, registry: &mut Registry) -> Result<Self, InvalidSettings> {
         let metrics = Metrics::register(registry);
+        if let Some(audit) = &settings.audit {
+            registry.register_collector(Box::new(audit::AuditMetrics(audit.counters())));
+        }
         let health = HealthRegistry::new(metrics.ejections.clone());
         let ledger =
             Ledger::new(&settings.budget_store, metrics.clone()).map_err(InvalidSettings)?;
@@ -292,6 +299,7 @@ impl Proxy {
                 self.clients.clone(),
                 self.settings.limits,
                 self.ledger.clone(),
+                self.settings.audit.clone(),
             );
             tracing::info!(%gateway, port, tls = acceptor.is_some(), "listening");
             control.listeners.insert(

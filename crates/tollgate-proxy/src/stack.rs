@@ -54,12 +54,18 @@ pub(crate) fn gateway_service(
     clients: Arc<UpstreamClients>,
     limits: RequestLimits,
     ledger: Arc<Ledger>,
+    audit: Option<Arc<tollgate_audit::AuditLog>>,
 ) -> GatewayService {
     let stack = ServiceBuilder::new()
         // 1. record: outermost, so every outcome — success, refusal, upstream failure, client
         //    disconnect — is timed, counted and logged, and every error becomes a response in
         //    the caller's dialect. It also pins the snapshot the request finishes on.
-        .layer(RecordLayer::new(served, metrics.clone(), ledger.clone()))
+        .layer(RecordLayer::new(
+            served,
+            metrics.clone(),
+            ledger.clone(),
+            audit,
+        ))
         // 2. authenticate: no identity, no entry; nothing below runs for an unknown caller.
         .layer(AuthenticateLayer)
         // The model listing needs only an identity; AI operations continue down the pipeline.

@@ -33,6 +33,25 @@ pub(crate) enum Command {
     Validate(FilesArgs),
     /// Print the CustomResourceDefinitions of Tollgate's resources as YAML.
     Crds(CrdsArgs),
+    /// Work with audit logs.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `tollgate audit ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Check that audit log files form one unbroken hash chain; exits 1 and names the first
+    /// line where it breaks (an edit, a deletion, a reordering, a cut-off line).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The files, oldest first (`audit.jsonl.2 audit.jsonl.1 audit.jsonl`). A single live
+    /// log file is read together with its rotated files.
+    #[arg(required = true, num_args = 1..)]
+    pub(crate) files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +108,20 @@ pub(crate) struct RunArgs {
     /// The OTLP transport: `grpc` (the default) or `http/protobuf`.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL")]
     pub(crate) otlp_protocol: Option<String>,
+    /// Record every request in this append-only, hash-chained JSON-lines file (rotated by
+    /// size into `FILE.1`, `FILE.2`, ...; check it with `tollgate audit verify`).
+    #[arg(long, env = "TOLLGATE_AUDIT_LOG")]
+    pub(crate) audit_log: Option<PathBuf>,
+    /// Size at which the audit log is rotated.
+    #[arg(long, default_value_t = 100 * 1024 * 1024)]
+    pub(crate) audit_max_bytes: u64,
+    /// Rotated audit files kept (older ones are deleted).
+    #[arg(long, default_value_t = 10)]
+    pub(crate) audit_max_files: usize,
+    /// Audit records that may wait to be written; past it they are refused, counted in
+    /// `tollgate_audit_records_dropped_total` and logged as errors.
+    #[arg(long, default_value_t = 8192)]
+    pub(crate) audit_buffer: usize,
     /// Finished spans that may wait for export; past it they are dropped and counted in
     /// `tollgate_trace_spans_dropped_total`.
     #[arg(long, default_value_t = 4096, env = "TOLLGATE_TRACE_QUEUE")]

@@ -1,5 +1,6 @@
 //! `tollgate`: the one binary. `run` serves manifests from files with the proxy in the same
-//! process; `validate` checks manifests; `crds` prints the CustomResourceDefinitions.
+//! process; `validate` checks manifests; `crds` prints the CustomResourceDefinitions; `audit
+//! verify` checks an audit log's hash chain.
 
 mod cli;
 mod logging;
@@ -16,11 +17,41 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => run::run(*args),
         cli::Command::Validate(args) => run::validate(&args),
         cli::Command::Crds(args) => crds(&args),
+        cli::Command::Audit(cli::AuditCommand::Verify(args)) => verify_audit(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");
         ExitCode::FAILURE
     })
+}
+
+/// `tollgate audit verify`: one line saying the chain holds, or where it breaks.
+fn verify_audit(args: &cli::VerifyArgs) -> anyhow::Result<ExitCode> {
+    let files = match args.files.as_slice() {
+        [live] if live.exists() => tollgate_audit::log_files(live),
+        files => files.to_vec(),
+    };
+    match tollgate_audit::verify(&files) {
+        Ok(report) => {
+            println!(
+                "ok: {} records in {} files, seq {} to {}",
+                report.records,
+                report.files,
+                report.first_seq.map_or("-".into(), |s| s.to_string()),
+                report.last_seq.map_or("-".into(), |s| s.to_string()),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(broken) => {
+            println!(
+                "broken: {}:{}: {}",
+                broken.file.display(),
+                broken.line,
+                broken.reason
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// `tollgate crds`: prints the CRDs, or writes them into a folder (as `make crds` does).

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
+use tollgate_audit::{AuditLog, AuditOptions};
 use tollgate_controller::{Diagnostic, TranslateOptions, Translation, Versions, files, translate};
 use tollgate_proxy::telemetry::TraceSettings;
 use tollgate_proxy::{Proxy, ProxySettings, RequestLimits, StoreConfig};
@@ -111,6 +112,20 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     if telemetry.is_some() {
         tracing::info!("exporting traces over OTLP");
     }
+    let audit = match &args.audit_log {
+        None => None,
+        Some(path) => {
+            let options = AuditOptions {
+                max_bytes: args.audit_max_bytes,
+                max_files: args.audit_max_files,
+                buffer: args.audit_buffer,
+            };
+            let log = AuditLog::open(path, options)
+                .with_context(|| format!("cannot open the audit log {}", path.display()))?;
+            tracing::info!(path = %path.display(), "recording every request in the audit log");
+            Some(Arc::new(log))
+        }
+    };
     let settings = ProxySettings {
         listen_address: args.listen_address,
         limits: RequestLimits {
@@ -125,6 +140,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
                 namespace: args.budget_store_namespace.clone(),
             },
         },
+        audit: audit.clone(),
     };
     let proxy = Arc::new(Proxy::new(settings, &mut registry)?);
     let mut versions = Versions::default();
@@ -159,6 +175,9 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     let drained = proxy.drain(args.drain_timeout).await;
     if let Some(telemetry) = telemetry {
         telemetry.shutdown(TRACE_FLUSH_DEADLINE).await;
+    }
+    if let Some(audit) = audit {
+        audit.close().await;
     }
     admin_task.abort();
     if drained {

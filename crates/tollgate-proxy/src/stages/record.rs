@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tollgate_llm::Dialect;
 use tower::{Layer, Service};
 
+use crate::audit::{self, Policies, RequestRecord};
 use crate::body::{BoxError, ProxyBody};
 use crate::budget::{Consumed, Ledger};
 use crate::error::ProxyError;
@@ -22,6 +23,7 @@ use crate::metrics::{Metrics, RequestLabels, TokenLabels};
 use crate::stack::Served;
 use crate::telemetry::spans::RequestSpan;
 use opentelemetry::KeyValue;
+use tollgate_audit::AuditLog;
 
 /// The header carrying a request's id, taken from the caller or made up.
 const REQUEST_ID: &str = "x-request-id";
@@ -32,16 +34,23 @@ pub(crate) struct RecordLayer {
     served: Arc<ArcSwap<Served>>,
     metrics: Metrics,
     ledger: Arc<Ledger>,
+    audit: Option<Arc<AuditLog>>,
 }
 
 impl RecordLayer {
     /// Records requests to a Gateway whose current configuration `served` holds, settling
-    /// their budget reservations on `ledger`.
-    pub(crate) fn new(served: Arc<ArcSwap<Served>>, metrics: Metrics, ledger: Arc<Ledger>) -> Self {
+    /// their budget reservations on `ledger` and writing each to `audit`.
+    pub(crate) fn new(
+        served: Arc<ArcSwap<Served>>,
+        metrics: Metrics,
+        ledger: Arc<Ledger>,
+        audit: Option<Arc<AuditLog>>,
+    ) -> Self {
         Self {
             served,
             metrics,
             ledger,
+            audit,
         }
     }
 }
@@ -113,6 +122,7 @@ where
         let future = self.inner.call(request);
         let metrics = self.layer.metrics.clone();
         let ledger = self.layer.ledger.clone();
+        let audit = self.layer.audit.clone();
         Box::pin(async move {
             let (mut response, outcome) = match future.await {
                 Ok(response) => (response, None),
@@ -137,6 +147,7 @@ where
                 error_code: outcome,
                 span,
                 first_byte: None,
+                audit,
             };
             Ok(response.map(|body| RecordedBody {
                 inner: body,
@@ -166,6 +177,8 @@ struct Report {
     span: Option<RequestSpan>,
     /// When the first byte of the body went out, after the request arrived.
     first_byte: Option<std::time::Duration>,
+    /// Where the request is recorded, if anywhere.
+    audit: Option<Arc<AuditLog>>,
 }
 
 impl Report {
@@ -222,6 +235,9 @@ impl Report {
             t.pricing
                 .cost(usage.input_tokens, usage.cached_tokens, usage.output_tokens)
         });
+        if let Some(audit) = &self.audit {
+            self.write_audit(audit, &labels.outcome, &usage, cost, elapsed);
+        }
         if let Some(span) = &self.span {
             let requested = self.exchange.requested.get();
             let name = match requested {
@@ -322,6 +338,56 @@ impl Report {
             ));
         }
         attributes
+    }
+
+    /// Queues the request's audit record.
+    fn write_audit(
+        &self,
+        audit: &AuditLog,
+        outcome: &str,
+        usage: &tollgate_llm::Usage,
+        cost: Option<rust_decimal::Decimal>,
+        elapsed: std::time::Duration,
+    ) {
+        let target = self.exchange.target.get();
+        let identity = self.exchange.identity.get();
+        let error = self
+            .error_code
+            .or_else(|| self.exchange.failure.get().copied());
+        let record = RequestRecord {
+            event: "request",
+            time: jiff::Timestamp::now().to_string(),
+            request_id: self.request_id.to_str().unwrap_or_default(),
+            method: self.method.as_str(),
+            path: &self.path,
+            status: self.status,
+            outcome,
+            key_id: identity.map(|i| i.key_id.as_str()),
+            user: identity.and_then(|i| i.user.as_deref()),
+            team: identity.and_then(|i| i.team.as_deref()),
+            route: target.map(|t| t.route.as_str()),
+            rule: target.map(|t| t.rule.as_str()),
+            requested_model: self.exchange.requested.get().map(|r| r.model.as_str()),
+            served_model: target.map(|t| t.upstream_model.as_str()),
+            provider: target.map(|t| t.provider.as_str()),
+            policies: Policies {
+                authorization: audit::authorization(&self.exchange, error),
+                guardrails: "none",
+                budget: self.budget_outcome(),
+            },
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cached_tokens: usage.cached_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            cost_usd: cost.map(|c| c.normalize().to_string()),
+            attempts: self
+                .exchange
+                .attempts
+                .load(std::sync::atomic::Ordering::Relaxed),
+            latency_ms: elapsed.as_secs_f64() * 1000.0,
+            time_to_first_byte_ms: self.first_byte.map(|d| d.as_secs_f64() * 1000.0),
+        };
+        audit.record(&record);
     }
 
     /// What the budgets said: `reserved`, `refused`, or `none` when no policy applied.

@@ -1,0 +1,98 @@
+"""The audit log: a record for every request whatever its outcome, in a hash-chained file
+that `tollgate audit verify` checks — and that it fails, at the right line, after an edit,
+a deletion or a reordering; rotation keeps one chain; shutdown writes every record."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import openai
+import pytest
+
+from conftest import MODEL, Launcher, binary, wait_for
+
+
+def records(path: Path) -> list[dict]:
+    text = path.read_text() if path.exists() else ""
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def verify(*files: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(binary("tollgate")), "audit", "verify", *map(str, files)],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_every_request_is_recorded_and_the_chain_verifies(launcher: Launcher, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    mock = launcher.mock()
+    gateway = launcher.gateway(mock, args=("--audit-log", str(log)))
+    answer = gateway.client().chat.completions.with_raw_response.create(
+        model=MODEL, messages=[{"role": "user", "content": "Say hello"}], max_tokens=20)
+    request_id = answer.headers["x-request-id"]
+    list(gateway.client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Say hello"}], stream=True))
+    assert gateway.post("/v1/chat/completions", key="tg-nobody",
+                        json={"model": MODEL, "messages": []}).status_code == 401
+    with pytest.raises(openai.NotFoundError):
+        gateway.client().chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+
+    written = wait_for(lambda: len(r := records(log)) == 4 and r, 10, "four audit records")
+    ok, streamed, unauthenticated, unrouted = written
+    assert ok["request_id"] == request_id and ok["event"] == "request"
+    assert (ok["status"], ok["outcome"], ok["method"], ok["path"]) == (200, "ok", "POST", "/v1/chat/completions")
+    assert (ok["key_id"], ok["user"], ok["team"]) == ("default/alice-key", "alice", "research")
+    assert (ok["route"], ok["requested_model"], ok["served_model"], ok["provider"]) == \
+        ("default/chat", MODEL, MODEL, "default/openai")
+    assert ok["policies"] == {"authorization": "allowed", "guardrails": "none", "budget": "none"}
+    usage = answer.parse().usage
+    assert (ok["input_tokens"], ok["output_tokens"]) == (usage.prompt_tokens, usage.completion_tokens)
+    assert float(ok["cost_usd"]) > 0 and ok["latency_ms"] > 0 and ok["time_to_first_byte_ms"] > 0
+    assert ok["attempts"] == 1 and ok["time"].endswith("Z")
+    assert streamed["output_tokens"] > 0 and streamed["status"] == 200
+    assert (unauthenticated["status"], unauthenticated["outcome"]) == (401, "invalid_api_key")
+    assert unauthenticated["key_id"] is None
+    assert unauthenticated["policies"]["authorization"] == "not_reached"
+    assert (unrouted["status"], unrouted["policies"]["authorization"]) == (404, "no_route")
+    assert [r["seq"] for r in written] == [0, 1, 2, 3] and written[0]["prev"] == "0" * 64
+    assert all(b["prev"] == a["hash"] for a, b in zip(written, written[1:]))
+    assert gateway.metric("tollgate_audit_records_written_total") == 4
+    assert gateway.metric("tollgate_audit_records_dropped_total") == 0
+
+    checked = verify(log)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.startswith("ok: 4 records")
+
+    lines = log.read_text().splitlines(keepends=True)
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text("".join(lines[:2] + [lines[2].replace('"status":401', '"status":200')] + lines[3:]))
+    broken = verify(edited)
+    assert broken.returncode == 1 and f"{edited}:3:" in broken.stdout, broken.stdout
+
+    deleted = tmp_path / "deleted.jsonl"
+    deleted.write_text("".join(lines[:1] + lines[2:]))
+    broken = verify(deleted)
+    assert broken.returncode == 1 and f"{deleted}:2:" in broken.stdout, broken.stdout
+
+    reordered = tmp_path / "reordered.jsonl"
+    reordered.write_text("".join([lines[0], lines[2], lines[1], lines[3]]))
+    broken = verify(reordered)
+    assert broken.returncode == 1 and f"{reordered}:2:" in broken.stdout, broken.stdout
+
+
+def test_rotation_keeps_one_chain_and_shutdown_writes_every_record(launcher: Launcher, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    mock = launcher.mock()
+    gateway = launcher.gateway(mock, args=("--audit-log", str(log), "--audit-max-bytes", "2000",
+                                           "--audit-max-files", "50"))
+    client = gateway.client()
+    for _ in range(20):
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Say hello"}])
+    gateway.proc.popen.send_signal(signal.SIGTERM)
+    assert gateway.proc.popen.wait(timeout=30) == 0
+    files = sorted(tmp_path.glob("audit.jsonl*"))
+    assert len(files) > 2, files
+    checked = verify(log)  # the live file brings its rotated ones, oldest first
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.startswith("ok: 20 records"), checked.stdout
