@@ -40,6 +40,8 @@ pub(crate) struct Requested {
     pub model: String,
     /// The output cap the caller set.
     pub max_tokens: Option<u64>,
+    /// Whether the caller asked for a stream.
+    pub stream: bool,
 }
 
 /// The route and backend chosen for a request.

@@ -38,6 +38,40 @@ pub(crate) struct TokenLabels {
     pub r#type: &'static str,
 }
 
+/// Labels of per-request latencies and token histograms.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ModelLabels {
+    /// `namespace/name` of the AIRoute.
+    pub(crate) route: String,
+    /// The rule's model.
+    pub(crate) model: String,
+    /// `namespace/name` of the provider.
+    pub(crate) provider: String,
+}
+
+/// Labels of OpenTelemetry's `gen_ai.client.token.usage` histogram, named as its
+/// attributes are.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct GenAiTokenLabels {
+    /// `chat`, `embeddings`, ...
+    pub(crate) gen_ai_operation_name: &'static str,
+    /// The provider's kind (`openai`, `anthropic`, `aws.bedrock`, ...).
+    pub(crate) gen_ai_provider_name: &'static str,
+    /// The rule's model (as [`ModelLabels::model`]).
+    pub(crate) gen_ai_request_model: String,
+    /// `input` or `output`.
+    pub(crate) gen_ai_token_type: &'static str,
+}
+
+/// Labels of spend.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct CostLabels {
+    /// The caller's team (from its key or token), empty when it has none.
+    pub(crate) team: String,
+    /// The rule's model.
+    pub(crate) model: String,
+}
+
 /// Labels of upstream attempts and ejections.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct AttemptLabels {
@@ -106,6 +140,14 @@ pub struct Metrics {
     pub(crate) request_duration: Family<RequestLabels, Histogram>,
     /// Tokens consumed.
     pub(crate) tokens: Family<TokenLabels, Counter>,
+    /// Tokens per request, as OpenTelemetry's `gen_ai.client.token.usage`.
+    pub(crate) token_usage: Family<GenAiTokenLabels, Histogram>,
+    /// From a streamed request's arrival to its first answer byte.
+    pub(crate) time_to_first_token: Family<ModelLabels, Histogram>,
+    /// A stream's time after its first byte, per further output token.
+    pub(crate) time_per_output_token: Family<ModelLabels, Histogram>,
+    /// Spend in USD.
+    pub(crate) cost: Family<CostLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     /// Version of the configuration in use, per Gateway.
     pub(crate) config_version: Family<GatewayLabels, Gauge>,
     /// Configuration changes applied or rejected.
@@ -140,6 +182,26 @@ impl Metrics {
                 ])
             }),
             tokens: Family::default(),
+            token_usage: Family::new_with_constructor(|| {
+                // OpenTelemetry's advised boundaries for gen_ai.client.token.usage.
+                Histogram::new([
+                    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0,
+                    1048576.0, 4194304.0, 16777216.0, 67108864.0,
+                ])
+            }),
+            time_to_first_token: Family::new_with_constructor(|| {
+                Histogram::new([
+                    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
+                    5.0, 7.5, 10.0,
+                ])
+            }),
+            time_per_output_token: Family::new_with_constructor(|| {
+                Histogram::new([
+                    0.001, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4,
+                    0.5, 0.75, 1.0, 2.5,
+                ])
+            }),
+            cost: Family::default(),
             config_version: Family::default(),
             config_reloads: Family::default(),
             upstream_attempts: Family::default(),
@@ -151,7 +213,8 @@ impl Metrics {
             budget_alerts: Family::default(),
             budget_store_errors: Family::default(),
         };
-        let registry = registry.sub_registry_with_prefix("tollgate");
+        let root = &mut *registry;
+        let registry = root.sub_registry_with_prefix("tollgate");
         registry.register(
             "requests",
             "AI requests handled, by route, model, provider, status and outcome",
@@ -166,6 +229,21 @@ impl Metrics {
             "tokens",
             "Tokens consumed, by route, model, provider and type",
             metrics.tokens.clone(),
+        );
+        registry.register(
+            "time_to_first_token_seconds",
+            "Streamed requests: time from the request to the first byte of the answer",
+            metrics.time_to_first_token.clone(),
+        );
+        registry.register(
+            "time_per_output_token_seconds",
+            "Streamed requests: time after the first byte, per further output token",
+            metrics.time_per_output_token.clone(),
+        );
+        registry.register(
+            "cost_usd",
+            "Spend in US dollars, by team and model",
+            metrics.cost.clone(),
         );
         registry.register(
             "budget_outcomes",
@@ -217,6 +295,157 @@ impl Metrics {
             "Retries refused because the retry budget was spent",
             metrics.retry_budget_exhausted.clone(),
         );
+        // OpenTelemetry's own name, outside the tollgate_ prefix, so that dashboards made for
+        // GenAI clients read it.
+        root.register(
+            "gen_ai_client_token_usage",
+            "Tokens per request, by operation, provider, model and token type",
+            metrics.token_usage.clone(),
+        );
         metrics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::encoding::text::encode;
+
+    /// The metric names a PromQL expression reads: what is left once label matchers
+    /// (`{...}`), grouping lists (`by (...)`) and range selectors are taken out.
+    fn metric_names(expr: &str) -> Vec<String> {
+        let mut bare = String::new();
+        let mut depth = 0;
+        for c in expr.chars() {
+            match c {
+                '{' | '[' => depth += 1,
+                '}' | ']' => depth -= 1,
+                _ if depth > 0 => {}
+                _ => bare.push(c),
+            }
+        }
+        let bare = bare.replace("by (", "by(");
+        let mut names = Vec::new();
+        let mut rest = bare.as_str();
+        while let Some(at) = rest.find("by(") {
+            let end = rest[at..].find(')').map_or(rest.len(), |e| at + e + 1);
+            names.extend(words(&rest[..at]));
+            rest = &rest[end..];
+        }
+        names.extend(words(rest));
+        names
+    }
+
+    fn words(text: &str) -> Vec<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("tollgate_") || w.starts_with("gen_ai_"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn every_metric_the_dashboard_charts_exists() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        crate::telemetry::register_metrics(&mut registry);
+        registry.register_collector(Box::new(crate::audit::AuditMetrics(
+            tollgate_audit::AuditCounters::default(),
+        )));
+        // Empty families are not encoded: give each one sample.
+        let route = || RuleLabels {
+            route: "r".into(),
+            rule: "0".into(),
+        };
+        let model = || ModelLabels {
+            route: "r".into(),
+            model: "m".into(),
+            provider: "p".into(),
+        };
+        let request = RequestLabels {
+            route: "r".into(),
+            model: "m".into(),
+            provider: "p".into(),
+            status: 200,
+            outcome: "ok".into(),
+        };
+        metrics.requests.get_or_create(&request).inc();
+        metrics
+            .request_duration
+            .get_or_create(&request)
+            .observe(1.0);
+        let _ = metrics.tokens.get_or_create(&TokenLabels {
+            route: "r".into(),
+            model: "m".into(),
+            provider: "p".into(),
+            r#type: "input",
+        });
+        let _ = metrics.token_usage.get_or_create(&GenAiTokenLabels {
+            gen_ai_operation_name: "chat",
+            gen_ai_provider_name: "openai",
+            gen_ai_request_model: "m".into(),
+            gen_ai_token_type: "input",
+        });
+        let _ = metrics.time_to_first_token.get_or_create(&model());
+        let _ = metrics.time_per_output_token.get_or_create(&model());
+        let _ = metrics.cost.get_or_create(&CostLabels {
+            team: "t".into(),
+            model: "m".into(),
+        });
+        let _ = metrics.config_version.get_or_create(&GatewayLabels {
+            gateway: "g".into(),
+        });
+        let _ = metrics
+            .config_reloads
+            .get_or_create(&ReloadLabels { result: "applied" });
+        let attempt = AttemptLabels {
+            provider: "p".into(),
+            outcome: "ok",
+        };
+        let _ = metrics.upstream_attempts.get_or_create(&attempt);
+        let _ = metrics.ejections.get_or_create(&attempt);
+        let _ = metrics.failovers.get_or_create(&route());
+        let _ = metrics.retries.get_or_create(&route());
+        let _ = metrics.retry_budget_exhausted.get_or_create(&route());
+        let _ = metrics.budget_outcomes.get_or_create(&BudgetLabels {
+            policy: "b".into(),
+            outcome: "refused",
+        });
+        let _ = metrics.budget_alerts.get_or_create(&AlertLabels {
+            policy: "b".into(),
+            threshold: 80,
+        });
+        let _ = metrics.budget_store_errors.get_or_create(&StoreLabels {
+            operation: "reserve",
+        });
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../../deploy/grafana/tollgate.json")).unwrap();
+        let mut charted = Vec::new();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                charted.extend(metric_names(target["expr"].as_str().unwrap()));
+            }
+        }
+        assert!(charted.len() > 20, "{charted:?}");
+        for name in charted {
+            assert!(
+                text.lines()
+                    .any(|line| line.starts_with(&format!("{name} "))
+                        || line.starts_with(&format!("{name}{{"))),
+                "the dashboard charts {name}, which the gateway does not serve"
+            );
+        }
+    }
+
+    #[test]
+    fn metric_names_skip_labels_and_groupings() {
+        assert_eq!(
+            metric_names(
+                r#"sum by (gen_ai_token_type) (rate(gen_ai_client_token_usage_bucket{gen_ai_request_model=~"$model"}[5m]))"#
+            ),
+            ["gen_ai_client_token_usage_bucket"]
+        );
     }
 }

@@ -118,6 +118,7 @@ where
                     operation,
                     model: inspected.model.clone(),
                     max_tokens: inspected.max_tokens,
+                    stream: inspected.stream,
                 });
             }
             inner.call(Request::from_parts(parts, inspected)).await

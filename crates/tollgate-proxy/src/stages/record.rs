@@ -19,7 +19,9 @@ use crate::body::{BoxError, ProxyBody};
 use crate::budget::{Consumed, Ledger};
 use crate::error::ProxyError;
 use crate::exchange::{Exchange, SharedExchange};
-use crate::metrics::{Metrics, RequestLabels, TokenLabels};
+use crate::metrics::{
+    CostLabels, GenAiTokenLabels, Metrics, ModelLabels, RequestLabels, TokenLabels,
+};
 use crate::stack::Served;
 use crate::telemetry::spans::RequestSpan;
 use opentelemetry::KeyValue;
@@ -235,6 +237,9 @@ impl Report {
             t.pricing
                 .cost(usage.input_tokens, usage.cached_tokens, usage.output_tokens)
         });
+        if let Some(target) = target {
+            self.observe_model_metrics(target, &labels, &usage, cost, elapsed);
+        }
         if let Some(audit) = &self.audit {
             self.write_audit(audit, &labels.outcome, &usage, cost, elapsed);
         }
@@ -338,6 +343,67 @@ impl Report {
             ));
         }
         attributes
+    }
+
+    /// The per-model histograms and spend of a request that reached a backend.
+    fn observe_model_metrics(
+        &self,
+        target: &crate::exchange::Target,
+        labels: &RequestLabels,
+        usage: &tollgate_llm::Usage,
+        cost: Option<rust_decimal::Decimal>,
+        elapsed: std::time::Duration,
+    ) {
+        let requested = self.exchange.requested.get();
+        let operation = requested.map_or("", |r| r.operation);
+        for (kind, count) in [
+            ("input", usage.input_tokens),
+            ("output", usage.output_tokens),
+        ] {
+            if count > 0 {
+                self.metrics
+                    .token_usage
+                    .get_or_create(&GenAiTokenLabels {
+                        gen_ai_operation_name: operation,
+                        gen_ai_provider_name: target.provider_kind,
+                        gen_ai_request_model: labels.model.clone(),
+                        gen_ai_token_type: kind,
+                    })
+                    .observe(count as f64);
+            }
+        }
+        if let Some(usd) = cost
+            .and_then(|c| f64::try_from(c).ok())
+            .filter(|c| *c > 0.0)
+        {
+            let team = self.exchange.identity.get().and_then(|i| i.team.clone());
+            self.metrics
+                .cost
+                .get_or_create(&CostLabels {
+                    team: team.unwrap_or_default(),
+                    model: labels.model.clone(),
+                })
+                .inc_by(usd);
+        }
+        let streamed = requested.is_some_and(|r| r.stream) && (200..300).contains(&self.status);
+        if let (true, Some(first_byte)) = (streamed, self.first_byte) {
+            let model = ModelLabels {
+                route: labels.route.clone(),
+                model: labels.model.clone(),
+                provider: labels.provider.clone(),
+            };
+            self.metrics
+                .time_to_first_token
+                .get_or_create(&model)
+                .observe(first_byte.as_secs_f64());
+            if usage.output_tokens > 1 {
+                let rest = elapsed.saturating_sub(first_byte).as_secs_f64();
+                self.metrics
+                    .time_per_output_token
+                    .get_or_create(&model)
+                    .observe(rest / (usage.output_tokens - 1) as f64);
+            }
+        }
     }
 
     /// Queues the request's audit record.

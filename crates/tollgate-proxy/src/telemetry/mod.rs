@@ -72,6 +72,22 @@ pub fn install(
         resource = resource.with_service_name("tollgate");
     }
     exporter.set_resource(&resource.build());
+    let metrics = register_metrics(registry);
+    let capacity = settings.queue_capacity.max(1);
+    let (queue, exported) = SpanQueue::start(exporter, capacity, metrics);
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(queue)
+        .build();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    ENABLED.store(true, Ordering::Relaxed);
+    Ok(Some(Telemetry { provider, exported }))
+}
+
+/// Registers the export queue's counters.
+pub(crate) fn register_metrics(registry: &mut Registry) -> QueueMetrics {
     let metrics = QueueMetrics::default();
     registry.register(
         "tollgate_trace_spans_exported",
@@ -88,17 +104,7 @@ pub fn install(
         "OTLP trace exports that failed or timed out (their spans are lost)",
         metrics.failures.clone(),
     );
-    let capacity = settings.queue_capacity.max(1);
-    let (queue, exported) = SpanQueue::start(exporter, capacity, metrics);
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(queue)
-        .build();
-    opentelemetry::global::set_tracer_provider(provider.clone());
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
-    ENABLED.store(true, Ordering::Relaxed);
-    Ok(Some(Telemetry { provider, exported }))
+    metrics
 }
 
 fn build_exporter(

@@ -22,7 +22,7 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// What the queue counts.
 #[derive(Clone, Debug, Default)]
-pub(super) struct QueueMetrics {
+pub(crate) struct QueueMetrics {
     pub(super) exported: Counter,
     pub(super) dropped: Counter,
     pub(super) failures: Counter,
