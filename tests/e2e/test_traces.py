@@ -3,9 +3,11 @@ HTTP/protobuf) to a receiver built from OpenTelemetry's own protobuf types; the 
 the GenAI attributes, and the trace context the caller sent and the upstream received."""
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-from conftest import MODEL, Launcher
+from conftest import MODEL, Launcher, free_port, wait_for
 from otlp import Collector, start_collector
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -86,3 +88,17 @@ def test_traces_go_over_http_protobuf_and_refusals_are_errors(launcher: Launcher
     assert span.attributes["error.type"] == "invalid_api_key" and span.status_code == 2
     assert span.attributes["http.response.status_code"] == 401
     assert span.trace_id != CALLER_TRACE  # a new trace: the caller sent none
+
+
+def test_an_unreachable_collector_never_holds_up_requests_or_shutdown(launcher: Launcher) -> None:
+    closed = free_port()  # nothing listens here
+    mock = launcher.mock()
+    gateway = launcher.gateway(mock, args=("--otlp-endpoint", f"http://127.0.0.1:{closed}"))
+    client = gateway.client(timeout=5.0)
+    for _ in range(30):
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+    wait_for(lambda: gateway.metric("tollgate_trace_export_failures_total") >= 1, 20, "a failed export")
+    assert gateway.metric("tollgate_trace_spans_exported_total") == 0
+    assert gateway.metric("tollgate_requests_total", outcome="ok") == 30
+    gateway.proc.popen.send_signal(signal.SIGTERM)
+    assert gateway.proc.popen.wait(timeout=15) == 0, "shutdown waits at most 5 s for the export"
