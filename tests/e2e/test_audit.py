@@ -4,6 +4,7 @@ a deletion or a reordering; rotation keeps one chain; shutdown writes every reco
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from conftest import MODEL, Launcher, binary, wait_for
+from conftest import ALICE_KEY, MODEL, Launcher, binary, wait_for
 
 
 def records(path: Path) -> list[dict]:
@@ -96,3 +97,48 @@ def test_rotation_keeps_one_chain_and_shutdown_writes_every_record(launcher: Lau
     checked = verify(log)  # the live file brings its rotated ones, oldest first
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.startswith("ok: 20 records"), checked.stdout
+
+
+def test_a_captured_request_replays_against_the_mock(launcher: Launcher, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    mock = launcher.mock()
+    gateway = launcher.gateway(mock, args=("--audit-log", str(log), "--audit-capture-bodies",
+                                           "--audit-redact", r"card-\d{4}"))
+    client = gateway.client()
+    answer = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=[{"role": "user", "content": "Say hello"}], max_tokens=30)
+    request_id = answer.headers["x-request-id"]
+    stream = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=[{"role": "user", "content": "Say hello"}], stream=True)
+    stream_id = stream.headers["x-request-id"]
+    list(stream.parse())
+    client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "my card-1234"}])
+
+    written = wait_for(lambda: len(r := records(log)) == 3 and r, 10, "three audit records")
+    whole, streamed, secret = written
+    capture = whole["capture"]
+    assert "authorization" not in capture["request_headers"]
+    assert capture["request_headers"]["content-type"] == "application/json"
+    assert json.loads(capture["request_body"]["text"])["max_tokens"] == 30
+    assert json.loads(capture["response_body"]["text"]) == json.loads(answer.text)
+    assert not capture["request_body"]["truncated"] and not capture["response_body"]["truncated"]
+    assert streamed["capture"]["response_body"]["text"].rstrip().endswith("data: [DONE]")
+    assert "card-1234" not in json.dumps(secret) and "[REDACTED]" in secret["capture"]["request_body"]["text"]
+
+    upstream_before = mock.requests()[0]["body"]
+    env = {**os.environ, "TOLLGATE_API_KEY": ALICE_KEY}
+    replay = subprocess.run([str(binary("tollgate")), "replay", request_id, "--audit-log", str(log),
+                             "--url", gateway.url], capture_output=True, text=True, timeout=30, env=env)
+    assert replay.returncode == 0, replay.stderr
+    assert "POST /v1/chat/completions -> 200" in replay.stderr
+    assert json.loads(replay.stdout)["choices"][0]["message"]["content"] == \
+        answer.parse().choices[0].message.content
+    assert mock.requests()[-1]["body"] == upstream_before, "the provider saw the same request again"
+
+    replay = subprocess.run([str(binary("tollgate")), "replay", stream_id, "--audit-log", str(log),
+                             "--url", gateway.url], capture_output=True, text=True, timeout=30, env=env)
+    assert replay.returncode == 0 and replay.stdout.rstrip().endswith("data: [DONE]"), replay.stderr
+
+    missing = subprocess.run([str(binary("tollgate")), "replay", "no-such-id", "--audit-log", str(log),
+                              "--url", gateway.url], capture_output=True, text=True, timeout=30, env=env)
+    assert missing.returncode == 1 and "no request no-such-id in the audit log" in missing.stderr

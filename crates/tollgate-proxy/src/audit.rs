@@ -1,6 +1,6 @@
 //! The audit record of each request — who, what, where it went, what every policy said, what
-//! it consumed and cost, how it ended — written to the hash-chained log of `tollgate-audit`,
-//! and that log's counters as Prometheus metrics.
+//! it consumed and cost, how it ended, and (when capture is on) its bodies — written to the
+//! hash-chained log of `tollgate-audit`, and that log's counters as Prometheus metrics.
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -42,6 +42,85 @@ pub(crate) struct RequestRecord<'a> {
     pub(crate) attempts: u32,
     pub(crate) latency_ms: f64,
     pub(crate) time_to_first_byte_ms: Option<f64>,
+    /// The bodies, when capture is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) capture: Option<Captured>,
+}
+
+/// Whether and how request and response bodies go into audit records (off unless set).
+#[derive(Clone, Debug)]
+pub struct CaptureSettings {
+    /// The most bytes kept of each body; the rest is cut off and the record says so.
+    pub max_bytes: usize,
+    /// Patterns whose matches are replaced by `[REDACTED]` in captured bodies.
+    pub redact: Vec<regex::Regex>,
+}
+
+/// Caller headers never captured: credentials, and what the transport sets.
+const NOT_CAPTURED: [&str; 8] = [
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "cookie",
+    "host",
+    "content-length",
+    "connection",
+];
+
+/// What capture kept of a request and its answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct Captured {
+    /// The caller's headers, credentials removed.
+    pub(crate) request_headers: std::collections::BTreeMap<String, String>,
+    pub(crate) request_body: CapturedBody,
+    pub(crate) response_body: CapturedBody,
+}
+
+/// A captured body: UTF-8 text (lossy), redacted, cut at the limit.
+#[derive(Debug, Serialize)]
+pub(crate) struct CapturedBody {
+    pub(crate) text: String,
+    /// Whether the body was longer than what was kept.
+    pub(crate) truncated: bool,
+}
+
+impl CaptureSettings {
+    /// The headers worth keeping for a replay.
+    pub(crate) fn headers(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> std::collections::BTreeMap<String, String> {
+        headers
+            .iter()
+            .filter(|(name, _)| !NOT_CAPTURED.contains(&name.as_str()))
+            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+            .collect()
+    }
+
+    /// A body as captured: redacted, then cut at the limit (on a character boundary), so that
+    /// a secret is never cut in two and left half-visible. `truncated`: more came than
+    /// `bytes` holds.
+    pub(crate) fn body(&self, bytes: &[u8], truncated: bool) -> CapturedBody {
+        let mut text = String::from_utf8_lossy(bytes).into_owned();
+        for pattern in &self.redact {
+            if let std::borrow::Cow::Owned(redacted) = pattern.replace_all(&text, "[REDACTED]") {
+                text = redacted;
+            }
+        }
+        let cut = text.len() > self.max_bytes;
+        if cut {
+            let mut end = self.max_bytes;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+        CapturedBody {
+            text,
+            truncated: truncated || cut,
+        }
+    }
 }
 
 /// What each policy decided.
@@ -54,6 +133,31 @@ pub(crate) struct Policies {
     pub(crate) guardrails: &'static str,
     /// `reserved`, `refused`, or `none` when no budget applies.
     pub(crate) budget: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captured_bodies_are_cut_and_redacted_and_credentials_never_kept() {
+        let capture = CaptureSettings {
+            max_bytes: 40,
+            redact: vec![regex::Regex::new(r"\d{4}-\d{4}-\d{4}-\d{4}").unwrap()],
+        };
+        let body = capture.body(
+            br#"{"card":"4111-1111-1111-1111","note":"a long tail of text"}"#,
+            false,
+        );
+        assert_eq!(body.text, r#"{"card":"[REDACTED]","note":"a long tail"#);
+        assert!(body.truncated);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", "Bearer secret".parse().unwrap());
+        headers.insert("x-api-key", "secret".parse().unwrap());
+        headers.insert("anthropic-version", "2023-06-01".parse().unwrap());
+        let kept = capture.headers(&headers);
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["anthropic-version"]);
+    }
 }
 
 /// The authorization outcome of a request that ended with `error` (its code, if any).

@@ -18,6 +18,8 @@ pub(crate) struct Exchange {
     pub identity: OnceLock<Identity>,
     /// What the caller asked for (inspect).
     pub requested: OnceLock<Requested>,
+    /// The request body, kept only when bodies are captured for the audit log (inspect).
+    pub request_body: OnceLock<bytes::Bytes>,
     /// Where the request went (route).
     pub target: OnceLock<Target>,
     /// What it consumed (the response body, at its end).
@@ -62,6 +64,10 @@ pub(crate) struct Target {
     /// What that model costs.
     pub pricing: Pricing,
 }
+
+/// Marks a request whose bodies are captured for the audit log.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CaptureBodies;
 
 /// The shared handle stages find in request extensions.
 pub(crate) type SharedExchange = Arc<Exchange>;

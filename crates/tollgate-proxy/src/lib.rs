@@ -15,6 +15,7 @@ mod health;
 mod jwks;
 mod listener;
 mod metrics;
+pub mod replay;
 mod stack;
 mod stages;
 mod stream_translation;
@@ -34,6 +35,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tollgate_config::{ObjectRef, Snapshot};
 
+pub use audit::CaptureSettings;
 pub use budget::{
     Consumed, Demand, Ledger, RateLimitHeaders, Reservation, StoreConfig, Verdict, WorstPrice,
 };
@@ -59,6 +61,8 @@ pub struct ProxySettings {
     /// The audit log every request is recorded in, if any; the caller closes it after
     /// [`Proxy::drain`].
     pub audit: Option<Arc<tollgate_audit::AuditLog>>,
+    /// Whether audit records carry the request and response bodies (only with `audit`).
+    pub capture: Option<Arc<CaptureSettings>>,
 }
 
 /// The proxy cannot start with these settings.
@@ -299,7 +303,13 @@ impl Proxy {
                 self.clients.clone(),
                 self.settings.limits,
                 self.ledger.clone(),
-                self.settings.audit.clone(),
+                self.settings
+                    .audit
+                    .clone()
+                    .map(|log| stages::record::Audit {
+                        log,
+                        capture: self.settings.capture.clone(),
+                    }),
             );
             tracing::info!(%gateway, port, tls = acceptor.is_some(), "listening");
             control.listeners.insert(

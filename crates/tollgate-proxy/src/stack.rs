@@ -18,6 +18,7 @@ use crate::stages::authenticate::AuthenticateLayer;
 use crate::stages::authorize::AuthorizeLayer;
 use crate::stages::endpoints::EndpointsLayer;
 use crate::stages::inspect::InspectLayer;
+use crate::stages::record::Audit;
 use crate::stages::record::{RecordLayer, RecordedBody};
 use crate::stages::reserve::ReserveLayer;
 use crate::stages::route::Route;
@@ -54,7 +55,7 @@ pub(crate) fn gateway_service(
     clients: Arc<UpstreamClients>,
     limits: RequestLimits,
     ledger: Arc<Ledger>,
-    audit: Option<Arc<tollgate_audit::AuditLog>>,
+    audit: Option<Audit>,
 ) -> GatewayService {
     let stack = ServiceBuilder::new()
         // 1. record: outermost, so every outcome — success, refusal, upstream failure, client

@@ -36,6 +36,24 @@ pub(crate) enum Command {
     /// Work with audit logs.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Send a request the audit log captured (`--audit-capture-bodies`) through a gateway
+    /// again; prints the answer's status to stderr and its body to stdout as it arrives.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    /// The request's id (its `x-request-id`, as in the audit log).
+    pub(crate) request_id: String,
+    /// The audit log (its rotated files are searched too).
+    #[arg(long, env = "TOLLGATE_AUDIT_LOG")]
+    pub(crate) audit_log: PathBuf,
+    /// The gateway to send it to, such as `http://127.0.0.1:8080`.
+    #[arg(long)]
+    pub(crate) url: String,
+    /// The API key to send it with (the caller's own key is never captured).
+    #[arg(long, env = "TOLLGATE_API_KEY", hide_env_values = true)]
+    pub(crate) api_key: String,
 }
 
 /// `tollgate audit ...`.
@@ -118,6 +136,18 @@ pub(crate) struct RunArgs {
     /// Rotated audit files kept (older ones are deleted).
     #[arg(long, default_value_t = 10)]
     pub(crate) audit_max_files: usize,
+    /// Put each request's and response's body (redacted, cut at `--audit-capture-max-bytes`)
+    /// into its audit record, which lets `tollgate replay` resend it. Off by default: prompts
+    /// and answers often hold personal data.
+    #[arg(long, requires = "audit_log")]
+    pub(crate) audit_capture_bodies: bool,
+    /// The most bytes of each body a record keeps.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub(crate) audit_capture_max_bytes: usize,
+    /// A regular expression whose matches are replaced by `[REDACTED]` in captured bodies
+    /// (repeatable), such as `sk-[A-Za-z0-9]+` or a card number pattern.
+    #[arg(long = "audit-redact", value_parser = parse_regex)]
+    pub(crate) audit_redact: Vec<regex::Regex>,
     /// Audit records that may wait to be written; past it they are refused, counted in
     /// `tollgate_audit_records_dropped_total` and logged as errors.
     #[arg(long, default_value_t = 8192)]
@@ -126,6 +156,11 @@ pub(crate) struct RunArgs {
     /// `tollgate_trace_spans_dropped_total`.
     #[arg(long, default_value_t = 4096, env = "TOLLGATE_TRACE_QUEUE")]
     pub(crate) trace_queue: usize,
+}
+
+/// Parses a redaction pattern.
+fn parse_regex(text: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(text).map_err(|e| e.to_string())
 }
 
 /// Parses `500ms`, `30s`, `2m`.

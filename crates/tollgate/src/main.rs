@@ -1,6 +1,6 @@
 //! `tollgate`: the one binary. `run` serves manifests from files with the proxy in the same
 //! process; `validate` checks manifests; `crds` prints the CustomResourceDefinitions; `audit
-//! verify` checks an audit log's hash chain.
+//! verify` checks an audit log's hash chain; `replay` resends a captured request.
 
 mod cli;
 mod logging;
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         cli::Command::Validate(args) => run::validate(&args),
         cli::Command::Crds(args) => crds(&args),
         cli::Command::Audit(cli::AuditCommand::Verify(args)) => verify_audit(&args),
+        cli::Command::Replay(args) => run::replay(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");

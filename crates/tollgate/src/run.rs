@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tollgate_audit::{AuditLog, AuditOptions};
 use tollgate_controller::{Diagnostic, TranslateOptions, Translation, Versions, files, translate};
 use tollgate_proxy::telemetry::TraceSettings;
-use tollgate_proxy::{Proxy, ProxySettings, RequestLimits, StoreConfig};
+use tollgate_proxy::{CaptureSettings, Proxy, ProxySettings, RequestLimits, StoreConfig};
 
 use crate::cli::{FilesArgs, RunArgs};
 
@@ -141,6 +141,12 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             },
         },
         audit: audit.clone(),
+        capture: args.audit_capture_bodies.then(|| {
+            Arc::new(CaptureSettings {
+                max_bytes: args.audit_capture_max_bytes,
+                redact: args.audit_redact.clone(),
+            })
+        }),
     };
     let proxy = Arc::new(Proxy::new(settings, &mut registry)?);
     let mut versions = Versions::default();
@@ -229,4 +235,33 @@ async fn reload(paths: &[PathBuf], proxy: &Proxy, versions: &mut Versions) {
             proxy.count_reload(false);
         }
     }
+}
+
+/// `tollgate replay`: sends a captured request again and streams the answer to stdout.
+pub(crate) fn replay(args: &crate::cli::ReplayArgs) -> anyhow::Result<ExitCode> {
+    use http_body_util::BodyExt;
+    use std::io::Write;
+    let files = tollgate_audit::log_files(&args.audit_log);
+    let request = tollgate_proxy::replay::find_captured(&files, &args.request_id)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let response = tollgate_proxy::replay::send(&request, &args.url, &args.api_key).await?;
+        let status = response.status();
+        eprintln!("{} {} -> {status}", request.method, request.path);
+        let mut body = response.into_body();
+        let mut stdout = std::io::stdout().lock();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                stdout.write_all(&data)?;
+                stdout.flush()?;
+            }
+        }
+        Ok(if status.is_success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
 }

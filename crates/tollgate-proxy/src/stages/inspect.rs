@@ -15,7 +15,7 @@ use super::StageFuture;
 use super::endpoints::Operation;
 use crate::body::{BoxError, ProxyBody};
 use crate::error::ProxyError;
-use crate::exchange::{Requested, SharedExchange};
+use crate::exchange::{CaptureBodies, Requested, SharedExchange};
 
 /// Adds the inspect stage.
 #[derive(Clone, Copy, Debug)]
@@ -114,6 +114,9 @@ where
                     .extensions
                     .get::<Operation>()
                     .map_or("", |o| o.as_str());
+                if parts.extensions.get::<CaptureBodies>().is_some() {
+                    let _ = exchange.request_body.set(inspected.body().clone());
+                }
                 let _ = exchange.requested.set(Requested {
                     operation,
                     model: inspected.model.clone(),

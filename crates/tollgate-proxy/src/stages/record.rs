@@ -14,10 +14,11 @@ use tokio::time::Instant;
 use tollgate_llm::Dialect;
 use tower::{Layer, Service};
 
-use crate::audit::{self, Policies, RequestRecord};
+use crate::audit::{self, CaptureSettings, Captured, Policies, RequestRecord};
 use crate::body::{BoxError, ProxyBody};
 use crate::budget::{Consumed, Ledger};
 use crate::error::ProxyError;
+use crate::exchange::CaptureBodies;
 use crate::exchange::{Exchange, SharedExchange};
 use crate::metrics::{
     CostLabels, GenAiTokenLabels, Metrics, ModelLabels, RequestLabels, TokenLabels,
@@ -36,7 +37,37 @@ pub(crate) struct RecordLayer {
     served: Arc<ArcSwap<Served>>,
     metrics: Metrics,
     ledger: Arc<Ledger>,
-    audit: Option<Arc<AuditLog>>,
+    audit: Option<Audit>,
+}
+
+/// Where requests are audited, and whether their bodies go with them.
+#[derive(Clone)]
+pub(crate) struct Audit {
+    /// The log.
+    pub(crate) log: Arc<AuditLog>,
+    /// Body capture, when on.
+    pub(crate) capture: Option<Arc<CaptureSettings>>,
+}
+
+/// What capture gathers while a request runs.
+struct Capturing {
+    settings: Arc<CaptureSettings>,
+    headers: std::collections::BTreeMap<String, String>,
+    /// The first bytes of the response body.
+    response: Vec<u8>,
+    /// Whether the response went on past them.
+    more: bool,
+}
+
+impl Capturing {
+    /// Keeps the next response bytes, up to a little over the limit (redaction comes later
+    /// and may shorten them).
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = (self.settings.max_bytes + 4096).saturating_sub(self.response.len());
+        self.response
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.more |= bytes.len() > room;
+    }
 }
 
 impl RecordLayer {
@@ -46,7 +77,7 @@ impl RecordLayer {
         served: Arc<ArcSwap<Served>>,
         metrics: Metrics,
         ledger: Arc<Ledger>,
-        audit: Option<Arc<AuditLog>>,
+        audit: Option<Audit>,
     ) -> Self {
         Self {
             served,
@@ -109,6 +140,20 @@ where
             .unwrap_or_else(new_request_id);
         let exchange: SharedExchange = Arc::new(Exchange::default());
         let span = RequestSpan::start(request.headers());
+        let capturing = self
+            .layer
+            .audit
+            .as_ref()
+            .and_then(|audit| audit.capture.clone())
+            .map(|settings| {
+                request.extensions_mut().insert(CaptureBodies);
+                Capturing {
+                    headers: settings.headers(request.headers()),
+                    settings,
+                    response: Vec::new(),
+                    more: false,
+                }
+            });
         if let Some(span) = &span {
             request.extensions_mut().insert(span.clone());
         }
@@ -124,7 +169,7 @@ where
         let future = self.inner.call(request);
         let metrics = self.layer.metrics.clone();
         let ledger = self.layer.ledger.clone();
-        let audit = self.layer.audit.clone();
+        let audit = self.layer.audit.as_ref().map(|audit| audit.log.clone());
         Box::pin(async move {
             let (mut response, outcome) = match future.await {
                 Ok(response) => (response, None),
@@ -150,6 +195,7 @@ where
                 span,
                 first_byte: None,
                 audit,
+                capturing,
             };
             Ok(response.map(|body| RecordedBody {
                 inner: body,
@@ -181,6 +227,8 @@ struct Report {
     first_byte: Option<std::time::Duration>,
     /// Where the request is recorded, if anywhere.
     audit: Option<Arc<AuditLog>>,
+    /// The bodies being captured for the record, when capture is on.
+    capturing: Option<Capturing>,
 }
 
 impl Report {
@@ -452,6 +500,16 @@ impl Report {
                 .load(std::sync::atomic::Ordering::Relaxed),
             latency_ms: elapsed.as_secs_f64() * 1000.0,
             time_to_first_byte_ms: self.first_byte.map(|d| d.as_secs_f64() * 1000.0),
+            capture: self.capturing.as_ref().map(|capturing| {
+                let request = self.exchange.request_body.get();
+                Captured {
+                    request_headers: capturing.headers.clone(),
+                    request_body: capturing
+                        .settings
+                        .body(request.map_or(&[][..], |b| &b[..]), false),
+                    response_body: capturing.settings.body(&capturing.response, capturing.more),
+                }
+            }),
         };
         audit.record(&record);
     }
@@ -517,10 +575,13 @@ impl Body for RecordedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if let (Poll::Ready(Some(Ok(_))), Some(report)) = (&polled, this.report.as_mut())
-            && report.first_byte.is_none()
-        {
-            report.first_byte = Some(report.start.elapsed());
+        if let (Poll::Ready(Some(Ok(frame))), Some(report)) = (&polled, this.report.as_mut()) {
+            if report.first_byte.is_none() {
+                report.first_byte = Some(report.start.elapsed());
+            }
+            if let (Some(capturing), Some(data)) = (report.capturing.as_mut(), frame.data_ref()) {
+                capturing.keep(data);
+            }
         }
         match &polled {
             Poll::Ready(None) => {
