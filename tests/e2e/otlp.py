@@ -1,6 +1,6 @@
-"""An OTLP trace receiver for the tests, built from OpenTelemetry's own protobuf types and gRPC
-service (the `opentelemetry-proto` package): it takes ExportTraceServiceRequests over gRPC
-and over HTTP/protobuf (POST /v1/traces) and keeps every span it was sent."""
+"""An OTLP receiver for the tests, built from OpenTelemetry's own protobuf types and gRPC
+services (the `opentelemetry-proto` package): it takes trace and log exports over gRPC and
+over HTTP/protobuf (POST /v1/traces, /v1/logs) and keeps every span and log record."""
 from __future__ import annotations
 
 import threading
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from conftest import LOOPBACK, free_port, wait_for
@@ -28,10 +29,20 @@ class Span:
 
 
 @dataclass
+class LogRecord:
+    event_name: str
+    body: str
+    attributes: dict
+    service: str
+    transport: str
+
+
+@dataclass
 class Collector:
     grpc_port: int
     http_port: int
     spans: list[Span] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -57,6 +68,25 @@ class Collector:
         with self.lock:
             self.spans.extend(received)
 
+    def keep_logs(self, request: logs_service_pb2.ExportLogsServiceRequest, transport: str) -> None:
+        received = []
+        for resource_logs in request.resource_logs:
+            resource = {a.key: _value(a.value) for a in resource_logs.resource.attributes}
+            for scope_logs in resource_logs.scope_logs:
+                for record in scope_logs.log_records:
+                    received.append(LogRecord(
+                        event_name=record.event_name, body=_value(record.body),
+                        attributes={a.key: _value(a.value) for a in record.attributes},
+                        service=resource.get("service.name", ""), transport=transport))
+        with self.lock:
+            self.logs.extend(received)
+
+    def wait_for_logs(self, count: int, timeout: float = 10) -> list[LogRecord]:
+        def ready():
+            with self.lock:
+                return list(self.logs) if len(self.logs) >= count else None
+        return wait_for(ready, timeout, f"{count} log records", interval=0.1)
+
     def wait_for_spans(self, predicate, what: str, timeout: float = 10) -> list[Span]:
         """Waits until the spans received satisfy `predicate` (given the list); returns them."""
         def ready():
@@ -80,22 +110,33 @@ def start_collector() -> tuple[Collector, callable]:
             collector.keep(request, "grpc")
             return trace_service_pb2.ExportTraceServiceResponse()
 
+    class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
+        def Export(self, request, context):
+            collector.keep_logs(request, "grpc")
+            return logs_service_pb2.ExportLogsServiceResponse()
+
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(), server)
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(), server)
     server.add_insecure_port(f"{LOOPBACK}:{collector.grpc_port}")
     server.start()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            if self.path != "/v1/traces" or self.headers.get("content-type") != "application/x-protobuf":
+            kinds = {"/v1/traces": (trace_service_pb2.ExportTraceServiceRequest, collector.keep,
+                                    trace_service_pb2.ExportTraceServiceResponse),
+                     "/v1/logs": (logs_service_pb2.ExportLogsServiceRequest, collector.keep_logs,
+                                  logs_service_pb2.ExportLogsServiceResponse)}
+            if self.path not in kinds or self.headers.get("content-type") != "application/x-protobuf":
                 self.send_response(404)
                 self.end_headers()
                 return
-            request = trace_service_pb2.ExportTraceServiceRequest()
+            request_type, keep, response_type = kinds[self.path]
+            request = request_type()
             request.ParseFromString(body)
-            collector.keep(request, "http")
-            answer = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+            keep(request, "http")
+            answer = response_type().SerializeToString()
             self.send_response(200)
             self.send_header("content-type", "application/x-protobuf")
             self.send_header("content-length", str(len(answer)))

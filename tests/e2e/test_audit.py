@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from conftest import ALICE_KEY, MODEL, Launcher, binary, wait_for
+from otlp import start_collector
 
 
 def records(path: Path) -> list[dict]:
@@ -142,3 +143,23 @@ def test_a_captured_request_replays_against_the_mock(launcher: Launcher, tmp_pat
     missing = subprocess.run([str(binary("tollgate")), "replay", "no-such-id", "--audit-log", str(log),
                               "--url", gateway.url], capture_output=True, text=True, timeout=30, env=env)
     assert missing.returncode == 1 and "no request no-such-id in the audit log" in missing.stderr
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_audit_records_also_go_out_as_otlp_logs(launcher: Launcher, tmp_path: Path, protocol: str) -> None:
+    collector, stop = start_collector()
+    try:
+        log = tmp_path / "audit.jsonl"
+        url = collector.grpc_url if protocol == "grpc" else collector.http_url
+        gateway = launcher.gateway(launcher.mock(), args=(
+            "--audit-log", str(log), "--audit-otlp", "--otlp-endpoint", url, "--otlp-protocol", protocol))
+        answer = gateway.client().chat.completions.with_raw_response.create(
+            model=MODEL, messages=[{"role": "user", "content": "Say hello"}])
+        (record,) = collector.wait_for_logs(1)
+        assert record.event_name == "tollgate.request" and record.service == "tollgate"
+        assert record.attributes["tollgate.request_id"] == answer.headers["x-request-id"]
+        body = json.loads(record.body)
+        (written,) = wait_for(lambda: records(log), 10, "the file record")
+        assert body == {k: v for k, v in written.items() if k not in ("seq", "prev", "hash")}
+    finally:
+        stop()

@@ -61,7 +61,10 @@ pub struct ProxySettings {
     /// The audit log every request is recorded in, if any; the caller closes it after
     /// [`Proxy::drain`].
     pub audit: Option<Arc<tollgate_audit::AuditLog>>,
-    /// Whether audit records carry the request and response bodies (only with `audit`).
+    /// Where audit records are also sent as OTLP log records, if anywhere.
+    pub audit_otlp: Option<Arc<telemetry::AuditLogger>>,
+    /// Whether audit records carry the request and response bodies (only with `audit` or
+    /// `audit_otlp`).
     pub capture: Option<Arc<CaptureSettings>>,
 }
 
@@ -303,13 +306,13 @@ impl Proxy {
                 self.clients.clone(),
                 self.settings.limits,
                 self.ledger.clone(),
-                self.settings
-                    .audit
-                    .clone()
-                    .map(|log| stages::record::Audit {
-                        log,
+                (self.settings.audit.is_some() || self.settings.audit_otlp.is_some()).then(|| {
+                    stages::record::Audit {
+                        log: self.settings.audit.clone(),
+                        otlp: self.settings.audit_otlp.clone(),
                         capture: self.settings.capture.clone(),
-                    }),
+                    }
+                }),
             );
             tracing::info!(%gateway, port, tls = acceptor.is_some(), "listening");
             control.listeners.insert(

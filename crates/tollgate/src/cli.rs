@@ -136,10 +136,14 @@ pub(crate) struct RunArgs {
     /// Rotated audit files kept (older ones are deleted).
     #[arg(long, default_value_t = 10)]
     pub(crate) audit_max_files: usize,
+    /// Also send every audit record as an OTLP log record (event `tollgate.request`, the
+    /// record's JSON as its body) to the OTLP endpoint.
+    #[arg(long)]
+    pub(crate) audit_otlp: bool,
     /// Put each request's and response's body (redacted, cut at `--audit-capture-max-bytes`)
     /// into its audit record, which lets `tollgate replay` resend it. Off by default: prompts
     /// and answers often hold personal data.
-    #[arg(long, requires = "audit_log")]
+    #[arg(long)]
     pub(crate) audit_capture_bodies: bool,
     /// The most bytes of each body a record keeps.
     #[arg(long, default_value_t = 64 * 1024)]

@@ -106,11 +106,19 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             endpoint: args.otlp_endpoint.clone(),
             protocol: args.otlp_protocol.clone(),
             queue_capacity: args.trace_queue,
+            audit_logs: args.audit_otlp,
         },
         &mut registry,
     )?;
     if telemetry.is_some() {
         tracing::info!("exporting traces over OTLP");
+    } else if args.audit_otlp {
+        anyhow::bail!(
+            "--audit-otlp needs an OTLP endpoint (--otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)"
+        );
+    }
+    if args.audit_capture_bodies && args.audit_log.is_none() && !args.audit_otlp {
+        anyhow::bail!("--audit-capture-bodies needs an audit sink: --audit-log or --audit-otlp");
     }
     let audit = match &args.audit_log {
         None => None,
@@ -141,6 +149,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             },
         },
         audit: audit.clone(),
+        audit_otlp: telemetry.as_ref().and_then(|t| t.audit_logger()),
         capture: args.audit_capture_bodies.then(|| {
             Arc::new(CaptureSettings {
                 max_bytes: args.audit_capture_max_bytes,

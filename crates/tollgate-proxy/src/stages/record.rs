@@ -24,6 +24,7 @@ use crate::metrics::{
     CostLabels, GenAiTokenLabels, Metrics, ModelLabels, RequestLabels, TokenLabels,
 };
 use crate::stack::Served;
+use crate::telemetry::AuditLogger;
 use crate::telemetry::spans::RequestSpan;
 use opentelemetry::KeyValue;
 use tollgate_audit::AuditLog;
@@ -43,8 +44,10 @@ pub(crate) struct RecordLayer {
 /// Where requests are audited, and whether their bodies go with them.
 #[derive(Clone)]
 pub(crate) struct Audit {
-    /// The log.
-    pub(crate) log: Arc<AuditLog>,
+    /// The hash-chained file.
+    pub(crate) log: Option<Arc<AuditLog>>,
+    /// OTLP log records.
+    pub(crate) otlp: Option<Arc<AuditLogger>>,
     /// Body capture, when on.
     pub(crate) capture: Option<Arc<CaptureSettings>>,
 }
@@ -169,7 +172,7 @@ where
         let future = self.inner.call(request);
         let metrics = self.layer.metrics.clone();
         let ledger = self.layer.ledger.clone();
-        let audit = self.layer.audit.as_ref().map(|audit| audit.log.clone());
+        let audit = self.layer.audit.clone();
         Box::pin(async move {
             let (mut response, outcome) = match future.await {
                 Ok(response) => (response, None),
@@ -226,7 +229,7 @@ struct Report {
     /// When the first byte of the body went out, after the request arrived.
     first_byte: Option<std::time::Duration>,
     /// Where the request is recorded, if anywhere.
-    audit: Option<Arc<AuditLog>>,
+    audit: Option<Audit>,
     /// The bodies being captured for the record, when capture is on.
     capturing: Option<Capturing>,
 }
@@ -457,7 +460,7 @@ impl Report {
     /// Queues the request's audit record.
     fn write_audit(
         &self,
-        audit: &AuditLog,
+        audit: &Audit,
         outcome: &str,
         usage: &tollgate_llm::Usage,
         cost: Option<rust_decimal::Decimal>,
@@ -511,7 +514,14 @@ impl Report {
                 }
             }),
         };
-        audit.record(&record);
+        if let Some(log) = &audit.log {
+            log.record(&record);
+        }
+        if let Some(otlp) = &audit.otlp
+            && let Ok(json) = serde_json::to_string(&record)
+        {
+            otlp.emit(record.request_id, json);
+        }
     }
 
     /// What the budgets said: `reserved`, `refused`, or `none` when no policy applied.

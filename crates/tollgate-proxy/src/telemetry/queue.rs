@@ -1,26 +1,30 @@
-//! The span processor: finished spans wait in a bounded queue that one task exports in
-//! batches. The SDK's own batch processor keeps its drop count to itself and exports from a
-//! thread outside the Tokio runtime that the gRPC exporter needs; this one counts drops in a
-//! metric and exports on the proxy's runtime.
+//! The export queue behind both OTLP signals Tollgate sends: finished spans and audit log
+//! records wait in a bounded queue that one task exports in batches. The SDK's own batch
+//! processors keep their drop counts to themselves and export from threads outside the Tokio
+//! runtime that the gRPC exporter needs; this one counts drops in a metric and exports on the
+//! proxy's runtime.
 
 use opentelemetry::Context;
+use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogBatch, LogExporter, LogProcessor, SdkLogRecord};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use prometheus_client::metrics::counter::Counter;
+use std::future::Future;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// The most spans sent in one export.
+/// The most items sent in one export.
 const MAX_BATCH: usize = 512;
-/// How long the first span of a batch waits for others before the batch goes.
+/// How long the first item of a batch waits for others before the batch goes.
 const LINGER: Duration = Duration::from_millis(500);
 /// How long one export may take.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The least time between two warnings about failed exports.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
-/// What the queue counts.
+/// What a queue counts.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct QueueMetrics {
     pub(super) exported: Counter,
@@ -28,17 +32,58 @@ pub(crate) struct QueueMetrics {
     pub(super) failures: Counter,
 }
 
-/// The processor the tracer provider calls when a span ends.
+/// Sends batches of `T` somewhere.
+pub(super) trait Export<T>: Send + Sync + 'static {
+    /// Sends one batch.
+    fn export(&self, batch: Vec<T>) -> impl Future<Output = OTelSdkResult> + Send;
+    /// Nothing more will be sent.
+    fn shutdown(&self);
+}
+
+/// Spans to an OTLP span exporter.
+pub(super) struct Spans<E>(pub(super) E);
+
+impl<E: SpanExporter + 'static> Export<SpanData> for Spans<E> {
+    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        self.0.export(batch)
+    }
+
+    fn shutdown(&self) {
+        let _ = self.0.shutdown();
+    }
+}
+
+/// A log record with the scope that emitted it.
+pub(super) type LogItem = (SdkLogRecord, InstrumentationScope);
+
+/// Log records to an OTLP log exporter.
+pub(super) struct Logs<E>(pub(super) E);
+
+impl<E: LogExporter + 'static> Export<LogItem> for Logs<E> {
+    async fn export(&self, batch: Vec<LogItem>) -> OTelSdkResult {
+        let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> = batch
+            .iter()
+            .map(|(record, scope)| (record, scope))
+            .collect();
+        self.0.export(LogBatch::new(&refs)).await
+    }
+
+    fn shutdown(&self) {
+        let _ = self.0.shutdown();
+    }
+}
+
+/// The processor the SDK's provider calls with each finished item.
 #[derive(Debug)]
-pub(super) struct SpanQueue {
-    sender: parking_lot::Mutex<Option<mpsc::Sender<SpanData>>>,
+pub(super) struct Queue<T> {
+    sender: parking_lot::Mutex<Option<mpsc::Sender<T>>>,
     dropped: Counter,
 }
 
-impl SpanQueue {
-    /// A queue of `capacity` spans, and the task that exports them with `exporter`.
-    pub(super) fn start<E: SpanExporter + 'static>(
-        exporter: E,
+impl<T: Send + 'static> Queue<T> {
+    /// A queue of `capacity` items, and the task that exports them with `exporter`.
+    pub(super) fn start(
+        exporter: impl Export<T>,
         capacity: usize,
         metrics: QueueMetrics,
     ) -> (Self, tokio::task::JoinHandle<()>) {
@@ -51,14 +96,11 @@ impl SpanQueue {
         };
         (queue, task)
     }
-}
 
-impl SpanProcessor for SpanQueue {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
-
-    fn on_end(&self, span: SpanData) {
+    /// Queues `item`, or drops and counts it when the queue is full or closed.
+    fn push(&self, item: T) {
         let sent = match &*self.sender.lock() {
-            Some(sender) => sender.try_send(span).is_ok(),
+            Some(sender) => sender.try_send(item).is_ok(),
             None => false,
         };
         if !sent {
@@ -66,22 +108,49 @@ impl SpanProcessor for SpanQueue {
         }
     }
 
+    /// Closes the queue; the export task ends once it has sent what is queued.
+    fn close(&self) {
+        self.sender.lock().take();
+    }
+}
+
+impl SpanProcessor for Queue<SpanData> {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        self.push(span);
+    }
+
     fn force_flush(&self) -> OTelSdkResult {
-        // Spans are exported continuously; shutdown drains what is left.
+        // Items are exported continuously; shutdown drains what is left.
         Ok(())
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        // Closing the queue ends the export task once it has sent what is queued.
-        self.sender.lock().take();
+        self.close();
+        Ok(())
+    }
+}
+
+impl LogProcessor for Queue<LogItem> {
+    fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        self.push((record.clone(), scope.clone()));
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.close();
         Ok(())
     }
 }
 
 /// Exports batches until the queue is closed and empty.
-async fn export<E: SpanExporter>(
-    mut receiver: mpsc::Receiver<SpanData>,
-    exporter: E,
+async fn export<T>(
+    mut receiver: mpsc::Receiver<T>,
+    exporter: impl Export<T>,
     metrics: QueueMetrics,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -99,8 +168,8 @@ async fn export<E: SpanExporter>(
             }
         }
         let count = batch.len() as u64;
-        let spans = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
-        let failure = match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(spans)).await {
+        let items = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
+        let failure = match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(items)).await {
             Ok(Ok(())) => {
                 metrics.exported.inc_by(count);
                 None
@@ -112,11 +181,11 @@ async fn export<E: SpanExporter>(
             metrics.failures.inc();
             if last_warning.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
                 last_warning = Some(Instant::now());
-                tracing::warn!(%reason, spans = count, "trace export failed; its spans are lost");
+                tracing::warn!(%reason, items = count, "OTLP export failed; its items are lost");
             }
         }
     }
-    let _ = exporter.shutdown();
+    exporter.shutdown();
 }
 
 #[cfg(test)]
@@ -149,7 +218,7 @@ mod tests {
     async fn spans_are_exported_in_batches_and_drained_at_shutdown() {
         let exporter = Collect::default();
         let metrics = QueueMetrics::default();
-        let (queue, task) = SpanQueue::start(exporter.clone(), 1000, metrics.clone());
+        let (queue, task) = Queue::start(Spans(exporter.clone()), 1000, metrics.clone());
         let provider = SdkTracerProvider::builder()
             .with_span_processor(queue)
             .build();
@@ -172,7 +241,7 @@ mod tests {
             ..Collect::default()
         };
         let metrics = QueueMetrics::default();
-        let (queue, task) = SpanQueue::start(exporter, 10, metrics.clone());
+        let (queue, task) = Queue::start(Spans(exporter), 10, metrics.clone());
         let provider = SdkTracerProvider::builder()
             .with_span_processor(queue)
             .build();
