@@ -51,8 +51,8 @@ def test_every_request_is_recorded_and_the_chain_verifies(launcher: Launcher, tm
     usage = answer.parse().usage
     assert (ok["input_tokens"], ok["output_tokens"]) == (usage.prompt_tokens, usage.completion_tokens)
     assert float(ok["cost_usd"]) > 0 and ok["latency_ms"] > 0 and ok["time_to_first_byte_ms"] > 0
-    assert ok["attempts"] == 1 and ok["time"].endswith("Z")
-    assert streamed["output_tokens"] > 0 and streamed["status"] == 200
+    assert ok["attempts"] == 1 and ok["time"].endswith("Z") and ok["finish_reason"] == "stop"
+    assert streamed["output_tokens"] > 0 and streamed["status"] == 200 and streamed["finish_reason"] == "stop"
     assert (unauthenticated["status"], unauthenticated["outcome"]) == (401, "invalid_api_key")
     assert unauthenticated["key_id"] is None
     assert unauthenticated["policies"]["authorization"] == "not_reached"

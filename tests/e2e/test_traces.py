@@ -45,6 +45,7 @@ def test_a_streamed_chat_with_a_failover_is_one_trace(launcher: Launcher, collec
     assert attributes["gen_ai.response.model"] == MODEL
     assert attributes["gen_ai.provider.name"] == "openai"
     assert attributes["gen_ai.request.max_tokens"] == 50
+    assert list(attributes["gen_ai.response.finish_reasons"].values) == [_string("stop")]
     assert attributes["gen_ai.usage.input_tokens"] == chunks[-1].usage.prompt_tokens
     assert attributes["gen_ai.usage.output_tokens"] == chunks[-1].usage.completion_tokens
     assert attributes["http.response.status_code"] == 200
@@ -102,3 +103,8 @@ def test_an_unreachable_collector_never_holds_up_requests_or_shutdown(launcher: 
     assert gateway.metric("tollgate_requests_total", outcome="ok") == 30
     gateway.proc.popen.send_signal(signal.SIGTERM)
     assert gateway.proc.popen.wait(timeout=15) == 0, "shutdown waits at most 5 s for the export"
+
+
+def _string(text: str):
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+    return AnyValue(string_value=text)

@@ -164,6 +164,19 @@ pub enum FinishReason {
     ContentFilter,
 }
 
+impl FinishReason {
+    /// The reason as OpenTelemetry's `gen_ai.response.finish_reasons` examples spell it (the
+    /// OpenAI names): `stop`, `length`, `tool_calls`, `content_filter`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::EndTurn | FinishReason::StopSequence => "stop",
+            FinishReason::MaxTokens => "length",
+            FinishReason::ToolUse => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
+        }
+    }
+}
+
 /// A complete (non-streamed) answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChatResponse {

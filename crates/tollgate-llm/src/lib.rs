@@ -21,7 +21,7 @@ pub use dialect::{Dialect, ErrorKind};
 pub use sse::SseEvents;
 pub use tokens::Tokenizer;
 pub use translate::WireFormat;
-pub use usage::Usage;
+pub use usage::{Usage, reported_finish_reason};
 
 /// Why a request body cannot be served.
 #[derive(Debug, thiserror::Error)]

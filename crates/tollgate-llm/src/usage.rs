@@ -15,3 +15,35 @@ pub struct Usage {
     /// Completion tokens spent on hidden reasoning.
     pub reasoning_tokens: u64,
 }
+
+/// The first finish reason a response body (or stream event) states, as its API spells it:
+/// OpenAI's `finish_reason` or Anthropic's `stop_reason`. Found by scanning, not parsing, so
+/// that it costs nothing on events that have none.
+pub fn reported_finish_reason(body: &[u8]) -> Option<&str> {
+    for field in [&br#""finish_reason":""#[..], br#""stop_reason":""#] {
+        if let Some(at) = memchr::memmem::find(body, field) {
+            let rest = &body[at + field.len()..];
+            let end = memchr::memchr(b'"', rest)?;
+            return std::str::from_utf8(&rest[..end]).ok();
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finish_reasons_are_found_in_either_spelling() {
+        assert_eq!(
+            reported_finish_reason(br#"{"choices":[{"finish_reason":"length"}]}"#),
+            Some("length")
+        );
+        assert_eq!(
+            reported_finish_reason(br#"{"stop_reason":"end_turn","stop_sequence":null}"#),
+            Some("end_turn")
+        );
+        assert_eq!(reported_finish_reason(br#"{"finish_reason":null}"#), None);
+    }
+}

@@ -30,6 +30,8 @@ pub(crate) struct RequestRecord<'a> {
     pub(crate) rule: Option<&'a str>,
     pub(crate) requested_model: Option<&'a str>,
     pub(crate) served_model: Option<&'a str>,
+    /// Why the model stopped, as the upstream said.
+    pub(crate) finish_reason: Option<&'a str>,
     pub(crate) provider: Option<&'a str>,
     /// Each policy's word: authorization, guardrails, budget.
     pub(crate) policies: Policies,

@@ -193,10 +193,20 @@ impl UpstreamBody {
                 if let Some(error) = error {
                     self.broken = Some(error.to_string());
                 }
+                if let Some(reason) = translation.finish_reason()
+                    && self.exchange.finish_reason.get().is_none()
+                {
+                    let _ = self.exchange.finish_reason.set(reason.as_str().to_string());
+                }
                 out
             }
             UsageReader::Stream(stream) => {
                 let out = stream.on_chunk(data);
+                if let Some(reason) = stream.finish_reason()
+                    && self.exchange.finish_reason.get().is_none()
+                {
+                    let _ = self.exchange.finish_reason.set(reason.to_string());
+                }
                 // Kept as soon as seen: a caller may hang up before the stream's very end.
                 if let Some(usage) = stream.usage()
                     && self.exchange.usage.get().is_none()
@@ -236,11 +246,17 @@ impl UpstreamBody {
                 size,
                 format,
             } => {
-                let usage = match frames.len() {
+                let whole = match frames.len() {
                     _ if *size > MAX_READ_RESPONSE => None,
-                    1 => format.usage_of_response(&frames[0]),
-                    _ => format.usage_of_response(&frames.concat()),
+                    1 => Some(frames[0].clone()),
+                    _ => Some(Bytes::from(frames.concat())),
                 };
+                let usage = whole.as_ref().and_then(|body| {
+                    if let Some(reason) = tollgate_llm::reported_finish_reason(body) {
+                        let _ = self.exchange.finish_reason.set(reason.to_string());
+                    }
+                    format.usage_of_response(body)
+                });
                 frames.clear();
                 (usage, None)
             }

@@ -24,6 +24,8 @@ pub(crate) struct Exchange {
     pub target: OnceLock<Target>,
     /// What it consumed (the response body, at its end).
     pub usage: OnceLock<Usage>,
+    /// Why the model stopped, as the upstream said (the response body).
+    pub finish_reason: OnceLock<String>,
     /// Why the upstream failed the request, when the caller gets the upstream's own error
     /// answer (route) or a response that broke after it began (the response body).
     pub failure: OnceLock<&'static str>,

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use tollgate_llm::Usage;
-use tollgate_llm::chat::{StreamDecoder, StreamEncoder, StreamError, StreamEvent};
+use tollgate_llm::chat::{FinishReason, StreamDecoder, StreamEncoder, StreamError, StreamEvent};
 
 /// One upstream stream on its way to the caller.
 #[derive(Debug)]
@@ -19,6 +19,7 @@ pub(crate) struct StreamTranslation {
     usage: Option<Usage>,
     output_events: u64,
     finished: bool,
+    finish_reason: Option<FinishReason>,
     /// A passed-through stream the decoder could not follow: its bytes still pass.
     lost: bool,
 }
@@ -55,6 +56,7 @@ impl StreamTranslation {
             usage: None,
             output_events: 0,
             finished: false,
+            finish_reason: None,
             lost: false,
         }
     }
@@ -107,7 +109,10 @@ impl StreamTranslation {
                 }
                 StreamEvent::Text(_) | StreamEvent::ToolArguments { .. } => self.output_events += 1,
                 StreamEvent::Usage(usage) => self.usage = Some(*usage),
-                StreamEvent::Finish(_) => self.finished = true,
+                StreamEvent::Finish(reason) => {
+                    self.finished = true;
+                    self.finish_reason.get_or_insert(*reason);
+                }
                 StreamEvent::ToolCallStart { .. } => {}
             }
             if let Some(encoder) = &mut self.encoder {
@@ -128,6 +133,11 @@ impl StreamTranslation {
     /// The latest usage the stream reported.
     pub(crate) fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    /// Why the model stopped, once the stream said.
+    pub(crate) fn finish_reason(&self) -> Option<FinishReason> {
+        self.finish_reason
     }
 
     /// Events that carried output so far (an estimate of output tokens when usage is missing).

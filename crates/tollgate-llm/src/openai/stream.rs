@@ -26,6 +26,8 @@ pub struct ChatStream {
     done: bool,
     /// Events carrying output so far, when counted (`None` otherwise).
     output_events: Option<u64>,
+    /// The first finish reason the stream stated.
+    finish_reason: Option<String>,
     scratch: Vec<Bytes>,
 }
 
@@ -44,6 +46,7 @@ impl ChatStream {
             usage: None,
             done: false,
             output_events: None,
+            finish_reason: None,
             scratch: Vec::new(),
         }
     }
@@ -51,6 +54,11 @@ impl ChatStream {
     /// The usage the stream reported, once its usage event has passed.
     pub fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    /// The finish reason the stream stated, once it has.
+    pub fn finish_reason(&self) -> Option<&str> {
+        self.finish_reason.as_deref()
     }
 
     /// Counts the events that carry output (see [`ChatStream::output_events`]), which costs
@@ -108,6 +116,11 @@ impl ChatStream {
             && carries_output(&data)
         {
             *count += 1;
+        }
+        if self.finish_reason.is_none()
+            && let Some(reason) = crate::reported_finish_reason(&data)
+        {
+            self.finish_reason = Some(reason.to_string());
         }
         if !carries_usage(&data) {
             return false;

@@ -356,6 +356,17 @@ impl Report {
             attributes.extend([
                 KeyValue::new("gen_ai.provider.name", target.provider_kind),
                 KeyValue::new("gen_ai.response.model", target.upstream_model.clone()),
+                KeyValue::new(
+                    "gen_ai.response.finish_reasons",
+                    opentelemetry::Value::Array(
+                        self.exchange
+                            .finish_reason
+                            .get()
+                            .map(|reason| vec![opentelemetry::StringValue::from(reason.clone())])
+                            .unwrap_or_default()
+                            .into(),
+                    ),
+                ),
                 KeyValue::new("gen_ai.usage.input_tokens", count(usage.input_tokens)),
                 KeyValue::new("gen_ai.usage.output_tokens", count(usage.output_tokens)),
                 KeyValue::new("tollgate.route", target.route.clone()),
@@ -486,6 +497,7 @@ impl Report {
             rule: target.map(|t| t.rule.as_str()),
             requested_model: self.exchange.requested.get().map(|r| r.model.as_str()),
             served_model: target.map(|t| t.upstream_model.as_str()),
+            finish_reason: self.exchange.finish_reason.get().map(String::as_str),
             provider: target.map(|t| t.provider.as_str()),
             policies: Policies {
                 authorization: audit::authorization(&self.exchange, error),

@@ -749,6 +749,9 @@ async fn translate_whole(
             if answer.id.is_empty() {
                 answer.id = answer_id();
             }
+            if let Some(reason) = answer.finish_reason {
+                let _ = call.exchange.finish_reason.set(reason.as_str().to_string());
+            }
             let out = call.dialect.write_response(&answer, unix_seconds());
             (out, answer.usage)
         }
