@@ -57,6 +57,7 @@ def test_a_streamed_chat_with_a_failover_is_one_trace(launcher: Launcher, collec
     assert attributes["tollgate.cost_usd"] > 0
     assert attributes["tollgate.time_to_first_byte_ms"] > 0
     assert "error.type" not in attributes and request.status_code != 2
+    assert "gen_ai.input.messages" not in attributes, "content only when asked for"
 
     attempts = sorted((s for s in spans if s.kind == CLIENT), key=lambda s: s.attributes["tollgate.attempt"])
     assert [a.parent_span_id for a in attempts] == [request.span_id] * 2
@@ -103,6 +104,18 @@ def test_an_unreachable_collector_never_holds_up_requests_or_shutdown(launcher: 
     assert gateway.metric("tollgate_requests_total", outcome="ok") == 30
     gateway.proc.popen.send_signal(signal.SIGTERM)
     assert gateway.proc.popen.wait(timeout=15) == 0, "shutdown waits at most 5 s for the export"
+
+
+def test_content_goes_into_spans_only_when_asked_and_redacted(launcher: Launcher, collector: Collector) -> None:
+    gateway = launcher.gateway(launcher.mock(), args=(
+        "--otlp-endpoint", collector.grpc_url, "--trace-content", "--audit-redact", r"secret-\w+"))
+    answer = gateway.client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Say hello to secret-bob"}])
+    spans = collector.wait_for_spans(lambda s: any(x.kind == SERVER for x in s), "the request span")
+    (request,) = [s for s in spans if s.kind == SERVER]
+    sent = request.attributes["gen_ai.input.messages"]
+    assert "Say hello to [REDACTED]" in sent and "secret-bob" not in sent
+    assert answer.choices[0].message.content in request.attributes["gen_ai.output.messages"]
 
 
 def _string(text: str):

@@ -49,9 +49,14 @@ pub(crate) struct RequestRecord<'a> {
     pub(crate) capture: Option<Captured>,
 }
 
-/// Whether and how request and response bodies go into audit records (off unless set).
+/// Whether and how request and response bodies are captured (off unless set), and where they
+/// go: audit records, request spans, or both.
 #[derive(Clone, Debug)]
 pub struct CaptureSettings {
+    /// Bodies go into audit records (`capture`).
+    pub in_audit: bool,
+    /// Bodies go into request spans (`gen_ai.input.messages`, `gen_ai.output.messages`).
+    pub in_spans: bool,
     /// The most bytes kept of each body; the rest is cut off and the record says so.
     pub max_bytes: usize,
     /// Patterns whose matches are replaced by `[REDACTED]` in captured bodies.
@@ -144,6 +149,8 @@ mod tests {
     #[test]
     fn captured_bodies_are_cut_and_redacted_and_credentials_never_kept() {
         let capture = CaptureSettings {
+            in_audit: true,
+            in_spans: false,
             max_bytes: 40,
             redact: vec![regex::Regex::new(r"\d{4}-\d{4}-\d{4}-\d{4}").unwrap()],
         };

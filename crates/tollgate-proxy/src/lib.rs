@@ -63,8 +63,7 @@ pub struct ProxySettings {
     pub audit: Option<Arc<tollgate_audit::AuditLog>>,
     /// Where audit records are also sent as OTLP log records, if anywhere.
     pub audit_otlp: Option<Arc<telemetry::AuditLogger>>,
-    /// Whether audit records carry the request and response bodies (only with `audit` or
-    /// `audit_otlp`).
+    /// Whether request and response bodies are captured, for audit records or spans.
     pub capture: Option<Arc<CaptureSettings>>,
 }
 
@@ -310,9 +309,9 @@ impl Proxy {
                     stages::record::Audit {
                         log: self.settings.audit.clone(),
                         otlp: self.settings.audit_otlp.clone(),
-                        capture: self.settings.capture.clone(),
                     }
                 }),
+                self.settings.capture.clone(),
             );
             tracing::info!(%gateway, port, tls = acceptor.is_some(), "listening");
             control.listeners.insert(

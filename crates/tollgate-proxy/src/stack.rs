@@ -11,6 +11,7 @@ use tollgate_config::Snapshot;
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
+use crate::audit::CaptureSettings;
 use crate::budget::Ledger;
 use crate::health::RouteRuntime;
 use crate::metrics::Metrics;
@@ -56,6 +57,7 @@ pub(crate) fn gateway_service(
     limits: RequestLimits,
     ledger: Arc<Ledger>,
     audit: Option<Audit>,
+    capture: Option<Arc<CaptureSettings>>,
 ) -> GatewayService {
     let stack = ServiceBuilder::new()
         // 1. record: outermost, so every outcome — success, refusal, upstream failure, client
@@ -66,6 +68,7 @@ pub(crate) fn gateway_service(
             metrics.clone(),
             ledger.clone(),
             audit,
+            capture,
         ))
         // 2. authenticate: no identity, no entry; nothing below runs for an unknown caller.
         .layer(AuthenticateLayer)

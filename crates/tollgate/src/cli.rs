@@ -145,7 +145,11 @@ pub(crate) struct RunArgs {
     /// and answers often hold personal data.
     #[arg(long)]
     pub(crate) audit_capture_bodies: bool,
-    /// The most bytes of each body a record keeps.
+    /// Put each request's and response's body (redacted and cut as for the audit log) into
+    /// its span, as `gen_ai.input.messages` and `gen_ai.output.messages`. Off by default.
+    #[arg(long)]
+    pub(crate) trace_content: bool,
+    /// The most bytes of each body a record (or span) keeps.
     #[arg(long, default_value_t = 64 * 1024)]
     pub(crate) audit_capture_max_bytes: usize,
     /// A regular expression whose matches are replaced by `[REDACTED]` in captured bodies

@@ -117,6 +117,11 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             "--audit-otlp needs an OTLP endpoint (--otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)"
         );
     }
+    if args.trace_content && telemetry.is_none() {
+        anyhow::bail!(
+            "--trace-content needs an OTLP endpoint (--otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)"
+        );
+    }
     if args.audit_capture_bodies && args.audit_log.is_none() && !args.audit_otlp {
         anyhow::bail!("--audit-capture-bodies needs an audit sink: --audit-log or --audit-otlp");
     }
@@ -150,8 +155,10 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         audit: audit.clone(),
         audit_otlp: telemetry.as_ref().and_then(|t| t.audit_logger()),
-        capture: args.audit_capture_bodies.then(|| {
+        capture: (args.audit_capture_bodies || args.trace_content).then(|| {
             Arc::new(CaptureSettings {
+                in_audit: args.audit_capture_bodies,
+                in_spans: args.trace_content,
                 max_bytes: args.audit_capture_max_bytes,
                 redact: args.audit_redact.clone(),
             })

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tollgate_llm::Dialect;
 use tower::{Layer, Service};
 
-use crate::audit::{self, CaptureSettings, Captured, Policies, RequestRecord};
+use crate::audit::{self, CaptureSettings, Captured, CapturedBody, Policies, RequestRecord};
 use crate::body::{BoxError, ProxyBody};
 use crate::budget::{Consumed, Ledger};
 use crate::error::ProxyError;
@@ -39,17 +39,16 @@ pub(crate) struct RecordLayer {
     metrics: Metrics,
     ledger: Arc<Ledger>,
     audit: Option<Audit>,
+    capture: Option<Arc<CaptureSettings>>,
 }
 
-/// Where requests are audited, and whether their bodies go with them.
+/// Where requests are audited.
 #[derive(Clone)]
 pub(crate) struct Audit {
     /// The hash-chained file.
     pub(crate) log: Option<Arc<AuditLog>>,
     /// OTLP log records.
     pub(crate) otlp: Option<Arc<AuditLogger>>,
-    /// Body capture, when on.
-    pub(crate) capture: Option<Arc<CaptureSettings>>,
 }
 
 /// What capture gathers while a request runs.
@@ -75,18 +74,21 @@ impl Capturing {
 
 impl RecordLayer {
     /// Records requests to a Gateway whose current configuration `served` holds, settling
-    /// their budget reservations on `ledger` and writing each to `audit`.
+    /// their budget reservations on `ledger`, writing each to `audit`, with their bodies
+    /// when `capture` says so.
     pub(crate) fn new(
         served: Arc<ArcSwap<Served>>,
         metrics: Metrics,
         ledger: Arc<Ledger>,
         audit: Option<Audit>,
+        capture: Option<Arc<CaptureSettings>>,
     ) -> Self {
         Self {
             served,
             metrics,
             ledger,
             audit,
+            capture,
         }
     }
 }
@@ -143,11 +145,16 @@ where
             .unwrap_or_else(new_request_id);
         let exchange: SharedExchange = Arc::new(Exchange::default());
         let span = RequestSpan::start(request.headers());
+        let wanted = |settings: &&Arc<CaptureSettings>| {
+            (settings.in_audit && self.layer.audit.is_some())
+                || (settings.in_spans && span.is_some())
+        };
         let capturing = self
             .layer
-            .audit
+            .capture
             .as_ref()
-            .and_then(|audit| audit.capture.clone())
+            .filter(wanted)
+            .cloned()
             .map(|settings| {
                 request.extensions_mut().insert(CaptureBodies);
                 Capturing {
@@ -398,6 +405,11 @@ impl Report {
             "tollgate.budget.outcome",
             self.budget_outcome(),
         ));
+        if let Some(capturing) = self.capturing.as_ref().filter(|c| c.settings.in_spans) {
+            let (input, output) = self.captured_bodies(capturing);
+            attributes.push(KeyValue::new("gen_ai.input.messages", input.text));
+            attributes.push(KeyValue::new("gen_ai.output.messages", output.text));
+        }
         if let Some(first_byte) = self.first_byte {
             attributes.push(KeyValue::new(
                 "tollgate.time_to_first_byte_ms",
@@ -468,6 +480,17 @@ impl Report {
         }
     }
 
+    /// The request and response bodies as captured.
+    fn captured_bodies(&self, capturing: &Capturing) -> (CapturedBody, CapturedBody) {
+        let request = self.exchange.request_body.get();
+        (
+            capturing
+                .settings
+                .body(request.map_or(&[][..], |b| &b[..]), false),
+            capturing.settings.body(&capturing.response, capturing.more),
+        )
+    }
+
     /// Queues the request's audit record.
     fn write_audit(
         &self,
@@ -515,16 +538,18 @@ impl Report {
                 .load(std::sync::atomic::Ordering::Relaxed),
             latency_ms: elapsed.as_secs_f64() * 1000.0,
             time_to_first_byte_ms: self.first_byte.map(|d| d.as_secs_f64() * 1000.0),
-            capture: self.capturing.as_ref().map(|capturing| {
-                let request = self.exchange.request_body.get();
-                Captured {
-                    request_headers: capturing.headers.clone(),
-                    request_body: capturing
-                        .settings
-                        .body(request.map_or(&[][..], |b| &b[..]), false),
-                    response_body: capturing.settings.body(&capturing.response, capturing.more),
-                }
-            }),
+            capture: self
+                .capturing
+                .as_ref()
+                .filter(|capturing| capturing.settings.in_audit)
+                .map(|capturing| {
+                    let (request_body, response_body) = self.captured_bodies(capturing);
+                    Captured {
+                        request_headers: capturing.headers.clone(),
+                        request_body,
+                        response_body,
+                    }
+                }),
         };
         if let Some(log) = &audit.log {
             log.record(&record);
