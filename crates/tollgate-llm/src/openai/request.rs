@@ -24,7 +24,8 @@ pub struct InspectedRequest {
     /// else the Responses API's `max_output_tokens`).
     pub max_tokens: Option<u64>,
     /// The prompt's size in tokens, estimated as four bytes a token of `messages` (or
-    /// `input`) and of the Responses API's `instructions`.
+    /// `input`) and of the system prompt beside them (the Responses API's `instructions`,
+    /// Anthropic's `system`).
     pub prompt_tokens_estimate: u64,
     /// Whether the request defines tools.
     pub has_tools: bool,
@@ -34,8 +35,9 @@ pub struct InspectedRequest {
     model_span: (usize, usize),
     /// Where `messages` sits, and whether it is `input` (embeddings, Responses) instead.
     prompt_span: Option<((usize, usize), PromptField)>,
-    /// Where the Responses API's `instructions` sit.
-    instructions_span: Option<(usize, usize)>,
+    /// Where the system prompt beside the messages sits: the Responses API's `instructions`
+    /// or Anthropic's `system`.
+    system_span: Option<(usize, usize)>,
     tools_span: Option<(usize, usize)>,
     stream_options_span: Option<(usize, usize)>,
     /// Where the values of `max_tokens`, `max_completion_tokens` and `max_output_tokens` sit,
@@ -64,7 +66,26 @@ struct Fields<'a> {
     #[serde(borrow)]
     instructions: Option<&'a RawValue>,
     #[serde(borrow)]
+    system: Option<&'a RawValue>,
+    #[serde(borrow)]
     tools: Option<&'a RawValue>,
+}
+
+/// A system prompt beside the messages: a string, or (Anthropic) text blocks.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SystemText<'a> {
+    #[serde(borrow)]
+    Text(Cow<'a, str>),
+    #[serde(borrow)]
+    Blocks(Vec<SystemBlock<'a>>),
+}
+
+/// One block of an Anthropic system prompt; only text counts.
+#[derive(Deserialize)]
+struct SystemBlock<'a> {
+    #[serde(borrow, default)]
+    text: Cow<'a, str>,
 }
 
 /// Which field holds the prompt.
@@ -159,7 +180,8 @@ impl InspectedRequest {
         let max_completion_tokens = cap(fields.max_completion_tokens, "max_completion_tokens")?;
         let max_output_tokens = cap(fields.max_output_tokens, "max_output_tokens")?;
         let prompt = fields.messages.or(fields.input).map_or("", |raw| raw.get());
-        let instructions = fields.instructions.map_or("", |raw| raw.get());
+        let system = fields.instructions.or(fields.system);
+        let instructions = system.map_or("", |raw| raw.get());
         let has_tools = fields.tools.is_some_and(|raw| {
             let tools = raw.get().trim();
             tools != "null" && tools.trim_start_matches('[').trim_start() != "]"
@@ -175,7 +197,7 @@ impl InspectedRequest {
                 (None, Some(raw)) => Some((span_in(&body, raw), PromptField::Input)),
                 (None, None) => None,
             },
-            instructions_span: fields.instructions.map(|raw| span_in(&body, raw)),
+            system_span: system.map(|raw| span_in(&body, raw)),
             tools_span: fields.tools.map(|raw| span_in(&body, raw)),
             stream_options_span: fields.stream_options.map(|raw| span_in(&body, raw)),
             max_tokens_spans: [
@@ -191,8 +213,8 @@ impl InspectedRequest {
         })
     }
 
-    /// The prompt's tokens, counted with `tokenizer` (tools and the Responses API's
-    /// `instructions` included) when one is given and the prompt has the expected shape; else
+    /// The prompt's tokens, counted with `tokenizer` (tools and the system prompt beside the
+    /// messages included) when one is given and the prompt has the expected shape; else
     /// [`InspectedRequest::prompt_tokens_estimate`].
     pub fn prompt_tokens(&self, tokenizer: Option<Tokenizer>) -> u64 {
         let Some(tokenizer) = tokenizer else {
@@ -215,11 +237,17 @@ impl InspectedRequest {
             None => Some(0),
             Some(span) => tokenizer.count_text(text(span)),
         };
-        let instructions = match self.instructions_span {
+        let instructions = match self.system_span {
             None => Some(0),
-            Some(span) => serde_json::from_str::<Option<Cow<'_, str>>>(text(span))
-                .ok()
-                .and_then(|instructions| tokenizer.count_text(&instructions.unwrap_or_default())),
+            Some(span) => match serde_json::from_str::<Option<SystemText<'_>>>(text(span)) {
+                Ok(None) => Some(0),
+                Ok(Some(SystemText::Text(text))) => tokenizer.count_text(&text),
+                Ok(Some(SystemText::Blocks(blocks))) => blocks
+                    .iter()
+                    .map(|block| tokenizer.count_text(&block.text))
+                    .sum(),
+                Err(_) => None,
+            },
         };
         match (prompt, tools, instructions) {
             (Some(prompt), Some(tools), Some(instructions)) => prompt + tools + instructions,
@@ -434,6 +462,19 @@ mod tests {
             r#"{"model":"m","input":[{"role":"user","content":"Hello world"}],"instructions":"Be brief."}"#,
         );
         assert_eq!(r.prompt_tokens(gpt), 9 + 3);
+        let anthropic = inspect(
+            r#"{"model":"m","max_tokens":5,"system":[{"type":"text","text":"Be brief."}],"messages":[{"role":"user","content":"Hello world"}]}"#,
+        );
+        let without = inspect(
+            r#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"Hello world"}]}"#,
+        );
+        assert!(anthropic.prompt_tokens_estimate > without.prompt_tokens_estimate);
+        let o200k = Tokenizer::of_model("gpt-4o").unwrap();
+        assert_eq!(
+            anthropic.prompt_tokens(Some(o200k)),
+            without.prompt_tokens(Some(o200k)) + 3,
+            "an Anthropic system prompt counts: \"Be brief.\" is 3 tokens"
+        );
         let r = inspect(r#"{"model":"m","input":"Hello world","instructions":null}"#);
         assert_eq!(r.prompt_tokens(gpt), 2);
         let r = inspect(
