@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from conftest import MODEL, Launcher
+from conftest import MODEL, Launcher, wait_for
 from otlp import start_collector
 
 WHOLE, STREAMED = 3, 2
@@ -86,3 +86,32 @@ def test_metrics_match_the_traffic(launcher: Launcher, collector, tmp_path: Path
                 "policy", "threshold", "operation", "team", "le", "gen_ai_operation_name",
                 "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_token_type"}, sample
 
+
+
+def test_budget_gauges_show_what_each_limit_used_and_has_left(launcher: Launcher) -> None:
+    from test_budgets import limit, policy, with_policies
+
+    mock = launcher.mock()
+    gateway = launcher.gateway(mock, args=("--budget-gauge-interval", "100ms"))
+    team = policy("team-budget", limit("Month", usd="10"), limit("Minute", requests=100), subject=("Team", "research"))
+    gateway.reload(with_policies(gateway, (team,)))
+    usage = gateway.client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Say hello"}]).usage
+    spent = (usage.prompt_tokens * 0.15 + usage.completion_tokens * 0.60) / 1e6
+
+    def gauges():
+        metrics = families(gateway)
+        if "tollgate_budget_used" not in metrics:
+            return None
+        used = value(metrics["tollgate_budget_used"], "tollgate_budget_used",
+                     policy="default/team-budget", window="month", unit="usd")
+        # While the request ran its worst case was reserved; once it ended, what it used.
+        return (used, metrics) if used == pytest.approx(spent, rel=1e-6) else None
+
+    used, metrics = wait_for(gauges, 10, "the budget gauges to show the settled spend")
+    assert value(metrics["tollgate_budget_remaining"], "tollgate_budget_remaining",
+                 policy="default/team-budget", window="month", unit="usd") == pytest.approx(10 - spent, rel=1e-9)
+    assert value(metrics["tollgate_budget_used"], "tollgate_budget_used",
+                 policy="default/team-budget", window="minute", unit="requests") == 1
+    assert value(metrics["tollgate_budget_remaining"], "tollgate_budget_remaining",
+                 policy="default/team-budget", window="minute", unit="requests") == 99

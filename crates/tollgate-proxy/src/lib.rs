@@ -356,6 +356,49 @@ impl Proxy {
         serde_json::to_value(report).map_err(|e| e.to_string())
     }
 
+    /// Sets the budget gauges from the budget store, now and then every `every` while the
+    /// proxy lives.
+    pub fn spawn_budget_gauges(self: &Arc<Self>, every: Duration) {
+        let proxy = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(proxy) = proxy.upgrade() else { break };
+                proxy.refresh_budget_gauges().await;
+            }
+        });
+    }
+
+    /// Reads every budget limit's use and sets its gauges.
+    async fn refresh_budget_gauges(&self) {
+        let snapshots = self.snapshots();
+        let Some(snapshot) = snapshots.first() else {
+            return;
+        };
+        let Ok(report) = self.ledger.report(&snapshot.config.budgets).await else {
+            return;
+        };
+        // Policies removed by a reload must not linger.
+        self.metrics.budget_used.clear();
+        self.metrics.budget_remaining.clear();
+        for policy in &report {
+            for (name, window, unit, used, remaining) in policy.gauges() {
+                let labels = metrics::BudgetLimitLabels {
+                    policy: name.to_string(),
+                    window,
+                    unit,
+                };
+                self.metrics.budget_used.get_or_create(&labels).set(used);
+                self.metrics
+                    .budget_remaining
+                    .get_or_create(&labels)
+                    .set(remaining);
+            }
+        }
+    }
+
     /// The snapshots in use, for the admin server.
     pub fn snapshots(&self) -> Arc<Vec<Arc<Snapshot>>> {
         self.published.load_full()

@@ -72,6 +72,17 @@ pub(crate) struct CostLabels {
     pub(crate) model: String,
 }
 
+/// Labels of a budget limit's gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct BudgetLimitLabels {
+    /// `namespace/name` of the BudgetPolicy.
+    pub(crate) policy: String,
+    /// `minute`, `hour`, `day` or `month`.
+    pub(crate) window: &'static str,
+    /// `usd`, `tokens` or `requests`.
+    pub(crate) unit: &'static str,
+}
+
 /// Labels of upstream attempts and ejections.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct AttemptLabels {
@@ -168,6 +179,11 @@ pub struct Metrics {
     pub(crate) budget_alerts: Family<AlertLabels, Counter>,
     /// Budget store calls that failed or timed out.
     pub(crate) budget_store_errors: Family<StoreLabels, Counter>,
+    /// What each budget limit has used in its current window (dollars, tokens or requests).
+    pub(crate) budget_used: Family<BudgetLimitLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// What each budget limit has left in its current window.
+    pub(crate) budget_remaining:
+        Family<BudgetLimitLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Metrics {
@@ -212,6 +228,8 @@ impl Metrics {
             budget_outcomes: Family::default(),
             budget_alerts: Family::default(),
             budget_store_errors: Family::default(),
+            budget_used: Family::default(),
+            budget_remaining: Family::default(),
         };
         let root = &mut *registry;
         let registry = root.sub_registry_with_prefix("tollgate");
@@ -254,6 +272,16 @@ impl Metrics {
             "budget_alerts",
             "Budget alert thresholds reached, once per policy, threshold and window",
             metrics.budget_alerts.clone(),
+        );
+        registry.register(
+            "budget_used",
+            "What each budget limit has used in its current window (USD, tokens or requests), refreshed every --budget-gauge-interval",
+            metrics.budget_used.clone(),
+        );
+        registry.register(
+            "budget_remaining",
+            "What each budget limit has left in its current window, refreshed every --budget-gauge-interval",
+            metrics.budget_remaining.clone(),
         );
         registry.register(
             "budget_store_errors",

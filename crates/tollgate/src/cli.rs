@@ -115,6 +115,10 @@ pub(crate) struct RunArgs {
     /// `failureMode` says.
     #[arg(long, default_value = "250ms", value_parser = parse_duration, env = "TOLLGATE_BUDGET_STORE_TIMEOUT")]
     pub(crate) budget_store_timeout: Duration,
+    /// How often `tollgate_budget_used` and `tollgate_budget_remaining` are read from the
+    /// budget store.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub(crate) budget_gauge_interval: Duration,
     /// A prefix for this deployment's keys in a shared Redis.
     #[arg(long, default_value = "", env = "TOLLGATE_BUDGET_STORE_NAMESPACE")]
     pub(crate) budget_store_namespace: String,

@@ -167,6 +167,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     let proxy = Arc::new(Proxy::new(settings, &mut registry)?);
     let mut versions = Versions::default();
     proxy.apply(&versions.publish(translation.configs)).await?;
+    proxy.spawn_budget_gauges(args.budget_gauge_interval);
 
     let admin = tokio::net::TcpListener::bind(args.admin_addr)
         .await

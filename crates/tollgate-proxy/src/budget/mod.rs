@@ -616,6 +616,28 @@ struct LimitReport {
     /// RFC 3339: when the oldest amount counted stops counting (rolling windows) or the
     /// window ends (calendar windows).
     resets_at: String,
+    /// What is used and left, as numbers in the unit's display scale (dollars for USD), for
+    /// the gauges.
+    #[serde(skip)]
+    amounts: (f64, f64),
+}
+
+impl PolicyReport {
+    /// `(policy, window, unit, used, remaining)` of each limit, for the budget gauges.
+    pub(crate) fn gauges(
+        &self,
+    ) -> impl Iterator<Item = (&str, &'static str, &'static str, f64, f64)> {
+        self.limits.iter().map(|limit| {
+            let (used, remaining) = limit.amounts;
+            (
+                self.policy.as_str(),
+                limit.window,
+                limit.unit,
+                used,
+                remaining,
+            )
+        })
+    }
 }
 
 impl LimitReport {
@@ -627,12 +649,18 @@ impl LimitReport {
         let resets = span
             .expiry_of(counted.oldest_slot.unwrap_or(span.slot))
             .max(now);
+        let number = |amount: u64| match limit.unit {
+            Unit::NanoUsd => amount as f64 / 1e9,
+            _ => amount as f64,
+        };
+        let remaining = limit.amount.saturating_sub(counted.used);
         Self {
+            amounts: (number(counted.used), number(remaining)),
             window: limit.window.as_str(),
             unit: limit.unit.as_str(),
             limit: show(limit.amount),
             used: show(counted.used),
-            remaining: show(limit.amount.saturating_sub(counted.used)),
+            remaining: show(remaining),
             resets_at: jiff::Timestamp::from_millisecond(resets)
                 .map(|t| t.to_string())
                 .unwrap_or_default(),
