@@ -4,7 +4,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{ParentReference, RouteParentStatus};
+use crate::common::{ParentReference, RouteParentStatus, SecretKeyRef};
 
 /// Routes AI requests arriving at a Gateway to model providers. Attaches to Gateways through
 /// `parentRefs`, as Gateway API routes do.
@@ -66,7 +66,12 @@ pub struct AIRouteRule {
     pub matches: Vec<AIRouteMatch>,
     /// The backends that serve matching requests. Those of the lowest `priority` serve while
     /// any of them is healthy; within a priority, `loadBalancer` picks one.
+    #[serde(default)]
     pub backends: Vec<AIRouteBackend>,
+    /// Serve an MCP endpoint instead of models: the paths of `matches` (default `/mcp`) are
+    /// one virtual MCP server aggregating these MCPServers. Such a rule has no `backends`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<AIRouteMCP>,
     /// How a backend is picked among those of one priority. Default `WeightedRandom`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<LoadBalancer>,
@@ -84,6 +89,17 @@ pub struct AIRouteRule {
     /// Who may use the models of this rule, on top of the route's `access`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<Access>,
+}
+
+/// An MCP endpoint that aggregates MCP servers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AIRouteMCP {
+    /// The MCPServers (in the route's namespace) behind the endpoint.
+    pub servers: Vec<String>,
+    /// The Secret key (at least 32 characters) whose hash seals `Mcp-Session-Id`s, so that
+    /// any proxy replica with the same Secret can serve any request of a session.
+    pub session_key_ref: SecretKeyRef,
 }
 
 /// Ways of picking one backend among several of the same priority.

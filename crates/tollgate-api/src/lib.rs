@@ -14,9 +14,9 @@ mod mcp_server;
 mod model_provider;
 
 pub use ai_route::{
-    AIRoute, AIRouteBackend, AIRouteMatch, AIRouteRule, AIRouteSpec, AIRouteStatus, Access,
-    Backoff, HeaderMatch, LoadBalancer, OutlierDetection, RetryBudget, RetryOn, RetryPolicy,
-    RouteTimeouts, TokenRange,
+    AIRoute, AIRouteBackend, AIRouteMCP, AIRouteMatch, AIRouteRule, AIRouteSpec, AIRouteStatus,
+    Access, Backoff, HeaderMatch, LoadBalancer, OutlierDetection, RetryBudget, RetryOn,
+    RetryPolicy, RouteTimeouts, TokenRange,
 };
 pub use budget_policy::{
     BudgetEnforcement, BudgetLimit, BudgetPolicy, BudgetPolicySpec, BudgetPolicyStatus,
@@ -29,7 +29,10 @@ pub use common::{
 pub use jwt_provider::{
     ClaimMappings, JWTProvider, JWTProviderSpec, JWTProviderStatus, JwksSource,
 };
-pub use mcp_server::{MCPServer, MCPServerSpec, MCPServerStatus, MCPToolRules, MCPTransport};
+pub use mcp_server::{
+    MCPArgumentRule, MCPGrant, MCPHeader, MCPServer, MCPServerSpec, MCPServerStatus, MCPTimeouts,
+    MCPToolRules, MCPTransport,
+};
 pub use model_provider::{
     AzureSettings, BedrockSettings, EntraSettings, ModelPricing, ModelProvider, ModelProviderSpec,
     ModelProviderStatus, ProviderAuth, ProviderModel, ProviderTimeouts, ProviderType, SecretRef,

@@ -7,6 +7,7 @@
 mod budget;
 mod identity;
 mod matching;
+mod mcp;
 mod policy;
 mod provider;
 mod routes;
@@ -20,6 +21,7 @@ pub use budget::{
 };
 pub use identity::{Access, ApiKeys, Identity};
 pub use matching::{Match, ModelMatch, RequestFacts};
+pub use mcp::{ArgumentRule, Grant, McpEndpoint, McpServer, McpTransport, ToolRules};
 pub use policy::{LoadBalancer, OutlierDetection, RetryOn, RetryPolicy, RouteTimeouts, RulePolicy};
 pub use provider::{
     AwsAccount, AwsCredentials, CloudAccount, EntraApplication, GcpAccount, Pricing, Provider,
@@ -55,6 +57,8 @@ pub struct GatewayConfig {
     pub budgets: Budgets,
     /// The identity providers whose JWTs are accepted as credentials.
     pub jwt_providers: Vec<JwtProvider>,
+    /// The MCP endpoints, by path.
+    pub mcp: Vec<McpEndpoint>,
 }
 
 impl GatewayConfig {

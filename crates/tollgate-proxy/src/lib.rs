@@ -14,6 +14,7 @@ mod exchange;
 mod health;
 mod jwks;
 mod listener;
+mod mcp;
 mod metrics;
 pub mod replay;
 mod stack;
@@ -246,6 +247,7 @@ impl Proxy {
         let runtimes = control.health.runtime_for(&ordered);
         for (((gateway, snapshot), runtime), jwt) in snapshots.iter().zip(runtimes).zip(verifiers) {
             let served = Arc::new(Served {
+                mcp: Arc::new(mcp::McpRuntime::new(snapshot)),
                 snapshot: snapshot.clone(),
                 runtime,
                 jwt,

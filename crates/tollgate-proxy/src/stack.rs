@@ -47,6 +47,8 @@ pub(crate) struct Served {
     pub(crate) runtime: Arc<RouteRuntime>,
     /// Verifies JWTs of the snapshot's identity providers, if it has any.
     pub(crate) jwt: Option<Arc<tollgate_jwt::JwtVerifier>>,
+    /// The snapshot's MCP endpoints' compiled policies and session keys.
+    pub(crate) mcp: Arc<crate::mcp::McpRuntime>,
 }
 
 /// Builds the stack serving one Gateway, whose current configuration `served` holds.
@@ -73,7 +75,7 @@ pub(crate) fn gateway_service(
         // 2. authenticate: no identity, no entry; nothing below runs for an unknown caller.
         .layer(AuthenticateLayer)
         // The model listing needs only an identity; AI operations continue down the pipeline.
-        .layer(EndpointsLayer)
+        .layer(EndpointsLayer::new(clients.clone()))
         // 3. inspect: read the body within its limits and parse what the request asks for.
         .layer(InspectLayer::new(
             limits.max_body_bytes,

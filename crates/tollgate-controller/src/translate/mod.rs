@@ -11,6 +11,7 @@ mod gateways;
 mod jwt;
 mod keys;
 mod matches;
+mod mcp;
 mod pending;
 mod policy;
 mod providers;
@@ -63,10 +64,16 @@ pub fn translate(resources: &Resources, options: &TranslateOptions) -> Translati
     let budgets = budgets::translate_all(&resources.budget_policies, &mut diagnostics);
     let jwt_providers = jwt::translate_all(&resources.jwt_providers, &mut diagnostics);
     let gateways = gateways::translate_all(resources, options, &secrets, &mut diagnostics);
+    let mcp_servers = mcp::translate_all(&resources.mcp_servers, &secrets, &mut diagnostics);
+    let references = routes::References {
+        providers: &providers,
+        mcp_servers: &mcp_servers,
+        secrets: &secrets,
+    };
     let mut configs = routes::attach_all(
         &resources.ai_routes,
         &gateways,
-        &providers,
+        &references,
         &mut diagnostics,
     );
     for config in configs.values_mut() {

@@ -1,5 +1,5 @@
 //! Resources this version accepts but does not act on yet, reported so that nobody believes
-//! an MCP server is in force when it is not.
+//! an HTTPRoute is in force when it is not.
 
 use tollgate_api::upstream::ObjectMeta;
 
@@ -13,9 +13,6 @@ pub(super) fn report(resources: &Resources, diagnostics: &mut Vec<Diagnostic>) {
                 .warning(),
         );
     };
-    for server in &resources.mcp_servers {
-        warn("MCPServer", &server.metadata, "MCP servers");
-    }
     for route in &resources.http_routes {
         warn("HTTPRoute", &route.metadata, "HTTPRoutes");
     }

@@ -2,22 +2,40 @@
 
 use std::collections::{BTreeMap, HashMap};
 use tollgate_api::{AIRoute, AIRouteRule, Access as ApiAccess, ParentReference};
-use tollgate_config::{Access, Backend, GatewayConfig, ObjectRef, ProviderId, RouteTable, Rule};
+use tollgate_config::{
+    Access, Backend, GatewayConfig, McpEndpoint, ObjectRef, ProviderId, RouteTable, Rule, Secret,
+};
 
 use super::gateways::ServedGateway;
+use super::mcp::McpServers;
 use super::providers::Providers;
+use super::secrets::SecretIndex;
 use super::{matches, policy};
 use super::{name_of, namespace_of};
 use crate::Diagnostic;
 
 const KIND: &str = "AIRoute";
+/// The path an MCP rule without path matches serves.
+const DEFAULT_MCP_PATH: &str = "/mcp";
+/// The shortest session key accepted: 32 characters.
+const MIN_SESSION_KEY: usize = 32;
+
+/// What routes refer to besides providers.
+pub(super) struct References<'a> {
+    /// Model providers.
+    pub(super) providers: &'a Providers,
+    /// MCP servers.
+    pub(super) mcp_servers: &'a McpServers,
+    /// Secrets.
+    pub(super) secrets: &'a SecretIndex<'a>,
+}
 const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
 /// Builds every served Gateway's configuration from the routes that attach to it.
 pub(super) fn attach_all(
     routes: &[AIRoute],
     gateways: &[ServedGateway],
-    providers: &Providers,
+    references: &References<'_>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> BTreeMap<ObjectRef, GatewayConfig> {
     let mut ordered: Vec<&AIRoute> = routes.iter().collect();
@@ -35,7 +53,7 @@ pub(super) fn attach_all(
     let mut rules_by_gateway: HashMap<&ObjectRef, Vec<AttachedRule<'_>>> = HashMap::new();
     for route in ordered {
         let route_name = ObjectRef::new(namespace_of(&route.metadata), name_of(&route.metadata));
-        if !rules_are_valid(route, &route_name, providers, diagnostics) {
+        if !rules_are_valid(route, &route_name, references, diagnostics) {
             continue;
         }
         // A Gateway's rules are shared by all its listeners: a route attached to it through
@@ -83,7 +101,7 @@ pub(super) fn attach_all(
             let rules = rules_by_gateway.remove(&gateway.name).unwrap_or_default();
             (
                 gateway.name.clone(),
-                build_config(gateway, rules, providers),
+                build_config(gateway, rules, references),
             )
         })
         .collect()
@@ -94,9 +112,10 @@ pub(super) fn attach_all(
 fn rules_are_valid(
     route: &AIRoute,
     name: &ObjectRef,
-    providers: &Providers,
+    references: &References<'_>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> bool {
+    let providers = references.providers;
     let before = diagnostics.len();
     let error = |field: String, reason: &'static str, message: String| {
         Diagnostic::error(KIND, &name.namespace, &name.name, field, reason, message)
@@ -124,6 +143,12 @@ fn rules_are_valid(
                     ));
                 }
             }
+        }
+        if rule.mcp.is_some() {
+            mcp_rule_is_valid(rule, r, name, references, &mut |field, reason, message| {
+                diagnostics.push(error(field, reason, message))
+            });
+            continue;
         }
         if rule.backends.is_empty() {
             diagnostics.push(error(
@@ -190,6 +215,96 @@ fn rules_are_valid(
         }
     }
     !diagnostics[before..].iter().any(Diagnostic::is_error)
+}
+
+/// Checks a rule that serves an MCP endpoint: no backends, paths only, servers that exist and
+/// are valid with distinct prefixes, and a session key.
+fn mcp_rule_is_valid(
+    rule: &AIRouteRule,
+    r: usize,
+    route: &ObjectRef,
+    references: &References<'_>,
+    error: &mut dyn FnMut(String, &'static str, String),
+) {
+    let Some(mcp) = &rule.mcp else { return };
+    if !rule.backends.is_empty() {
+        error(
+            format!("spec.rules[{r}].backends"),
+            "MCPWithBackends",
+            "a rule serves models (backends) or an MCP endpoint (mcp), not both".into(),
+        );
+    }
+    for (m, matched) in rule.matches.iter().enumerate() {
+        let only_path = matched.model.is_none()
+            && matched.model_prefix.is_none()
+            && matched.headers.is_empty()
+            && matched.prompt_tokens.is_none()
+            && matched.has_tools.is_none()
+            && matched.has_images.is_none();
+        if !only_path || matched.path.is_none() {
+            error(
+                format!("spec.rules[{r}].matches[{m}]"),
+                "InvalidMatch",
+                "an MCP rule matches on path only".into(),
+            );
+        }
+    }
+    if mcp.servers.is_empty() {
+        error(
+            format!("spec.rules[{r}].mcp.servers"),
+            "NoBackends",
+            "an MCP rule needs at least one MCPServer".into(),
+        );
+    }
+    let mut prefixes: BTreeMap<&str, &str> = BTreeMap::new();
+    for (i, server) in mcp.servers.iter().enumerate() {
+        let field = format!("spec.rules[{r}].mcp.servers[{i}]");
+        let server_ref = ObjectRef::new(&route.namespace, server);
+        match references.mcp_servers.get(&server_ref) {
+            None => error(
+                field,
+                "BackendNotFound",
+                format!("MCPServer {server_ref} does not exist"),
+            ),
+            Some(None) => error(
+                field,
+                "InvalidBackend",
+                format!("MCPServer {server_ref} is invalid; see its own errors"),
+            ),
+            Some(Some(found)) => {
+                if let Some(other) = prefixes.insert(&found.prefix, server) {
+                    error(
+                        field,
+                        "PrefixConflict",
+                        format!(
+                            "MCPServers {other} and {server} both use the prefix {:?}; give one a toolPrefix of its own",
+                            found.prefix
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let key = &mcp.session_key_ref;
+    match references
+        .secrets
+        .value(&route.namespace, &key.name, &key.key)
+    {
+        Ok(value) if value.trim().len() >= MIN_SESSION_KEY => {}
+        Ok(_) => error(
+            format!("spec.rules[{r}].mcp.sessionKeyRef"),
+            "InvalidSecret",
+            format!(
+                "the session key in Secret {}/{} must be at least {MIN_SESSION_KEY} characters",
+                route.namespace, key.name
+            ),
+        ),
+        Err(e) => error(
+            format!("spec.rules[{r}].mcp.sessionKeyRef"),
+            e.reason(),
+            e.message(&route.namespace, &key.name, &key.key),
+        ),
+    }
 }
 
 /// Finds the served Gateway a parent reference names and checks that the route may attach.
@@ -275,11 +390,13 @@ fn access_of(namespace: &str, access: &ApiAccess) -> Access {
 fn build_config(
     gateway: &ServedGateway,
     rules: Vec<AttachedRule<'_>>,
-    providers: &Providers,
+    references: &References<'_>,
 ) -> GatewayConfig {
+    let providers = references.providers;
     let mut provider_ids: BTreeMap<ObjectRef, ProviderId> = BTreeMap::new();
     let mut config_providers = Vec::new();
     let mut config_rules = Vec::new();
+    let mut mcp_endpoints = Vec::new();
     for AttachedRule {
         route,
         index,
@@ -292,6 +409,35 @@ fn build_config(
             .chain(rule.access.as_ref())
             .map(|a| access_of(&route.namespace, a))
             .collect();
+        if let Some(mcp) = &rule.mcp {
+            let key = &mcp.session_key_ref;
+            mcp_endpoints.push(McpEndpoint {
+                paths: match rule.matches.is_empty() {
+                    true => vec![DEFAULT_MCP_PATH.to_string()],
+                    false => rule.matches.iter().filter_map(|m| m.path.clone()).collect(),
+                },
+                servers: mcp
+                    .servers
+                    .iter()
+                    .map(|server| {
+                        references.mcp_servers[&ObjectRef::new(&route.namespace, server)]
+                            .clone()
+                            .expect("rules were validated")
+                    })
+                    .collect(),
+                session_key: Secret::new(
+                    references
+                        .secrets
+                        .value(&route.namespace, &key.name, &key.key)
+                        .map(|v| v.trim().to_string())
+                        .unwrap_or_default(),
+                ),
+                rule: rule.name.clone().unwrap_or_else(|| index.to_string()),
+                route,
+                access,
+            });
+            continue;
+        }
         let backends = rule
             .backends
             .iter()
@@ -333,5 +479,6 @@ fn build_config(
         api_keys: Default::default(),
         budgets: Default::default(),
         jwt_providers: Vec::new(),
+        mcp: mcp_endpoints,
     }
 }

@@ -10,9 +10,12 @@ use tollgate_config::Snapshot;
 use tower::{Layer, Service};
 
 use super::StageFuture;
-use crate::body::ProxyBody;
+use crate::body::{BoxError, ProxyBody};
 use crate::error::ProxyError;
 use crate::exchange::caller;
+use crate::upstream::UpstreamClients;
+use bytes::Bytes;
+use std::time::Duration;
 
 /// The AI operation a request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,27 +55,47 @@ impl Operation {
 }
 
 /// Adds the endpoint dispatch in front of the AI pipeline.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct EndpointsLayer;
+#[derive(Clone)]
+pub(crate) struct EndpointsLayer {
+    clients: Arc<UpstreamClients>,
+}
+
+impl EndpointsLayer {
+    /// Dispatches; MCP endpoints call their upstreams with `clients`.
+    pub(crate) fn new(clients: Arc<UpstreamClients>) -> Self {
+        Self { clients }
+    }
+}
 
 impl<S> Layer<S> for EndpointsLayer {
     type Service = Endpoints<S>;
 
     fn layer(&self, pipeline: S) -> Endpoints<S> {
-        Endpoints { pipeline }
+        Endpoints {
+            pipeline,
+            clients: self.clients.clone(),
+        }
     }
 }
 
 /// The dispatching service; `pipeline` serves the AI operations.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Endpoints<S> {
     pipeline: S,
+    clients: Arc<UpstreamClients>,
 }
+
+/// The longest an MCP message may take to arrive.
+const MCP_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest MCP message read.
+const MCP_MAX_BODY: usize = 4 * 1024 * 1024;
 
 impl<S, B> Service<Request<B>> for Endpoints<S>
 where
     S: Service<Request<B>, Response = Response<ProxyBody>, Error = ProxyError> + Send + 'static,
     S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     type Response = Response<ProxyBody>;
     type Error = ProxyError;
@@ -84,6 +107,13 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let path = request.uri().path();
+        let mcp = request
+            .extensions()
+            .get::<Arc<Snapshot>>()
+            .and_then(|snapshot| crate::mcp::endpoint_for(snapshot, path));
+        if let Some(index) = mcp {
+            return Box::pin(serve_mcp(request, index, self.clients.clone()));
+        }
         if let Some(operation) = Operation::of(request.method(), path) {
             request.extensions_mut().insert(operation);
             return Box::pin(self.pipeline.call(request));
@@ -99,6 +129,50 @@ where
             };
         Box::pin(std::future::ready(result))
     }
+}
+
+/// A request to the MCP endpoint `index` of the snapshot.
+async fn serve_mcp<B>(
+    request: Request<B>,
+    index: usize,
+    clients: Arc<UpstreamClients>,
+) -> Result<Response<ProxyBody>, ProxyError>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    use http_body_util::{BodyExt, Limited};
+    let identity = caller(&request)?.clone();
+    let (parts, body) = request.into_parts();
+    let missing = |what: &str| ProxyError::Internal(format!("no {what} in request"));
+    let snapshot = parts
+        .extensions
+        .get::<Arc<Snapshot>>()
+        .ok_or_else(|| missing("snapshot"))?;
+    let runtime = parts
+        .extensions
+        .get::<Arc<crate::mcp::McpRuntime>>()
+        .ok_or_else(|| missing("MCP runtime"))?;
+    let read = tokio::time::timeout(MCP_BODY_TIMEOUT, Limited::new(body, MCP_MAX_BODY).collect())
+        .await
+        .map_err(|_| ProxyError::BodyRead("the MCP message did not arrive in time".into()))?;
+    let body = match read {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            return Err(ProxyError::BodyTooLarge {
+                limit: MCP_MAX_BODY,
+            });
+        }
+        Err(error) => return Err(ProxyError::BodyRead(error)),
+    };
+    let call = crate::mcp::Call {
+        endpoint: &snapshot.config.mcp[index],
+        runtime,
+        index,
+        identity: &identity,
+        clients: &clients,
+    };
+    Ok(crate::mcp::serve(call, &parts.method, &parts.headers, body).await)
 }
 
 /// `GET /v1/models`: the models the caller may ask for, in Anthropic's list format when the

@@ -170,6 +170,7 @@ where
         let served = self.layer.served.load();
         request.extensions_mut().insert(served.snapshot.clone());
         request.extensions_mut().insert(served.runtime.clone());
+        request.extensions_mut().insert(served.mcp.clone());
         if let Some(jwt) = &served.jwt {
             request.extensions_mut().insert(jwt.clone());
         }

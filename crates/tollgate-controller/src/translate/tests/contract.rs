@@ -144,11 +144,6 @@ fn gateways_of_other_classes_are_ignored() {
 #[test]
 fn resources_not_enforced_yet_are_reported_as_not_implemented() {
     let pending = r#"
-apiVersion: tollgate.dev/v1alpha1
-kind: MCPServer
-metadata: {name: github}
-spec: {url: "https://mcp.example.com/mcp"}
----
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: web, namespace: default}
@@ -157,15 +152,12 @@ spec: {parentRefs: [{name: ai-gateway}]}
     let translation = run(&[CONTRACT, pending]);
     assert_eq!(
         summaries(&translation),
-        [
-            "warning MCPServer default/github spec NotImplemented",
-            "warning HTTPRoute default/web spec NotImplemented",
-        ]
+        ["warning HTTPRoute default/web spec NotImplemented"]
     );
     assert!(
         translation.diagnostics[0]
             .message
-            .contains("MCP servers are not enforced")
+            .contains("HTTPRoutes are not enforced")
     );
     assert!(!translation.has_errors());
     assert_eq!(

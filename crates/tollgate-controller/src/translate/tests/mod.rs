@@ -7,6 +7,7 @@ mod gateways;
 mod jwt;
 mod keys;
 mod matches;
+mod mcp;
 mod policy;
 mod providers;
 mod routes;

@@ -1,0 +1,639 @@
+//! The MCP gateway's HTTP side: an MCP endpoint of the configuration (one path, several
+//! upstream MCP servers) served over Streamable HTTP. The protocol logic — messages, names,
+//! policy, sessions, merging — is `tollgate-mcp`'s; this module reads the caller's request,
+//! calls the upstreams and writes the answer.
+//!
+//! POST carries one JSON-RPC message; the answer is JSON, or an SSE stream when the upstream
+//! sent notifications or requests of its own before its answer (they are relayed, then the
+//! answer). DELETE ends the session upstream. GET (a standalone stream of server messages)
+//! answers 405, which the specification allows.
+
+mod upstream;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode, header};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tollgate_config::{Identity, McpEndpoint, Snapshot};
+use tollgate_mcp::aggregate::UpstreamFailure;
+use tollgate_mcp::aggregate::initialize::{self, Initialized};
+use tollgate_mcp::aggregate::listing::{self, UpstreamPage};
+use tollgate_mcp::message::{self, ErrorObject, Message, Request};
+use tollgate_mcp::names::MAX_TOOL_NAME_LEN;
+use tollgate_mcp::policy::{self, ToolPolicy};
+use tollgate_mcp::route::{self, NotificationRoute, Route, Server};
+use tollgate_mcp::session::{self, SessionKey, SessionState};
+
+use crate::body::ProxyBody;
+use crate::upstream::UpstreamClients;
+use upstream::{Answer, Upstream};
+
+/// The largest message a caller may send.
+const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+/// How long a session lives.
+const SESSION_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// The header carrying the session.
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// What the MCP endpoints of one snapshot need beyond the configuration: compiled tool
+/// policies and session keys.
+#[derive(Default)]
+pub(crate) struct McpRuntime {
+    endpoints: Vec<EndpointRuntime>,
+}
+
+impl std::fmt::Debug for McpRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpRuntime")
+            .field("endpoints", &self.endpoints.len())
+            .finish()
+    }
+}
+
+struct EndpointRuntime {
+    policies: BTreeMap<String, ToolPolicy>,
+    key: Option<SessionKey>,
+}
+
+impl McpRuntime {
+    /// Compiles what `snapshot`'s MCP endpoints need (the controller validated it all).
+    pub(crate) fn new(snapshot: &Snapshot) -> Self {
+        let endpoints = snapshot
+            .config
+            .mcp
+            .iter()
+            .map(|endpoint| EndpointRuntime {
+                policies: endpoint
+                    .servers
+                    .iter()
+                    .filter_map(|server| {
+                        let policy = ToolPolicy::new(
+                            server.rules.clone(),
+                            server.grants.clone(),
+                            server.argument_rules.clone(),
+                        )
+                        .ok()?;
+                        Some((server.prefix.clone(), policy))
+                    })
+                    .collect(),
+                key: SessionKey::new(&sha256(endpoint.session_key.expose().as_bytes())).ok(),
+            })
+            .collect();
+        Self { endpoints }
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// The index of the MCP endpoint serving `path`, if any.
+pub(crate) fn endpoint_for(snapshot: &Snapshot, path: &str) -> Option<usize> {
+    snapshot
+        .config
+        .mcp
+        .iter()
+        .position(|endpoint| endpoint.paths.iter().any(|p| p == path))
+}
+
+/// One caller request to an MCP endpoint.
+pub(crate) struct Call<'a> {
+    pub(crate) endpoint: &'a McpEndpoint,
+    pub(crate) runtime: &'a McpRuntime,
+    pub(crate) index: usize,
+    pub(crate) identity: &'a Identity,
+    pub(crate) clients: &'a Arc<UpstreamClients>,
+}
+
+/// Serves one request: `method` and `headers` of the caller's request, `body` read whole.
+pub(crate) async fn serve(
+    call: Call<'_>,
+    method: &Method,
+    headers: &http::HeaderMap,
+    body: Bytes,
+) -> Response<ProxyBody> {
+    if !call.endpoint.access.iter().all(|a| a.allows(call.identity)) {
+        return jsonrpc_error(
+            StatusCode::FORBIDDEN,
+            ErrorObject::new(
+                message::NOT_PERMITTED,
+                "this MCP endpoint is not open to the caller",
+            ),
+        );
+    }
+    let runtime = &call.runtime.endpoints[call.index];
+    let Some(key) = &runtime.key else {
+        return jsonrpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorObject::new(
+                message::INTERNAL_ERROR,
+                "the endpoint has no usable session key",
+            ),
+        );
+    };
+    let identity = policy::Identity {
+        key_id: call.identity.key_id.clone(),
+        team: call.identity.team.clone(),
+        user: call.identity.user.clone(),
+    };
+    let gateway = Gateway {
+        endpoint: call.endpoint,
+        policies: &runtime.policies,
+        clients: call.clients,
+    };
+    let session_header = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
+    if *method == Method::DELETE {
+        return match open(session_header, key, &identity) {
+            Ok(state) => {
+                gateway.delete(&state).await;
+                Response::new(ProxyBody::full(Bytes::new()))
+            }
+            Err((status, error)) => jsonrpc_error(status, error),
+        };
+    }
+    if *method != Method::POST {
+        let mut response = Response::new(ProxyBody::full(Bytes::new()));
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+        return response;
+    }
+    let parsed = match message::parse(&body, MAX_MESSAGE) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            return json(
+                StatusCode::BAD_REQUEST,
+                Message::Error(error).to_value(),
+                None,
+            );
+        }
+    };
+    match parsed {
+        Message::Request(request) if request.method == "initialize" => {
+            gateway.initialize(request, key, &identity).await
+        }
+        parsed => {
+            let state = match open(session_header, key, &identity) {
+                Ok(state) => state,
+                Err((status, error)) => return jsonrpc_error(status, error),
+            };
+            match parsed {
+                Message::Request(request) => gateway.request(request, &state, &identity).await,
+                Message::Notification(notification) => {
+                    match route::route_notification(&notification) {
+                        NotificationRoute::Broadcast(notification) => {
+                            gateway
+                                .broadcast(&state, &Message::Notification(notification))
+                                .await;
+                        }
+                        NotificationRoute::Upstream {
+                            server,
+                            notification,
+                        } => {
+                            gateway
+                                .send_to(&state, &server, &Message::Notification(notification))
+                                .await;
+                        }
+                        NotificationRoute::Drop => {}
+                    }
+                    accepted()
+                }
+                response @ (Message::Response(_) | Message::Error(_)) => {
+                    match route::route_response(&response) {
+                        Some((server, message)) => {
+                            gateway.send_to(&state, &server, &message).await;
+                            accepted()
+                        }
+                        None => json(
+                            StatusCode::BAD_REQUEST,
+                            Message::Error(
+                                ErrorObject::new(
+                                    message::INVALID_REQUEST,
+                                    "this response answers no request of an upstream",
+                                )
+                                .into_response(None),
+                            )
+                            .to_value(),
+                            None,
+                        ),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Opens the caller's session, or says why not, with the status the specification asks for.
+fn open(
+    header: Option<&str>,
+    key: &SessionKey,
+    identity: &policy::Identity,
+) -> Result<SessionState, (StatusCode, ErrorObject)> {
+    let Some(token) = header else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            ErrorObject::new(
+                message::INVALID_REQUEST,
+                "Mcp-Session-Id is required after initialize",
+            ),
+        ));
+    };
+    session::open(
+        token,
+        std::slice::from_ref(key),
+        &identity.key_id,
+        unix_now(),
+        SESSION_MAX_AGE.as_secs(),
+    )
+    .map_err(|error| (StatusCode::NOT_FOUND, error.to_error()))
+}
+
+/// The upstreams of one endpoint and how to reach them.
+struct Gateway<'a> {
+    endpoint: &'a McpEndpoint,
+    policies: &'a BTreeMap<String, ToolPolicy>,
+    clients: &'a Arc<UpstreamClients>,
+}
+
+impl Gateway<'_> {
+    fn upstream(&self, prefix: &str) -> Option<Upstream<'_>> {
+        let server = self.endpoint.servers.iter().find(|s| s.prefix == prefix)?;
+        Some(Upstream::new(server, self.clients))
+    }
+
+    async fn initialize(
+        &self,
+        request: Request,
+        key: &SessionKey,
+        identity: &policy::Identity,
+    ) -> Response<ProxyBody> {
+        let negotiated =
+            initialize::negotiate_version(initialize::requested_version(request.params.as_ref()));
+        let params = initialize::upstream_params(request.params.as_ref(), negotiated);
+        let calls = self.endpoint.servers.iter().map(|server| {
+            let params = params.clone();
+            async move {
+                let upstream = Upstream::new(server, self.clients);
+                let message = Message::Request(Request {
+                    id: message::RequestId::Number(0),
+                    method: "initialize".into(),
+                    params: Some(params),
+                });
+                match upstream.send(&message, None, None).await {
+                    Ok(Answer {
+                        session_id,
+                        response: Some(Message::Response(response)),
+                        ..
+                    }) => {
+                        let version = response
+                            .result
+                            .get("protocolVersion")
+                            .and_then(Value::as_str)
+                            .map(str::to_string);
+                        let initialized = Message::Notification(message::Notification {
+                            method: "notifications/initialized".into(),
+                            params: None,
+                        });
+                        if let Err(error) = upstream
+                            .send(&initialized, session_id.as_deref(), version.as_deref())
+                            .await
+                        {
+                            return Err(UpstreamFailure::new(&server.prefix, error));
+                        }
+                        Ok(Initialized {
+                            server: server.prefix.clone(),
+                            session_id,
+                            result: response.result,
+                        })
+                    }
+                    Ok(Answer {
+                        response: Some(Message::Error(error)),
+                        ..
+                    }) => Err(UpstreamFailure::new(&server.prefix, error.error.message)),
+                    Ok(_) => Err(UpstreamFailure::new(
+                        &server.prefix,
+                        "no answer to initialize",
+                    )),
+                    Err(error) => Err(UpstreamFailure::new(&server.prefix, error)),
+                }
+            }
+        });
+        let answers = futures::future::join_all(calls).await;
+        let merged = match initialize::merge(
+            negotiated,
+            env!("CARGO_PKG_VERSION"),
+            &identity.key_id,
+            unix_now(),
+            answers,
+        ) {
+            Ok(merged) => merged,
+            Err(error) => {
+                return error_answer(error, request.id);
+            }
+        };
+        for failure in &merged.failures {
+            tracing::warn!(server = %failure.server, error = %failure.error, "MCP upstream left out of the session");
+        }
+        let token = match session::seal(&merged.session, key) {
+            Ok(token) => token,
+            Err(error) => {
+                return jsonrpc_error(StatusCode::INTERNAL_SERVER_ERROR, error.to_error());
+            }
+        };
+        let answer = Message::Response(message::Response {
+            id: request.id,
+            result: merged.result,
+        });
+        json(StatusCode::OK, answer.to_value(), Some(&token))
+    }
+
+    async fn request(
+        &self,
+        request: Request,
+        state: &SessionState,
+        identity: &policy::Identity,
+    ) -> Response<ProxyBody> {
+        let lookup = |prefix: &str| match (
+            self.policies.get(prefix),
+            state.upstreams.contains_key(prefix),
+        ) {
+            (Some(policy), true) => Server::Available(policy),
+            (Some(_), false) => Server::Unavailable,
+            (None, _) => Server::Unknown,
+        };
+        let route = match route::route_request(&request, identity, lookup) {
+            Ok(route) => route,
+            Err(error) => {
+                return error_answer(error, request.id);
+            }
+        };
+        match route {
+            Route::Initialize => json(
+                StatusCode::BAD_REQUEST,
+                Message::Error(
+                    ErrorObject::new(
+                        message::INVALID_REQUEST,
+                        "the session is already initialized",
+                    )
+                    .into_response(Some(request.id)),
+                )
+                .to_value(),
+                None,
+            ),
+            Route::Ping => result_answer(Value::Object(Default::default()), request.id),
+            Route::Broadcast => {
+                let forwarded = Message::Request(request.clone());
+                self.broadcast(state, &forwarded).await;
+                result_answer(Value::Object(Default::default()), request.id)
+            }
+            Route::List(kind) => self.list(request, kind, state, identity).await,
+            Route::Upstream { server, params } => {
+                let Some(upstream) = self.upstream(&server) else {
+                    return error_answer(
+                        ErrorObject::new(message::UPSTREAM_UNAVAILABLE, "upstream not configured"),
+                        request.id,
+                    );
+                };
+                let session = &state.upstreams[&server];
+                let method = request.method.clone();
+                let forwarded = Message::Request(Request {
+                    params: Some(params),
+                    ..request.clone()
+                });
+                match upstream
+                    .send(
+                        &forwarded,
+                        session.session_id.as_deref(),
+                        Some(&session.protocol_version),
+                    )
+                    .await
+                {
+                    Ok(answer) => {
+                        let mut events: Vec<Value> = answer
+                            .relayed
+                            .into_iter()
+                            .map(|m| {
+                                tollgate_mcp::rewrite::from_upstream(&server, m, None).to_value()
+                            })
+                            .collect();
+                        let last = match answer.response {
+                            Some(m) => {
+                                tollgate_mcp::rewrite::from_upstream(&server, m, Some(&method))
+                                    .to_value()
+                            }
+                            None => Message::Error(
+                                ErrorObject::new(
+                                    message::UPSTREAM_UNAVAILABLE,
+                                    "the upstream sent no answer",
+                                )
+                                .with_data(serde_json::json!({"server": server}))
+                                .into_response(Some(request.id)),
+                            )
+                            .to_value(),
+                        };
+                        if events.is_empty() {
+                            json(StatusCode::OK, last, None)
+                        } else {
+                            events.push(last);
+                            sse(events)
+                        }
+                    }
+                    Err(error) if error.starts_with("session") => jsonrpc_error(
+                        StatusCode::NOT_FOUND,
+                        ErrorObject::new(
+                            message::SESSION_INVALID,
+                            format!("the upstream {server} lost the session; initialize again"),
+                        ),
+                    ),
+                    Err(error) => error_answer(
+                        ErrorObject::new(
+                            message::UPSTREAM_UNAVAILABLE,
+                            format!("upstream {server} failed: {error}"),
+                        )
+                        .with_data(serde_json::json!({"server": server})),
+                        request.id,
+                    ),
+                }
+            }
+        }
+    }
+
+    async fn list(
+        &self,
+        request: Request,
+        kind: listing::ListKind,
+        state: &SessionState,
+        identity: &policy::Identity,
+    ) -> Response<ProxyBody> {
+        let error = |error: ErrorObject, id| error_answer(error, id);
+        let cursor = match listing::cursor_param(request.params.as_ref()) {
+            Ok(cursor) => cursor,
+            Err(e) => return error(e, request.id),
+        };
+        let servers: Vec<&str> = self
+            .endpoint
+            .servers
+            .iter()
+            .map(|s| s.prefix.as_str())
+            .filter(|p| state.upstreams.contains_key(*p))
+            .collect();
+        let pages = match listing::plan(kind, cursor, &servers) {
+            Ok(pages) => pages,
+            Err(e) => return error(e, request.id),
+        };
+        let calls = pages.into_iter().map(|page| async move {
+            let result = match self.upstream(&page.server) {
+                None => Err("not configured".to_string()),
+                Some(upstream) => {
+                    let session = &state.upstreams[&page.server];
+                    let message = Message::Request(Request {
+                        id: message::RequestId::Number(1),
+                        method: kind.method().into(),
+                        params: Some(page.params()),
+                    });
+                    match upstream
+                        .send(
+                            &message,
+                            session.session_id.as_deref(),
+                            Some(&session.protocol_version),
+                        )
+                        .await
+                    {
+                        Ok(Answer {
+                            response: Some(Message::Response(r)),
+                            ..
+                        }) => Ok(r.result),
+                        Ok(Answer {
+                            response: Some(Message::Error(e)),
+                            ..
+                        }) => Err(e.error.message),
+                        Ok(_) => Err("no answer".to_string()),
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            UpstreamPage {
+                server: page.server,
+                result,
+            }
+        });
+        let pages = futures::future::join_all(calls).await;
+        let permits = |server: &str, tool: &str| {
+            self.policies
+                .get(server)
+                .is_some_and(|p| p.permits_tool(identity, tool))
+        };
+        let merged = listing::merge(kind, pages, permits, MAX_TOOL_NAME_LEN);
+        for failure in &merged.failures {
+            tracing::warn!(server = %failure.server, error = %failure.error, method = kind.method(), "MCP upstream left out of a listing");
+        }
+        result_answer(merged.result, request.id)
+    }
+
+    async fn broadcast(&self, state: &SessionState, message: &Message) {
+        let sends = state
+            .upstreams
+            .keys()
+            .map(|prefix| self.send_to(state, prefix, message));
+        futures::future::join_all(sends).await;
+    }
+
+    async fn send_to(&self, state: &SessionState, prefix: &str, message: &Message) {
+        let (Some(upstream), Some(session)) = (self.upstream(prefix), state.upstreams.get(prefix))
+        else {
+            return;
+        };
+        if let Err(error) = upstream
+            .send(
+                message,
+                session.session_id.as_deref(),
+                Some(&session.protocol_version),
+            )
+            .await
+        {
+            tracing::debug!(server = prefix, %error, "MCP message not delivered upstream");
+        }
+    }
+
+    async fn delete(&self, state: &SessionState) {
+        let deletes = state.upstreams.iter().filter_map(|(prefix, session)| {
+            let upstream = self.upstream(prefix)?;
+            let id = session.session_id.clone()?;
+            Some(async move { upstream.delete(&id).await })
+        });
+        futures::future::join_all(deletes).await;
+    }
+}
+
+/// The JSON-RPC error answering request `id`.
+fn error_answer(error: ErrorObject, id: message::RequestId) -> Response<ProxyBody> {
+    json(
+        StatusCode::OK,
+        Message::Error(error.into_response(Some(id))).to_value(),
+        None,
+    )
+}
+
+/// The JSON-RPC result answering request `id`.
+fn result_answer(result: Value, id: message::RequestId) -> Response<ProxyBody> {
+    json(
+        StatusCode::OK,
+        Message::Response(message::Response { id, result }).to_value(),
+        None,
+    )
+}
+
+/// The caller's message was taken (a notification or a response).
+fn accepted() -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::full(Bytes::new()));
+    *response.status_mut() = StatusCode::ACCEPTED;
+    response
+}
+
+/// A JSON-RPC error without an id, at `status`.
+fn jsonrpc_error(status: StatusCode, error: ErrorObject) -> Response<ProxyBody> {
+    json(
+        status,
+        Message::Error(error.into_response(None)).to_value(),
+        None,
+    )
+}
+
+/// One JSON answer, with the session header when one was issued.
+fn json(status: StatusCode, value: Value, session: Option<&str>) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::full(value.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(session) = session.and_then(|s| HeaderValue::from_str(s).ok()) {
+        headers.insert(SESSION_HEADER, session);
+    }
+    response
+}
+
+/// Messages as one SSE stream, the answer last.
+fn sse(events: Vec<Value>) -> Response<ProxyBody> {
+    let mut body = String::new();
+    for event in events {
+        body.push_str("event: message\ndata: ");
+        body.push_str(&event.to_string());
+        body.push_str("\n\n");
+    }
+    let mut response = Response::new(ProxyBody::full(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    response
+}
+
+fn unix_now() -> u64 {
+    u64::try_from(crate::clock::unix_millis() / 1000).unwrap_or_default()
+}

@@ -1,0 +1,195 @@
+//! Calls to one upstream MCP server over Streamable HTTP: a JSON-RPC message POSTed, the
+//! answer read whole (JSON, or an SSE stream that ends after the answer), within the server's
+//! timeouts and a size limit.
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, header};
+use http_body_util::{BodyExt, Full, Limited};
+use std::sync::Arc;
+use tollgate_config::McpServer;
+use tollgate_mcp::message::{self, Message};
+
+use crate::upstream::UpstreamClients;
+
+/// The most an upstream answer may hold.
+const MAX_ANSWER: usize = 16 * 1024 * 1024;
+
+/// What an upstream sent back for one message.
+pub(super) struct Answer {
+    /// The session id it issued (on `initialize`).
+    pub(super) session_id: Option<String>,
+    /// Its own notifications and requests, sent before its answer.
+    pub(super) relayed: Vec<Message>,
+    /// Its answer, when the message was a request.
+    pub(super) response: Option<Message>,
+}
+
+/// One upstream MCP server.
+pub(super) struct Upstream<'a> {
+    server: &'a McpServer,
+    clients: &'a Arc<UpstreamClients>,
+}
+
+impl<'a> Upstream<'a> {
+    pub(super) fn new(server: &'a McpServer, clients: &'a Arc<UpstreamClients>) -> Self {
+        Self { server, clients }
+    }
+
+    /// The request for `body` with the server's credentials and the session's headers.
+    fn request(
+        &self,
+        method: http::Method,
+        body: Bytes,
+        session_id: Option<&str>,
+        protocol_version: Option<&str>,
+    ) -> Result<Request<Full<Bytes>>, String> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(&self.server.url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .body(Full::new(body))
+            .map_err(|e| format!("invalid upstream request: {e}"))?;
+        let headers = request.headers_mut();
+        let mut set = |name: HeaderName, value: &str, sensitive: bool| {
+            if let Ok(mut value) = HeaderValue::from_str(value) {
+                value.set_sensitive(sensitive);
+                headers.insert(name, value);
+            }
+        };
+        if let Some(id) = session_id {
+            set(HeaderName::from_static("mcp-session-id"), id, false);
+        }
+        if let Some(version) = protocol_version {
+            set(
+                HeaderName::from_static("mcp-protocol-version"),
+                version,
+                false,
+            );
+        }
+        if let Some(token) = &self.server.bearer {
+            set(
+                header::AUTHORIZATION,
+                &format!("Bearer {}", token.expose()),
+                true,
+            );
+        }
+        for (name, value) in &self.server.headers {
+            if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+                set(name, value.expose(), true);
+            }
+        }
+        Ok(request)
+    }
+
+    /// Sends `message`; a request's answer is awaited, a notification's or response's
+    /// acceptance. An `Err` says what failed; one starting with `session` means the upstream
+    /// no longer knows the session.
+    pub(super) async fn send(
+        &self,
+        message: &Message,
+        session_id: Option<&str>,
+        protocol_version: Option<&str>,
+    ) -> Result<Answer, String> {
+        let request = self.request(
+            http::Method::POST,
+            Bytes::from(message.to_bytes()),
+            session_id,
+            protocol_version,
+        )?;
+        let client = self.clients.get(self.server.connect_timeout);
+        let exchange = async {
+            let response = client
+                .request(request)
+                .await
+                .map_err(|e| format!("unreachable: {e}"))?;
+            let status = response.status();
+            let issued = response
+                .headers()
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let streamed = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("text/event-stream"));
+            let body = Limited::new(response.into_body(), MAX_ANSWER)
+                .collect()
+                .await
+                .map_err(|e| format!("answer unreadable: {e}"))?
+                .to_bytes();
+            if status == http::StatusCode::NOT_FOUND && session_id.is_some() {
+                return Err("session unknown to the upstream".to_string());
+            }
+            let messages = if streamed {
+                sse_messages(&body)
+            } else if body.iter().all(u8::is_ascii_whitespace) {
+                Vec::new()
+            } else {
+                message::parse(&body, MAX_ANSWER).into_iter().collect()
+            };
+            if messages.is_empty() && !status.is_success() {
+                return Err(format!("HTTP {status}"));
+            }
+            let (mut response, mut relayed) = (None, Vec::new());
+            for message in messages {
+                match message {
+                    Message::Response(_) | Message::Error(_) if response.is_none() => {
+                        response = Some(message);
+                    }
+                    other => relayed.push(other),
+                }
+            }
+            Ok(Answer {
+                session_id: issued,
+                relayed,
+                response,
+            })
+        };
+        tokio::time::timeout(self.server.request_timeout, exchange)
+            .await
+            .map_err(|_| format!("no answer within {:?}", self.server.request_timeout))?
+    }
+
+    /// Ends the upstream session `id`.
+    pub(super) async fn delete(&self, id: &str) {
+        let Ok(request) = self.request(http::Method::DELETE, Bytes::new(), Some(id), None) else {
+            return;
+        };
+        let client = self.clients.get(self.server.connect_timeout);
+        let _ = tokio::time::timeout(self.server.request_timeout, client.request(request)).await;
+    }
+}
+
+/// The JSON-RPC messages of an SSE body (`data:` lines of each event, joined).
+fn sse_messages(body: &[u8]) -> Vec<Message> {
+    let text = String::from_utf8_lossy(body);
+    let normalized = text.replace("\r\n", "\n");
+    normalized
+        .split("\n\n")
+        .filter_map(|event| {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            (!data.is_empty()).then(|| data.join("\n"))
+        })
+        .filter_map(|data| message::parse(data.as_bytes(), MAX_ANSWER).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_bodies_yield_their_messages_in_order() {
+        let body = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":1,\"progress\":1}}\n\nid: 2\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\r\ndata: \"result\":{}}\r\n\r\n: comment\n\n";
+        let messages = sse_messages(body);
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0].method(), Some("notifications/progress"));
+        assert!(matches!(messages[1], Message::Response(_)));
+    }
+}
