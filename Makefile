@@ -39,9 +39,16 @@ crds:
 	$(CARGO) run -q -p tollgate -- crds --output-dir crds
 	$(CARGO) run -q -p tollgate -- crds --output-dir charts/tollgate/crds
 
-venv: $(VENV)/.installed
+## The Python clients and tools the end-to-end tests use, and the Node packages they start
+## (package-lock.json pins them: server-everything, the MCP reference server).
+venv: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: tests/requirements.txt
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+node_modules/.installed: package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js and npm (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+	npm ci --no-audit --no-fund
 	touch $@
