@@ -2,7 +2,9 @@
 """`make bench`: Tollgate against nginx (a bare reverse proxy) and a direct call, in one run.
 
 Starts, on loopback, the release mock provider, nginx (bench/nginx.conf.template) and Tollgate
-(API-key auth, metrics; see MANIFEST), drives each with oha at fixed rates and at maximum,
+(API-key auth, a team BudgetPolicy with a USD budget and a token-per-minute limit in the memory
+store, metrics, the audit log; see MANIFEST; `--otlp-closed` also points trace export at a
+closed port), drives each with oha at fixed rates and at maximum,
 for whole and streamed (20-chunk) chat completions, measures time to first byte of streams and
 Tollgate's RSS idle and under 1,000 open streams, prints one table of ratios and writes the raw
 results to bench/results/. Standard library only.
@@ -70,6 +72,15 @@ metadata:
   namespace: default
   labels: {{tollgate.dev/api-key: "true", tollgate.dev/team: bench}}
 stringData: {{key: {key}}}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: BudgetPolicy
+metadata: {{name: bench-team, namespace: default}}
+spec:
+  subject: {{kind: Team, name: bench}}
+  limits:
+    - {{window: Month, usd: "1000000"}}
+    - {{window: Minute, tokens: 1000000000}}
 """
 
 
@@ -100,7 +111,7 @@ def rss_mib(pid: int) -> float:
 class Stack:
     """The mock, nginx and Tollgate, started in a temporary folder and stopped on exit."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, otlp_closed: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
         os.chmod(self.dir, 0o777)
         self.procs: list[subprocess.Popen] = []
@@ -120,7 +131,11 @@ class Stack:
         manifests.mkdir()
         (manifests / "bench.yaml").write_text(MANIFEST.format(port=self.tollgate_port, upstream=self.mock_port, key=KEY))
         env = {**os.environ, "RUST_LOG": "warn", "TOKIO_WORKER_THREADS": str(workers)}
-        self.tollgate = self.start([str(RELEASE / "tollgate"), "run", "-f", str(manifests), "--admin-addr", f"127.0.0.1:{self.admin_port}"], "tollgate", env)
+        argv = [str(RELEASE / "tollgate"), "run", "-f", str(manifests), "--admin-addr", f"127.0.0.1:{self.admin_port}",
+                "--audit-log", str(self.dir / "audit.jsonl")]
+        if otlp_closed:
+            argv += ["--otlp-endpoint", f"http://127.0.0.1:{free_port()}"]
+        self.tollgate = self.start(argv, "tollgate", env)
         wait_port(self.tollgate_port)
 
     def start(self, argv: list[str], name: str, env: dict | None = None) -> subprocess.Popen:
@@ -211,10 +226,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10, help="duration of each load step")
     parser.add_argument("--workers", type=int, default=2, help="nginx workers and Tollgate threads")
     parser.add_argument("--connections", type=int, default=64, help="connections for the maximum-rate steps")
+    parser.add_argument("--otlp-closed", action="store_true",
+                        help="also export traces to a closed port (export must not slow requests)")
     args = parser.parse_args()
-    stack = Stack(args.workers)
+    stack = Stack(args.workers, otlp_closed=args.otlp_closed)
     results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": args.seconds,
-                     "workers": args.workers, "steps": {}}
+                     "workers": args.workers, "otlp_closed": args.otlp_closed, "steps": {}}
     try:
         time.sleep(1)
         results["tollgate_rss_idle_mib"] = rss_mib(stack.tollgate.pid)
