@@ -8,9 +8,11 @@ errors. test_upstreams_* talk to the upstreams directly: they prove the fixtures
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,7 +29,7 @@ from mcp.shared.version import SUPPORTED_PROTOCOL_VERSIONS
 from mcp.types import InitializeResult, Tool
 
 from conftest import (ALICE_KEY, HTTP_TIMEOUT, LOOPBACK, READY_TIMEOUT_S, REPO_ROOT, Gateway, Launcher, Mock,
-                      Process, free_port, wait_for)
+                      Process, binary, free_port, wait_for)
 
 EVERYTHING_JS = REPO_ROOT / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
 LOCAL_PY = Path(__file__).with_name("mcp_upstream.py")
@@ -554,3 +556,53 @@ def test_an_upstream_down_leaves_the_others_listed(launcher: Launcher, mock: Moc
             assert {tool.name for tool in (await session.list_tools()).tools} == expected
 
     run(main)
+
+
+def test_every_tool_call_is_audited_traced_and_counted(launcher: Launcher, mock: Mock, everything: Upstream,
+                                                       local: Upstream, tmp_path) -> None:
+    from otlp import start_collector
+
+    collector, stop = start_collector()
+    try:
+        log = tmp_path / "audit.jsonl"
+        gateway = launcher.gateway(mock, args=("--audit-log", str(log), "--otlp-endpoint", collector.grpc_url))
+        gateway.reload(mcp_manifest(gateway, everything, local))
+        session = RawSession(gateway)
+        weather = session.request(gateway, "tools/call", {"name": "local__weather", "arguments": {"city": "Oslo"}})
+        assert weather["result"]["content"][0]["text"] == "Sunny in Oslo"
+        refused = session.request(gateway, "tools/call",
+                                  {"name": "everything__echo", "arguments": {"message": "now rm -rf /srv/data"}})
+        assert refused["error"]["code"] == NOT_PERMITTED
+
+        def tool_calls():
+            text = log.read_text() if log.exists() else ""
+            calls = [json.loads(line) for line in text.splitlines() if '"event":"tool_call"' in line]
+            return calls if len(calls) == 2 else None
+
+        ok, denied = wait_for(tool_calls, 10, "two tool call records")
+        assert (ok["server"], ok["tool"], ok["outcome"]) == ("local", "local__weather", "ok")
+        assert ok["key_id"] == "default/alice-key" and ok["user"] == "alice" and ok["team"] == "research"
+        assert ok["arguments_sha256"] == hashlib.sha256(json.dumps({"city": "Oslo"}, separators=(",", ":")).encode()).hexdigest()
+        assert "Oslo" not in json.dumps(ok), "arguments are digested, never written"
+        assert ok["latency_ms"] > 0 and ok["route"] == "default/tools"
+        assert (denied["server"], denied["outcome"]) == ("everything", "refused")
+        assert "/srv/data" not in json.dumps(denied), "the arguments never reach the record"
+        checked = subprocess.run([str(binary("tollgate")), "audit", "verify", str(log)], capture_output=True, text=True,
+                                 timeout=30)
+        assert checked.returncode == 0, checked.stdout
+
+        assert gateway.metric("tollgate_mcp_tool_calls_total", server="local", tool="local__weather", outcome="ok") == 1
+        assert gateway.metric("tollgate_mcp_tool_calls_total", server="everything", tool="", outcome="refused") == 1
+
+        spans = collector.wait_for_spans(lambda s: sum(x.name.startswith("execute_tool") for x in s) == 2,
+                                         "two tool spans")
+        (weather_span,) = [s for s in spans if s.name == "execute_tool local__weather"]
+        assert weather_span.attributes["gen_ai.tool.name"] == "local__weather"
+        assert weather_span.attributes["gen_ai.operation.name"] == "execute_tool"
+        assert weather_span.attributes["tollgate.mcp.server"] == "local"
+        (denied_span,) = [s for s in spans if s.name == "execute_tool everything__echo"]
+        assert denied_span.attributes["error.type"] == "refused"
+        requests = [s for s in spans if s.kind == 2 and s.trace_id == weather_span.trace_id]
+        assert requests and weather_span.parent_span_id == requests[0].span_id
+    finally:
+        stop()

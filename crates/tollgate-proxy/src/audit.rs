@@ -49,6 +49,33 @@ pub(crate) struct RequestRecord<'a> {
     pub(crate) capture: Option<Captured>,
 }
 
+/// One MCP tool call's audit record.
+#[derive(Debug, Serialize)]
+pub(crate) struct ToolCallRecord<'a> {
+    /// Always `tool_call`.
+    pub(crate) event: &'static str,
+    /// When the call ended, RFC 3339 UTC.
+    pub(crate) time: String,
+    /// The HTTP request that carried it.
+    pub(crate) request_id: &'a str,
+    pub(crate) key_id: &'a str,
+    pub(crate) user: Option<&'a str>,
+    pub(crate) team: Option<&'a str>,
+    /// The AIRoute of the MCP endpoint.
+    pub(crate) route: String,
+    /// The server's prefix, when the name named a configured server.
+    pub(crate) server: Option<&'a str>,
+    /// The tool as the caller named it (prefixed).
+    pub(crate) tool: &'a str,
+    /// SHA-256 (hex) of the arguments' JSON as sent; never the arguments themselves.
+    pub(crate) arguments_sha256: String,
+    /// `ok`, `tool_error`, `error`, `refused`, `invalid` or `upstream_unavailable`.
+    pub(crate) outcome: &'a str,
+    /// The error's message, when there was one.
+    pub(crate) error: Option<&'a str>,
+    pub(crate) latency_ms: f64,
+}
+
 /// Whether and how request and response bodies are captured (off unless set), and where they
 /// go: audit records, request spans, or both.
 #[derive(Clone, Debug)]

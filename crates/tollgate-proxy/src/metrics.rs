@@ -83,6 +83,18 @@ pub(crate) struct BudgetLimitLabels {
     pub(crate) unit: &'static str,
 }
 
+/// Labels of MCP tool calls.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ToolCallLabels {
+    /// The server's prefix (empty when the name named no configured server).
+    pub(crate) server: String,
+    /// The tool, only for calls the upstream served (`ok`, `tool_error`): other names come
+    /// from callers, and would let them grow the label set without bound.
+    pub(crate) tool: String,
+    /// `ok`, `tool_error`, `error`, `refused`, `invalid` or `upstream_unavailable`.
+    pub(crate) outcome: &'static str,
+}
+
 /// Labels of upstream attempts and ejections.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct AttemptLabels {
@@ -179,6 +191,10 @@ pub struct Metrics {
     pub(crate) budget_alerts: Family<AlertLabels, Counter>,
     /// Budget store calls that failed or timed out.
     pub(crate) budget_store_errors: Family<StoreLabels, Counter>,
+    /// MCP tool calls by server, tool and outcome.
+    pub(crate) mcp_tool_calls: Family<ToolCallLabels, Counter>,
+    /// MCP tool call durations.
+    pub(crate) mcp_tool_call_duration: Family<ToolCallLabels, Histogram>,
     /// What each budget limit has used in its current window (dollars, tokens or requests).
     pub(crate) budget_used: Family<BudgetLimitLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// What each budget limit has left in its current window.
@@ -228,6 +244,12 @@ impl Metrics {
             budget_outcomes: Family::default(),
             budget_alerts: Family::default(),
             budget_store_errors: Family::default(),
+            mcp_tool_calls: Family::default(),
+            mcp_tool_call_duration: Family::new_with_constructor(|| {
+                Histogram::new([
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                ])
+            }),
             budget_used: Family::default(),
             budget_remaining: Family::default(),
         };
@@ -272,6 +294,16 @@ impl Metrics {
             "budget_alerts",
             "Budget alert thresholds reached, once per policy, threshold and window",
             metrics.budget_alerts.clone(),
+        );
+        registry.register(
+            "mcp_tool_calls",
+            "MCP tool calls, by server, tool and outcome",
+            metrics.mcp_tool_calls.clone(),
+        );
+        registry.register(
+            "mcp_tool_call_duration_seconds",
+            "MCP tool call durations, by server, tool and outcome",
+            metrics.mcp_tool_call_duration.clone(),
         );
         registry.register(
             "budget_used",

@@ -8,6 +8,7 @@
 //! answer). DELETE ends the session upstream. GET (a standalone stream of server messages)
 //! answers 405, which the specification allows.
 
+mod record;
 mod upstream;
 
 use bytes::Bytes;
@@ -28,6 +29,7 @@ use tollgate_mcp::session::{self, SessionKey, SessionState};
 
 use crate::body::ProxyBody;
 use crate::upstream::UpstreamClients;
+pub(crate) use record::Recorder;
 use upstream::{Answer, Upstream};
 
 /// The largest message a caller may send.
@@ -106,6 +108,7 @@ pub(crate) struct Call<'a> {
     pub(crate) index: usize,
     pub(crate) identity: &'a Identity,
     pub(crate) clients: &'a Arc<UpstreamClients>,
+    pub(crate) recorder: Recorder<'a>,
 }
 
 /// Serves one request: `method` and `headers` of the caller's request, `body` read whole.
@@ -143,6 +146,7 @@ pub(crate) async fn serve(
         endpoint: call.endpoint,
         policies: &runtime.policies,
         clients: call.clients,
+        recorder: &call.recorder,
     };
     let session_header = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     if *method == Method::DELETE {
@@ -257,6 +261,7 @@ struct Gateway<'a> {
     endpoint: &'a McpEndpoint,
     policies: &'a BTreeMap<String, ToolPolicy>,
     clients: &'a Arc<UpstreamClients>,
+    recorder: &'a Recorder<'a>,
 }
 
 impl Gateway<'_> {
@@ -365,12 +370,39 @@ impl Gateway<'_> {
             (Some(_), false) => Server::Unavailable,
             (None, _) => Server::Unknown,
         };
+        let tool_call = (request.method == "tools/call").then(|| {
+            let params = request.params.as_ref();
+            let name = params
+                .and_then(|p| p.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let server = tollgate_mcp::names::split_name(name)
+                .map(|(prefix, _)| prefix)
+                .filter(|prefix| self.policies.contains_key(*prefix));
+            self.recorder
+                .start(name, server, params.and_then(|p| p.get("arguments")))
+        });
         let route = match route::route_request(&request, identity, lookup) {
             Ok(route) => route,
             Err(error) => {
+                if let Some(call) = tool_call {
+                    let outcome = if error.code == message::NOT_PERMITTED {
+                        "refused"
+                    } else {
+                        "invalid"
+                    };
+                    self.recorder.finish(call, outcome, Some(&error.message));
+                }
                 return error_answer(error, request.id);
             }
         };
+        if let Route::Upstream { server, params } = route {
+            let (response, outcome, error) = self.forward(request, server, params, state).await;
+            if let Some(call) = tool_call {
+                self.recorder.finish(call, outcome, error.as_deref());
+            }
+            return response;
+        }
         match route {
             Route::Initialize => json(
                 StatusCode::BAD_REQUEST,
@@ -391,74 +423,108 @@ impl Gateway<'_> {
                 result_answer(Value::Object(Default::default()), request.id)
             }
             Route::List(kind) => self.list(request, kind, state, identity).await,
-            Route::Upstream { server, params } => {
-                let Some(upstream) = self.upstream(&server) else {
-                    return error_answer(
-                        ErrorObject::new(message::UPSTREAM_UNAVAILABLE, "upstream not configured"),
-                        request.id,
-                    );
-                };
-                let session = &state.upstreams[&server];
-                let method = request.method.clone();
-                let forwarded = Message::Request(Request {
-                    params: Some(params),
-                    ..request.clone()
-                });
-                match upstream
-                    .send(
-                        &forwarded,
-                        session.session_id.as_deref(),
-                        Some(&session.protocol_version),
-                    )
-                    .await
-                {
-                    Ok(answer) => {
-                        let mut events: Vec<Value> = answer
-                            .relayed
-                            .into_iter()
-                            .map(|m| {
-                                tollgate_mcp::rewrite::from_upstream(&server, m, None).to_value()
-                            })
-                            .collect();
-                        let last = match answer.response {
-                            Some(m) => {
-                                tollgate_mcp::rewrite::from_upstream(&server, m, Some(&method))
-                                    .to_value()
-                            }
-                            None => Message::Error(
-                                ErrorObject::new(
-                                    message::UPSTREAM_UNAVAILABLE,
-                                    "the upstream sent no answer",
-                                )
-                                .with_data(serde_json::json!({"server": server}))
-                                .into_response(Some(request.id)),
-                            )
-                            .to_value(),
-                        };
-                        if events.is_empty() {
-                            json(StatusCode::OK, last, None)
-                        } else {
-                            events.push(last);
-                            sse(events)
-                        }
+            Route::Upstream { .. } => unreachable!("forwarded above"),
+        }
+    }
+
+    /// Sends a request to the upstream that owns it; returns the caller's answer, the outcome
+    /// (as tool calls record it) and the error's message, if any.
+    async fn forward(
+        &self,
+        request: Request,
+        server: String,
+        params: Value,
+        state: &SessionState,
+    ) -> (Response<ProxyBody>, &'static str, Option<String>) {
+        let Some(upstream) = self.upstream(&server) else {
+            let message = "upstream not configured";
+            return (
+                error_answer(
+                    ErrorObject::new(message::UPSTREAM_UNAVAILABLE, message),
+                    request.id,
+                ),
+                "upstream_unavailable",
+                Some(message.into()),
+            );
+        };
+        let session = &state.upstreams[&server];
+        let method = request.method.clone();
+        let forwarded = Message::Request(Request {
+            params: Some(params),
+            ..request.clone()
+        });
+        let sent = upstream
+            .send(
+                &forwarded,
+                session.session_id.as_deref(),
+                Some(&session.protocol_version),
+            )
+            .await;
+        match sent {
+            Ok(answer) => {
+                let (outcome, error) = match &answer.response {
+                    Some(Message::Error(e)) => ("error", Some(e.error.message.clone())),
+                    Some(Message::Response(r))
+                        if r.result.get("isError") == Some(&Value::Bool(true)) =>
+                    {
+                        ("tool_error", None)
                     }
-                    Err(error) if error.starts_with("session") => jsonrpc_error(
-                        StatusCode::NOT_FOUND,
-                        ErrorObject::new(
-                            message::SESSION_INVALID,
-                            format!("the upstream {server} lost the session; initialize again"),
-                        ),
+                    Some(_) => ("ok", None),
+                    None => (
+                        "upstream_unavailable",
+                        Some("the upstream sent no answer".into()),
                     ),
-                    Err(error) => error_answer(
+                };
+                let mut events: Vec<Value> = answer
+                    .relayed
+                    .into_iter()
+                    .map(|m| tollgate_mcp::rewrite::from_upstream(&server, m, None).to_value())
+                    .collect();
+                let last = match answer.response {
+                    Some(m) => {
+                        tollgate_mcp::rewrite::from_upstream(&server, m, Some(&method)).to_value()
+                    }
+                    None => Message::Error(
                         ErrorObject::new(
                             message::UPSTREAM_UNAVAILABLE,
-                            format!("upstream {server} failed: {error}"),
+                            "the upstream sent no answer",
                         )
-                        .with_data(serde_json::json!({"server": server})),
-                        request.id,
-                    ),
-                }
+                        .with_data(serde_json::json!({"server": server}))
+                        .into_response(Some(request.id)),
+                    )
+                    .to_value(),
+                };
+                let response = if events.is_empty() {
+                    json(StatusCode::OK, last, None)
+                } else {
+                    events.push(last);
+                    sse(events)
+                };
+                (response, outcome, error)
             }
+            Err(error) if error.starts_with("session") => (
+                jsonrpc_error(
+                    StatusCode::NOT_FOUND,
+                    ErrorObject::new(
+                        message::SESSION_INVALID,
+                        format!("the upstream {server} lost the session; initialize again"),
+                    ),
+                ),
+                "upstream_unavailable",
+                Some(error),
+            ),
+            Err(error) => (
+                error_answer(
+                    ErrorObject::new(
+                        message::UPSTREAM_UNAVAILABLE,
+                        format!("upstream {server} failed: {error}"),
+                    )
+                    .with_data(serde_json::json!({"server": server})),
+                    request.id,
+                ),
+                "upstream_unavailable",
+                Some(error),
+            ),
         }
     }
 

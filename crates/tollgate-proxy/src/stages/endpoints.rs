@@ -13,6 +13,9 @@ use super::StageFuture;
 use crate::body::{BoxError, ProxyBody};
 use crate::error::ProxyError;
 use crate::exchange::caller;
+use crate::metrics::Metrics;
+use crate::stages::record::{Audit, RequestIdValue};
+use crate::telemetry::spans::RequestSpan;
 use crate::upstream::UpstreamClients;
 use bytes::Bytes;
 use std::time::Duration;
@@ -58,12 +61,14 @@ impl Operation {
 #[derive(Clone)]
 pub(crate) struct EndpointsLayer {
     clients: Arc<UpstreamClients>,
+    metrics: Metrics,
 }
 
 impl EndpointsLayer {
-    /// Dispatches; MCP endpoints call their upstreams with `clients`.
-    pub(crate) fn new(clients: Arc<UpstreamClients>) -> Self {
-        Self { clients }
+    /// Dispatches; MCP endpoints call their upstreams with `clients` and count tool calls in
+    /// `metrics`.
+    pub(crate) fn new(clients: Arc<UpstreamClients>, metrics: Metrics) -> Self {
+        Self { clients, metrics }
     }
 }
 
@@ -74,6 +79,7 @@ impl<S> Layer<S> for EndpointsLayer {
         Endpoints {
             pipeline,
             clients: self.clients.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -83,6 +89,7 @@ impl<S> Layer<S> for EndpointsLayer {
 pub(crate) struct Endpoints<S> {
     pipeline: S,
     clients: Arc<UpstreamClients>,
+    metrics: Metrics,
 }
 
 /// The longest an MCP message may take to arrive.
@@ -112,7 +119,12 @@ where
             .get::<Arc<Snapshot>>()
             .and_then(|snapshot| crate::mcp::endpoint_for(snapshot, path));
         if let Some(index) = mcp {
-            return Box::pin(serve_mcp(request, index, self.clients.clone()));
+            return Box::pin(serve_mcp(
+                request,
+                index,
+                self.clients.clone(),
+                self.metrics.clone(),
+            ));
         }
         if let Some(operation) = Operation::of(request.method(), path) {
             request.extensions_mut().insert(operation);
@@ -136,6 +148,7 @@ async fn serve_mcp<B>(
     request: Request<B>,
     index: usize,
     clients: Arc<UpstreamClients>,
+    metrics: Metrics,
 ) -> Result<Response<ProxyBody>, ProxyError>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -165,12 +178,26 @@ where
         }
         Err(error) => return Err(ProxyError::BodyRead(error)),
     };
+    let endpoint = &snapshot.config.mcp[index];
+    let request_id = parts
+        .extensions
+        .get::<RequestIdValue>()
+        .and_then(|id| id.0.to_str().ok())
+        .unwrap_or_default();
     let call = crate::mcp::Call {
-        endpoint: &snapshot.config.mcp[index],
+        endpoint,
         runtime,
         index,
         identity: &identity,
         clients: &clients,
+        recorder: crate::mcp::Recorder {
+            metrics: &metrics,
+            audit: parts.extensions.get::<Audit>(),
+            span: parts.extensions.get::<RequestSpan>(),
+            request_id,
+            route: &endpoint.route,
+            identity: &identity,
+        },
     };
     Ok(crate::mcp::serve(call, &parts.method, &parts.headers, body).await)
 }

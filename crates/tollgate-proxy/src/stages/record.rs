@@ -51,6 +51,30 @@ pub(crate) struct Audit {
     pub(crate) otlp: Option<Arc<AuditLogger>>,
 }
 
+impl Audit {
+    /// Writes `record` to the file and to OTLP (as event `event`, such as
+    /// `tollgate.request`), wherever audit goes.
+    pub(crate) fn write<T: serde::Serialize>(
+        &self,
+        event: &'static str,
+        request_id: &str,
+        record: &T,
+    ) {
+        if let Some(log) = &self.log {
+            log.record(record);
+        }
+        if let Some(otlp) = &self.otlp
+            && let Ok(json) = serde_json::to_string(record)
+        {
+            otlp.emit(event, request_id, json);
+        }
+    }
+}
+
+/// The id of the request being served, for records written below the record stage.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestIdValue(pub(crate) HeaderValue);
+
 /// What capture gathers while a request runs.
 struct Capturing {
     settings: Arc<CaptureSettings>,
@@ -171,6 +195,12 @@ where
         request.extensions_mut().insert(served.snapshot.clone());
         request.extensions_mut().insert(served.runtime.clone());
         request.extensions_mut().insert(served.mcp.clone());
+        request
+            .extensions_mut()
+            .insert(RequestIdValue(request_id.clone()));
+        if let Some(audit) = &self.layer.audit {
+            request.extensions_mut().insert(audit.clone());
+        }
         if let Some(jwt) = &served.jwt {
             request.extensions_mut().insert(jwt.clone());
         }
@@ -552,14 +582,7 @@ impl Report {
                     }
                 }),
         };
-        if let Some(log) = &audit.log {
-            log.record(&record);
-        }
-        if let Some(otlp) = &audit.otlp
-            && let Ok(json) = serde_json::to_string(&record)
-        {
-            otlp.emit(record.request_id, json);
-        }
+        audit.write("tollgate.request", record.request_id, &record);
     }
 
     /// What the budgets said: `reserved`, `refused`, or `none` when no policy applied.

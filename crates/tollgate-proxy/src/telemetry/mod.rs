@@ -59,16 +59,16 @@ pub struct Telemetry {
 #[error("cannot export telemetry: {0}")]
 pub struct TelemetryError(String);
 
-/// Sends audit records as OTLP log records (event `tollgate.request`, the record's JSON as
-/// the body).
+/// Sends audit records as OTLP log records (event `tollgate.request` or `tollgate.tool_call`,
+/// the record's JSON as the body).
 #[derive(Debug)]
 pub struct AuditLogger(SdkLogger);
 
 impl AuditLogger {
     /// Queues one record for export.
-    pub(crate) fn emit(&self, request_id: &str, record: String) {
+    pub(crate) fn emit(&self, event: &'static str, request_id: &str, record: String) {
         let mut log = self.0.create_log_record();
-        log.set_event_name("tollgate.request");
+        log.set_event_name(event);
         log.set_timestamp(std::time::SystemTime::now());
         log.set_body(AnyValue::String(record.into()));
         log.add_attribute("tollgate.request_id", request_id.to_string());

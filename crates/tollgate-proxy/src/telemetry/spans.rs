@@ -70,7 +70,27 @@ impl RequestSpan {
     }
 }
 
-/// One upstream attempt's span.
+impl RequestSpan {
+    /// A span for one MCP tool call named `tool` (as the caller named it), of `server`.
+    pub(crate) fn tool_call(&self, tool: &str, server: Option<&str>) -> AttemptSpan {
+        let tracer = opentelemetry::global::tracer(SCOPE);
+        let mut attributes = vec![
+            KeyValue::new("gen_ai.operation.name", "execute_tool"),
+            KeyValue::new("gen_ai.tool.name", tool.to_string()),
+        ];
+        if let Some(server) = server {
+            attributes.push(KeyValue::new("tollgate.mcp.server", server.to_string()));
+        }
+        let span = tracer
+            .span_builder(format!("execute_tool {tool}"))
+            .with_kind(SpanKind::Internal)
+            .with_attributes(attributes)
+            .start_with_context(&tracer, &self.0);
+        AttemptSpan(self.0.with_span(span))
+    }
+}
+
+/// One upstream attempt's (or tool call's) span.
 #[derive(Debug)]
 pub(crate) struct AttemptSpan(Context);
 
