@@ -474,6 +474,13 @@ mod tests {
             policy: "b".into(),
             threshold: 80,
         });
+        let tool_call = ToolCallLabels {
+            server: "s".into(),
+            tool: "t".into(),
+            outcome: "ok",
+        };
+        let _ = metrics.mcp_tool_calls.get_or_create(&tool_call);
+        let _ = metrics.mcp_tool_call_duration.get_or_create(&tool_call);
         let _ = metrics.budget_store_errors.get_or_create(&StoreLabels {
             operation: "reserve",
         });
