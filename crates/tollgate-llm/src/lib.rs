@@ -18,7 +18,7 @@ mod translate;
 mod usage;
 
 pub use dialect::{Dialect, ErrorKind};
-pub use sse::SseEvents;
+pub use sse::{SseEvents, data_of as sse_data};
 pub use tokens::Tokenizer;
 pub use translate::WireFormat;
 pub use usage::{Usage, reported_finish_reason};

@@ -88,7 +88,7 @@ fn event_end(bytes: &[u8]) -> Option<usize> {
 
 /// The payload of an event's `data:` lines, joined by newlines as the SSE specification says.
 /// Borrowed when the event has a single data line, the common case.
-pub(crate) fn data_of(event: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+pub fn data_of(event: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let mut lines = event
         .split(|b| *b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))

@@ -150,22 +150,9 @@ pub(crate) fn bedrock_refusal(
 
 /// `20261202T100000Z` as a time.
 fn parse_amz_date(text: &str) -> Option<SystemTime> {
-    let digits = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
-    if text.len() != 16 || text.as_bytes()[8] != b'T' || !text.ends_with('Z') {
-        return None;
-    }
-    let (year, month, day) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
-    let (hour, minute, second) = (digits(9..11)?, digits(11..13)?, digits(13..15)?);
-    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).ok()?))
+    let time = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", text).ok()?;
+    let instant = jiff::tz::TimeZone::UTC.to_timestamp(time).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(instant.as_second()).ok()?))
 }
 
 /// The access tokens the mock issued, with when each expires.

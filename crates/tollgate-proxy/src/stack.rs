@@ -75,7 +75,11 @@ pub(crate) fn gateway_service(
         // 2. authenticate: no identity, no entry; nothing below runs for an unknown caller.
         .layer(AuthenticateLayer)
         // The model listing needs only an identity; AI operations continue down the pipeline.
-        .layer(EndpointsLayer::new(clients.clone(), metrics.clone()))
+        .layer(EndpointsLayer::new(
+            clients.clone(),
+            metrics.clone(),
+            limits,
+        ))
         // 3. inspect: read the body within its limits and parse what the request asks for.
         .layer(InspectLayer::new(
             limits.max_body_bytes,

@@ -277,6 +277,11 @@ mod tests {
         }
     }
 
+    /// The token handed out now for the test account.
+    async fn current(tokens: &AccessTokens) -> String {
+        tokens.token(&account(key())).await.unwrap().to_string()
+    }
+
     fn tokens(lifetime: Duration) -> (Arc<AccessTokens>, Arc<AtomicU32>) {
         let minted = Arc::new(AtomicU32::new(0));
         let tokens = AccessTokens::new(CountingMinter {
@@ -295,28 +300,19 @@ mod tests {
         }))
         .await;
         assert!(all.iter().all(|t| &**t == "token-1"));
-        assert_eq!(
-            tokens.token(&account(key())).await.unwrap().as_ref(),
-            "token-1"
-        );
+        assert_eq!(current(&tokens).await, "token-1");
         assert_eq!(minted.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_token_is_replaced_before_it_expires() {
         let (tokens, minted) = tokens(Duration::from_secs(3600));
-        assert_eq!(
-            tokens.token(&account(key())).await.unwrap().as_ref(),
-            "token-1"
-        );
+        assert_eq!(current(&tokens).await, "token-1");
         tokio::time::sleep(Duration::from_secs(3600 - 301)).await;
-        assert_eq!(
-            tokens.token(&account(key())).await.unwrap().as_ref(),
-            "token-1"
-        );
+        assert_eq!(current(&tokens).await, "token-1");
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(
-            tokens.token(&account(key())).await.unwrap().as_ref(),
+            current(&tokens).await,
             "token-2",
             "less than five minutes were left"
         );
@@ -326,20 +322,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn short_lived_tokens_are_replaced_at_three_quarters_of_their_life() {
         let (tokens, _) = tokens(Duration::from_secs(40));
-        assert_eq!(
-            tokens.token(&account(key())).await.unwrap().as_ref(),
-            "token-1"
-        );
+        assert_eq!(current(&tokens).await, "token-1");
         tokio::time::sleep(Duration::from_secs(29)).await;
-        assert_eq!(
-            tokens.token(&account(key())).await.unwrap().as_ref(),
-            "token-1"
-        );
+        assert_eq!(current(&tokens).await, "token-1");
         tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(
-            tokens.token(&account(key())).await.unwrap().as_ref(),
-            "token-2"
-        );
+        assert_eq!(current(&tokens).await, "token-2");
     }
 
     #[tokio::test(start_paused = true)]
@@ -349,10 +336,7 @@ mod tests {
             client_email: "other@project.iam.gserviceaccount.com".into(),
             ..key()
         };
-        assert_eq!(
-            tokens.token(&account(key())).await.unwrap().as_ref(),
-            "token-1"
-        );
+        assert_eq!(current(&tokens).await, "token-1");
         assert_eq!(
             tokens.token(&account(other)).await.unwrap().as_ref(),
             "token-2"
@@ -370,10 +354,7 @@ mod tests {
             scope: "https://cognitiveservices.azure.com/.default".into(),
         });
         assert_eq!(tokens.token(&app).await.unwrap().as_ref(), "token-1");
-        assert_eq!(
-            tokens.token(&account(key())).await.unwrap().as_ref(),
-            "token-2"
-        );
+        assert_eq!(current(&tokens).await, "token-2");
         assert_eq!(tokens.token(&app).await.unwrap().as_ref(), "token-1");
         assert_eq!(minted.load(Ordering::SeqCst), 2);
     }

@@ -123,7 +123,7 @@ impl<'a> Upstream<'a> {
                 return Err("session unknown to the upstream".to_string());
             }
             let messages = if streamed {
-                sse_messages(&body)
+                sse_messages(body)
             } else if body.iter().all(u8::is_ascii_whitespace) {
                 Vec::new()
             } else {
@@ -162,21 +162,17 @@ impl<'a> Upstream<'a> {
     }
 }
 
-/// The JSON-RPC messages of an SSE body (`data:` lines of each event, joined).
-fn sse_messages(body: &[u8]) -> Vec<Message> {
-    let text = String::from_utf8_lossy(body);
-    let normalized = text.replace("\r\n", "\n");
-    normalized
-        .split("\n\n")
-        .filter_map(|event| {
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|line| line.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            (!data.is_empty()).then(|| data.join("\n"))
-        })
-        .filter_map(|data| message::parse(data.as_bytes(), MAX_ANSWER).ok())
+/// The JSON-RPC messages of an SSE body, one per event's `data:`.
+fn sse_messages(body: Bytes) -> Vec<Message> {
+    let mut splitter = tollgate_llm::SseEvents::new(MAX_ANSWER);
+    let mut events = Vec::new();
+    splitter.push(body, &mut events);
+    events.extend(splitter.finish());
+    events
+        .iter()
+        .map(|event| tollgate_llm::sse_data(event))
+        .filter(|data| !data.is_empty())
+        .filter_map(|data| message::parse(&data, MAX_ANSWER).ok())
         .collect()
 }
 
@@ -187,7 +183,7 @@ mod tests {
     #[test]
     fn sse_bodies_yield_their_messages_in_order() {
         let body = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":1,\"progress\":1}}\n\nid: 2\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\r\ndata: \"result\":{}}\r\n\r\n: comment\n\n";
-        let messages = sse_messages(body);
+        let messages = sse_messages(Bytes::from_static(body));
         assert_eq!(messages.len(), 2);
         assert_eq!(messages[0].method(), Some("notifications/progress"));
         assert!(matches!(messages[1], Message::Response(_)));

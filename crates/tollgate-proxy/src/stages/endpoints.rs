@@ -10,15 +10,16 @@ use tollgate_config::Snapshot;
 use tower::{Layer, Service};
 
 use super::StageFuture;
+use super::inspect::read_body;
 use crate::body::{BoxError, ProxyBody};
 use crate::error::ProxyError;
 use crate::exchange::caller;
 use crate::metrics::Metrics;
+use crate::stack::RequestLimits;
 use crate::stages::record::{Audit, RequestIdValue};
 use crate::telemetry::spans::RequestSpan;
 use crate::upstream::UpstreamClients;
 use bytes::Bytes;
-use std::time::Duration;
 
 /// The AI operation a request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,13 +63,22 @@ impl Operation {
 pub(crate) struct EndpointsLayer {
     clients: Arc<UpstreamClients>,
     metrics: Metrics,
+    limits: RequestLimits,
 }
 
 impl EndpointsLayer {
-    /// Dispatches; MCP endpoints call their upstreams with `clients` and count tool calls in
-    /// `metrics`.
-    pub(crate) fn new(clients: Arc<UpstreamClients>, metrics: Metrics) -> Self {
-        Self { clients, metrics }
+    /// Dispatches; MCP endpoints read their messages within `limits`, call their upstreams
+    /// with `clients` and count tool calls in `metrics`.
+    pub(crate) fn new(
+        clients: Arc<UpstreamClients>,
+        metrics: Metrics,
+        limits: RequestLimits,
+    ) -> Self {
+        Self {
+            clients,
+            metrics,
+            limits,
+        }
     }
 }
 
@@ -80,6 +90,7 @@ impl<S> Layer<S> for EndpointsLayer {
             pipeline,
             clients: self.clients.clone(),
             metrics: self.metrics.clone(),
+            limits: self.limits,
         }
     }
 }
@@ -90,12 +101,8 @@ pub(crate) struct Endpoints<S> {
     pipeline: S,
     clients: Arc<UpstreamClients>,
     metrics: Metrics,
+    limits: RequestLimits,
 }
-
-/// The longest an MCP message may take to arrive.
-const MCP_BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// The largest MCP message read.
-const MCP_MAX_BODY: usize = 4 * 1024 * 1024;
 
 impl<S, B> Service<Request<B>> for Endpoints<S>
 where
@@ -124,6 +131,7 @@ where
                 index,
                 self.clients.clone(),
                 self.metrics.clone(),
+                self.limits,
             ));
         }
         if let Some(operation) = Operation::of(request.method(), path) {
@@ -149,12 +157,12 @@ async fn serve_mcp<B>(
     index: usize,
     clients: Arc<UpstreamClients>,
     metrics: Metrics,
+    limits: RequestLimits,
 ) -> Result<Response<ProxyBody>, ProxyError>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    use http_body_util::{BodyExt, Limited};
     let identity = caller(&request)?.clone();
     let (parts, body) = request.into_parts();
     let missing = |what: &str| ProxyError::Internal(format!("no {what} in request"));
@@ -166,18 +174,13 @@ where
         .extensions
         .get::<Arc<crate::mcp::McpRuntime>>()
         .ok_or_else(|| missing("MCP runtime"))?;
-    let read = tokio::time::timeout(MCP_BODY_TIMEOUT, Limited::new(body, MCP_MAX_BODY).collect())
-        .await
-        .map_err(|_| ProxyError::BodyRead("the MCP message did not arrive in time".into()))?;
-    let body = match read {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            return Err(ProxyError::BodyTooLarge {
-                limit: MCP_MAX_BODY,
-            });
-        }
-        Err(error) => return Err(ProxyError::BodyRead(error)),
-    };
+    let body = read_body(
+        &parts.headers,
+        body,
+        limits.max_body_bytes,
+        limits.body_timeout,
+    )
+    .await?;
     let endpoint = &snapshot.config.mcp[index];
     let request_id = parts
         .extensions

@@ -18,6 +18,45 @@ use crate::error::ProxyError;
 use crate::exchange::{CaptureBodies, Requested, SharedExchange};
 
 /// Adds the inspect stage.
+/// Reads a request body whole: refused when its declared or actual length passes
+/// `max_body_bytes` (413), or when it takes longer than `body_timeout` to arrive.
+pub(crate) async fn read_body<B>(
+    headers: &http::HeaderMap,
+    body: B,
+    max_body_bytes: usize,
+    body_timeout: Duration,
+) -> Result<Bytes, ProxyError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max_body_bytes as u64) {
+        return Err(ProxyError::BodyTooLarge {
+            limit: max_body_bytes,
+        });
+    }
+    let collected =
+        tokio::time::timeout(body_timeout, Limited::new(body, max_body_bytes).collect())
+            .await
+            .map_err(|_| {
+                ProxyError::BodyRead(
+                    format!("the body did not arrive within {}s", body_timeout.as_secs()).into(),
+                )
+            })?;
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(ProxyError::BodyTooLarge {
+                limit: max_body_bytes,
+            })
+        }
+        Err(error) => Err(ProxyError::BodyRead(error)),
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct InspectLayer {
     max_body_bytes: usize,
@@ -81,33 +120,7 @@ where
         } = self.layer;
         Box::pin(async move {
             let (parts, body) = request.into_parts();
-            let declared = parts
-                .headers
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-            if declared.is_some_and(|len| len > max_body_bytes as u64) {
-                return Err(ProxyError::BodyTooLarge {
-                    limit: max_body_bytes,
-                });
-            }
-            let collected =
-                tokio::time::timeout(body_timeout, Limited::new(body, max_body_bytes).collect())
-                    .await
-                    .map_err(|_| {
-                        ProxyError::BodyRead(
-                            format!("the body did not arrive within {}s", body_timeout.as_secs())
-                                .into(),
-                        )
-                    })?;
-            let bytes = match collected {
-                Ok(collected) => collected.to_bytes(),
-                Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-                    return Err(ProxyError::BodyTooLarge {
-                        limit: max_body_bytes,
-                    });
-                }
-                Err(error) => return Err(ProxyError::BodyRead(error)),
-            };
+            let bytes = read_body(&parts.headers, body, max_body_bytes, body_timeout).await?;
             let inspected = InspectedRequest::parse(bytes)?;
             if let Some(exchange) = parts.extensions.get::<SharedExchange>() {
                 let operation = parts

@@ -194,12 +194,15 @@ where
         let served = self.layer.served.load();
         request.extensions_mut().insert(served.snapshot.clone());
         request.extensions_mut().insert(served.runtime.clone());
-        request.extensions_mut().insert(served.mcp.clone());
-        request
-            .extensions_mut()
-            .insert(RequestIdValue(request_id.clone()));
-        if let Some(audit) = &self.layer.audit {
-            request.extensions_mut().insert(audit.clone());
+        // What only MCP endpoints read below: left out where there are none.
+        if !served.snapshot.config.mcp.is_empty() {
+            request.extensions_mut().insert(served.mcp.clone());
+            request
+                .extensions_mut()
+                .insert(RequestIdValue(request_id.clone()));
+            if let Some(audit) = &self.layer.audit {
+                request.extensions_mut().insert(audit.clone());
+            }
         }
         if let Some(jwt) = &served.jwt {
             request.extensions_mut().insert(jwt.clone());
