@@ -28,8 +28,8 @@ from mcp.shared.exceptions import McpError
 from mcp.shared.version import SUPPORTED_PROTOCOL_VERSIONS
 from mcp.types import InitializeResult, Tool
 
-from conftest import (ALICE_KEY, HTTP_TIMEOUT, LOOPBACK, READY_TIMEOUT_S, REPO_ROOT, Gateway, Launcher, Mock,
-                      Process, binary, free_port, wait_for)
+from conftest import (ALICE_KEY, HTTP_TIMEOUT, LOOPBACK, MODEL, READY_TIMEOUT_S, REPO_ROOT, Gateway, Launcher,
+                      Mock, Process, binary, free_port, wait_for)
 
 EVERYTHING_JS = REPO_ROOT / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
 LOCAL_PY = Path(__file__).with_name("mcp_upstream.py")
@@ -229,16 +229,18 @@ class RawSession:
         notified = self.post(gateway, {"jsonrpc": "2.0", "method": "notifications/initialized"})
         assert notified.status_code == 202, f"{notified.status_code}: {notified.text}"
 
-    def post(self, gateway: Gateway, body: dict | bytes, session_id: str | None = None) -> httpx.Response:
+    def post(self, gateway: Gateway, body: dict | bytes, session_id: str | None = None,
+             headers: dict[str, str] | None = None) -> httpx.Response:
         return post_mcp(gateway, body, key=self.key,
                         headers={"Mcp-Session-Id": session_id or self.session_id,
-                                 "MCP-Protocol-Version": self.protocol_version})
+                                 "MCP-Protocol-Version": self.protocol_version, **(headers or {})})
 
-    def request(self, gateway: Gateway, method: str, params: dict | None = None) -> dict:
+    def request(self, gateway: Gateway, method: str, params: dict | None = None,
+                headers: dict[str, str] | None = None) -> dict:
         """The JSON-RPC response (result or error) to one request."""
         request_id = next(self.ids)
         body = {"jsonrpc": "2.0", "id": request_id, "method": method, **({"params": params} if params else {})}
-        return jsonrpc_answer(self.post(gateway, body), request_id)
+        return jsonrpc_answer(self.post(gateway, body, headers=headers), request_id)
 
 
 # --- fixtures -------------------------------------------------------------------------------
@@ -604,5 +606,52 @@ def test_every_tool_call_is_audited_traced_and_counted(launcher: Launcher, mock:
         assert denied_span.attributes["error.type"] == "refused"
         requests = [s for s in spans if s.kind == 2 and s.trace_id == weather_span.trace_id]
         assert requests and weather_span.parent_span_id == requests[0].span_id
+    finally:
+        stop()
+
+
+def test_an_agent_turn_is_one_trace_failover_and_tool_call_included(launcher: Launcher, everything: Upstream,
+                                                                     local: Upstream) -> None:
+    """An agent's turn (a streamed chat whose first provider fails, then the tool call the model
+    asked for) sent with one traceparent: every span lands in the caller's trace, the attempts
+    under the chat's span and the tool call under the MCP request's span."""
+    from otlp import start_collector
+
+    caller_trace, caller_span = "5cf92f3577b34da6a3ce929d0e0e4736", "10f067aa0ba902b7"
+    traceparent = {"traceparent": f"00-{caller_trace}-{caller_span}-01"}
+    collector, stop = start_collector()
+    try:
+        failing, healthy = launcher.mock("--status", "503"), launcher.mock()
+        gateway = launcher.gateway(
+            backends=({"endpoint": failing.url, "priority": 0}, {"endpoint": healthy.url, "priority": 1}),
+            args=("--otlp-endpoint", collector.grpc_url))
+        gateway.reload(mcp_manifest(gateway, everything, local))
+        stream = gateway.client().chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Weather in Oslo?"}], stream=True,
+            tools=[{"type": "function", "function": {"name": "local__weather", "parameters": {
+                "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
+            extra_headers=traceparent)
+        calls = [call for chunk in stream for choice in chunk.choices for call in (choice.delta.tool_calls or [])]
+        assert calls and calls[0].function.name == "local__weather"
+        session = RawSession(gateway)
+        weather = session.request(gateway, "tools/call", {"name": "local__weather", "arguments": {"city": "Oslo"}},
+                                  headers=traceparent)
+        assert weather["result"]["content"][0]["text"] == "Sunny in Oslo"
+
+        spans = [s for s in collector.wait_for_spans(
+            lambda received: sum(s.trace_id == caller_trace for s in received) >= 5, "the turn's five spans", 15)
+            if s.trace_id == caller_trace]
+        servers = {s.name: s for s in spans if s.kind == 2}
+        chat = servers[f"chat {MODEL}"]
+        assert chat.parent_span_id == caller_span
+        attempts = sorted((s for s in spans if s.kind == 3 and s.parent_span_id == chat.span_id),
+                          key=lambda s: s.attributes["tollgate.attempt"])
+        assert [a.status_code == 2 for a in attempts] == [True, False], "the failed attempt, then the served one"
+        assert attempts[0].attributes["error.type"] == "server_error"
+        (tool,) = [s for s in spans if s.name == "execute_tool local__weather"]
+        mcp_request = next(s for s in servers.values() if s.span_id == tool.parent_span_id)
+        assert mcp_request.parent_span_id == caller_span
+        assert tool.attributes["gen_ai.tool.name"] == "local__weather"
+        assert tool.attributes["tollgate.mcp.server"] == "local" and tool.status_code != 2
     finally:
         stop()
