@@ -69,14 +69,14 @@ def wait_listening(process: Process, url: str) -> None:
     wait_for(answering, READY_TIMEOUT_S, f"{process.name} to serve {url}")
 
 
-def spawn_everything(launcher: Launcher) -> Upstream:
-    """Starts server-everything in Streamable HTTP mode on a free port (it reads PORT and
-    serves /mcp); see ready()."""
+def spawn_everything(launcher: Launcher, port: int | None = None) -> Upstream:
+    """Starts server-everything in Streamable HTTP mode on `port` or a free one (it reads PORT
+    and serves /mcp); see ready()."""
     node = shutil.which("node")
     if node is None or not EVERYTHING_JS.is_file():
         pytest.fail(f"node or {EVERYTHING_JS} is missing: install Node.js and run `npm ci` "
                     "(or `make venv`) at the repository root", pytrace=False)
-    port = free_port()
+    port = port or free_port()
     process = launcher.spawn("server-everything", ["env", f"PORT={port}", node, str(EVERYTHING_JS), "streamableHttp"])
     return Upstream(process, f"http://{LOOPBACK}:{port}/mcp")
 
@@ -517,6 +517,24 @@ def test_no_api_key_is_401(mcp_gateway: Gateway) -> None:
         assert response.status_code == 401, f"{key}: {response.status_code}: {response.text}"
 
 
+def test_oauth_metadata_says_where_clients_authenticate(mcp_gateway: Gateway) -> None:
+    """RFC 9728: the metadata needs no credential, and a 401 of the endpoint points at it."""
+    metadata = f"{mcp_gateway.url}/.well-known/oauth-protected-resource/mcp"
+    with mcp_gateway.http() as http:
+        for path in ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"):
+            response = http.get(path)
+            assert response.status_code == 200, f"{path}: {response.status_code}: {response.text}"
+            document = response.json()
+            assert document["resource"] == f"{mcp_gateway.url}/mcp", document
+            assert document["bearer_methods_supported"] == ["header"]
+            assert isinstance(document["authorization_servers"], list)
+        assert http.get("/.well-known/oauth-protected-resource/elsewhere").status_code == 401
+    body = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INITIALIZE}
+    refused = post_mcp(mcp_gateway, body, key=None)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == f'Bearer resource_metadata="{metadata}"'
+
+
 def test_malformed_json_is_400_with_a_parse_error(mcp_gateway: Gateway) -> None:
     response = post_mcp(mcp_gateway, b'{"jsonrpc": "2.0", "id": 1, "method": ')
     assert response.status_code == 400, f"{response.status_code}: {response.text}"
@@ -558,6 +576,39 @@ def test_an_upstream_down_leaves_the_others_listed(launcher: Launcher, mock: Moc
             assert {tool.name for tool in (await session.list_tools()).tools} == expected
 
     run(main)
+
+
+def test_an_upstream_that_lost_the_session_is_initialized_again(launcher: Launcher, mock: Mock,
+                                                                local: Upstream) -> None:
+    """server-everything restarted on its port holds none of its sessions: the next call is
+    still answered (the gateway initializes it again and resends), for the SDK client, which
+    keeps its session id, and for a raw client, which gets a refreshed one."""
+    port = free_port()
+    first = ready(spawn_everything(launcher, port))
+    gateway = mcp_gateway_of(launcher, mock, first, local)
+
+    async def main() -> None:
+        async with connect(endpoint(gateway)) as (session, _):
+            assert text_of(await session.call_tool("everything__echo", {"message": "before"})) == "Echo: before"
+            first.process.stop()
+            ready(spawn_everything(launcher, port))
+            assert text_of(await session.call_tool("everything__echo", {"message": "after"})) == "Echo: after"
+            assert "everything__echo" in {tool.name for tool in (await session.list_tools()).tools}
+
+    run(main)
+
+    raw = RawSession(gateway)
+    launcher.processes[-1].stop()
+    ready(spawn_everything(launcher, port))
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "everything__echo", "arguments": {"message": "renewed"}}}
+    response = raw.post(gateway, body)
+    assert jsonrpc_answer(response, 1)["result"]["content"][0]["text"] == "Echo: renewed"
+    renewed = response.headers.get("mcp-session-id")
+    assert renewed and renewed != raw.session_id, "the refreshed session id carries the new upstream session"
+    raw.session_id = renewed
+    again = raw.request(gateway, "tools/call", {"name": "everything__echo", "arguments": {"message": "again"}})
+    assert again["result"]["content"][0]["text"] == "Echo: again"
 
 
 def test_every_tool_call_is_audited_traced_and_counted(launcher: Launcher, mock: Mock, everything: Upstream,

@@ -6,8 +6,10 @@
 //! POST carries one JSON-RPC message; the answer is JSON, or an SSE stream when the upstream
 //! sent notifications or requests of its own before its answer (they are relayed, then the
 //! answer). DELETE ends the session upstream. GET (a standalone stream of server messages)
-//! answers 405, which the specification allows.
+//! answers 405, which the specification allows. An upstream that lost its session is
+//! initialized again and sent the message once more (`Gateway::send_in_session`).
 
+pub(crate) mod metadata;
 mod record;
 mod upstream;
 
@@ -17,7 +19,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tollgate_config::{Identity, McpEndpoint, Snapshot};
+use tollgate_config::{Identity, McpEndpoint, McpServer, Snapshot};
 use tollgate_mcp::aggregate::UpstreamFailure;
 use tollgate_mcp::aggregate::initialize::{self, Initialized};
 use tollgate_mcp::aggregate::listing::{self, UpstreamPage};
@@ -25,7 +27,7 @@ use tollgate_mcp::message::{self, ErrorObject, Message, Request};
 use tollgate_mcp::names::MAX_TOOL_NAME_LEN;
 use tollgate_mcp::policy::{self, ToolPolicy};
 use tollgate_mcp::route::{self, NotificationRoute, Route, Server};
-use tollgate_mcp::session::{self, SessionKey, SessionState};
+use tollgate_mcp::session::{self, SessionKey, SessionState, UpstreamSession};
 
 use crate::body::ProxyBody;
 use crate::upstream::UpstreamClients;
@@ -147,6 +149,7 @@ pub(crate) async fn serve(
         policies: &runtime.policies,
         clients: call.clients,
         recorder: &call.recorder,
+        key,
     };
     let session_header = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     if *method == Method::DELETE {
@@ -178,7 +181,7 @@ pub(crate) async fn serve(
     };
     match parsed {
         Message::Request(request) if request.method == "initialize" => {
-            gateway.initialize(request, key, &identity).await
+            gateway.initialize(request, &identity).await
         }
         parsed => {
             let state = match open(session_header, key, &identity) {
@@ -262,6 +265,8 @@ struct Gateway<'a> {
     policies: &'a BTreeMap<String, ToolPolicy>,
     clients: &'a Arc<UpstreamClients>,
     recorder: &'a Recorder<'a>,
+    /// Seals the caller's session id.
+    key: &'a SessionKey,
 }
 
 impl Gateway<'_> {
@@ -273,60 +278,16 @@ impl Gateway<'_> {
     async fn initialize(
         &self,
         request: Request,
-        key: &SessionKey,
         identity: &policy::Identity,
     ) -> Response<ProxyBody> {
         let negotiated =
             initialize::negotiate_version(initialize::requested_version(request.params.as_ref()));
         let params = initialize::upstream_params(request.params.as_ref(), negotiated);
-        let calls = self.endpoint.servers.iter().map(|server| {
-            let params = params.clone();
-            async move {
-                let upstream = Upstream::new(server, self.clients);
-                let message = Message::Request(Request {
-                    id: message::RequestId::Number(0),
-                    method: "initialize".into(),
-                    params: Some(params),
-                });
-                match upstream.send(&message, None, None).await {
-                    Ok(Answer {
-                        session_id,
-                        response: Some(Message::Response(response)),
-                        ..
-                    }) => {
-                        let version = response
-                            .result
-                            .get("protocolVersion")
-                            .and_then(Value::as_str)
-                            .map(str::to_string);
-                        let initialized = Message::Notification(message::Notification {
-                            method: "notifications/initialized".into(),
-                            params: None,
-                        });
-                        if let Err(error) = upstream
-                            .send(&initialized, session_id.as_deref(), version.as_deref())
-                            .await
-                        {
-                            return Err(UpstreamFailure::new(&server.prefix, error));
-                        }
-                        Ok(Initialized {
-                            server: server.prefix.clone(),
-                            session_id,
-                            result: response.result,
-                        })
-                    }
-                    Ok(Answer {
-                        response: Some(Message::Error(error)),
-                        ..
-                    }) => Err(UpstreamFailure::new(&server.prefix, error.error.message)),
-                    Ok(_) => Err(UpstreamFailure::new(
-                        &server.prefix,
-                        "no answer to initialize",
-                    )),
-                    Err(error) => Err(UpstreamFailure::new(&server.prefix, error)),
-                }
-            }
-        });
+        let calls = self
+            .endpoint
+            .servers
+            .iter()
+            .map(|server| self.initialize_upstream(server, params.clone()));
         let answers = futures::future::join_all(calls).await;
         let merged = match initialize::merge(
             negotiated,
@@ -343,7 +304,7 @@ impl Gateway<'_> {
         for failure in &merged.failures {
             tracing::warn!(server = %failure.server, error = %failure.error, "MCP upstream left out of the session");
         }
-        let token = match session::seal(&merged.session, key) {
+        let token = match session::seal(&merged.session, self.key) {
             Ok(token) => token,
             Err(error) => {
                 return jsonrpc_error(StatusCode::INTERNAL_SERVER_ERROR, error.to_error());
@@ -354,6 +315,131 @@ impl Gateway<'_> {
             result: merged.result,
         });
         json(StatusCode::OK, answer.to_value(), Some(&token))
+    }
+
+    /// Opens a session with one upstream: `initialize` with `params`, then `initialized`.
+    async fn initialize_upstream(
+        &self,
+        server: &McpServer,
+        params: Value,
+    ) -> Result<Initialized, UpstreamFailure> {
+        let upstream = Upstream::new(server, self.clients);
+        let message = Message::Request(Request {
+            id: message::RequestId::Number(0),
+            method: "initialize".into(),
+            params: Some(params),
+        });
+        match upstream.send(&message, None, None).await {
+            Ok(Answer {
+                session_id,
+                response: Some(Message::Response(response)),
+                ..
+            }) => {
+                let version = response
+                    .result
+                    .get("protocolVersion")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let initialized = Message::Notification(message::Notification {
+                    method: "notifications/initialized".into(),
+                    params: None,
+                });
+                if let Err(error) = upstream
+                    .send(&initialized, session_id.as_deref(), version.as_deref())
+                    .await
+                {
+                    return Err(UpstreamFailure::new(&server.prefix, error));
+                }
+                Ok(Initialized {
+                    server: server.prefix.clone(),
+                    session_id,
+                    result: response.result,
+                })
+            }
+            Ok(Answer {
+                response: Some(Message::Error(error)),
+                ..
+            }) => Err(UpstreamFailure::new(&server.prefix, error.error.message)),
+            Ok(_) => Err(UpstreamFailure::new(
+                &server.prefix,
+                "no answer to initialize",
+            )),
+            Err(error) => Err(UpstreamFailure::new(&server.prefix, error)),
+        }
+    }
+
+    /// Sends `message` to the upstream `prefix` in the caller's session. An upstream that no
+    /// longer knows its session (restarted, or expired it) is initialized again and sent the
+    /// message once more — it refused the first one, so nothing ran twice; the new upstream
+    /// session comes back for the caller's refreshed session id. An `Err` starting with
+    /// `session` means even that failed.
+    async fn send_in_session(
+        &self,
+        prefix: &str,
+        message: &Message,
+        session: &UpstreamSession,
+    ) -> Result<(Answer, Option<UpstreamSession>), String> {
+        let (Some(server), Some(upstream)) = (
+            self.endpoint.servers.iter().find(|s| s.prefix == prefix),
+            self.upstream(prefix),
+        ) else {
+            return Err("not configured".into());
+        };
+        let sent = upstream
+            .send(
+                message,
+                session.session_id.as_deref(),
+                Some(&session.protocol_version),
+            )
+            .await;
+        match sent {
+            Err(error) if error.starts_with("session") => {
+                let params = initialize::upstream_params(None, &session.protocol_version);
+                let renewed = self
+                    .initialize_upstream(server, params)
+                    .await
+                    .map_err(|f| {
+                        format!("session lost, and initializing again failed: {}", f.error)
+                    })?;
+                let renewed = UpstreamSession {
+                    session_id: renewed.session_id,
+                    protocol_version: renewed
+                        .result
+                        .get("protocolVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or(&session.protocol_version)
+                        .to_string(),
+                };
+                tracing::info!(
+                    server = prefix,
+                    "MCP upstream lost its session; initialized it again"
+                );
+                let answer = upstream
+                    .send(
+                        message,
+                        renewed.session_id.as_deref(),
+                        Some(&renewed.protocol_version),
+                    )
+                    .await?;
+                Ok((answer, Some(renewed)))
+            }
+            other => other.map(|answer| (answer, None)),
+        }
+    }
+
+    /// The caller's session id again, with the upstream sessions that were renewed.
+    fn refreshed_token(
+        &self,
+        state: &SessionState,
+        renewed: Vec<(String, UpstreamSession)>,
+    ) -> Option<HeaderValue> {
+        if renewed.is_empty() {
+            return None;
+        }
+        let mut state = state.clone();
+        state.upstreams.extend(renewed);
+        let token = session::seal(&state, self.key).ok()?;
+        HeaderValue::from_str(&token).ok()
     }
 
     async fn request(
@@ -436,32 +522,14 @@ impl Gateway<'_> {
         params: Value,
         state: &SessionState,
     ) -> (Response<ProxyBody>, &'static str, Option<String>) {
-        let Some(upstream) = self.upstream(&server) else {
-            let message = "upstream not configured";
-            return (
-                error_answer(
-                    ErrorObject::new(message::UPSTREAM_UNAVAILABLE, message),
-                    request.id,
-                ),
-                "upstream_unavailable",
-                Some(message.into()),
-            );
-        };
         let session = &state.upstreams[&server];
         let method = request.method.clone();
         let forwarded = Message::Request(Request {
             params: Some(params),
             ..request.clone()
         });
-        let sent = upstream
-            .send(
-                &forwarded,
-                session.session_id.as_deref(),
-                Some(&session.protocol_version),
-            )
-            .await;
-        match sent {
-            Ok(answer) => {
+        match self.send_in_session(&server, &forwarded, session).await {
+            Ok((answer, renewed)) => {
                 let (outcome, error) = match &answer.response {
                     Some(Message::Error(e)) => ("error", Some(e.error.message.clone())),
                     Some(Message::Response(r))
@@ -494,12 +562,16 @@ impl Gateway<'_> {
                     )
                     .to_value(),
                 };
-                let response = if events.is_empty() {
+                let mut response = if events.is_empty() {
                     json(StatusCode::OK, last, None)
                 } else {
                     events.push(last);
                     sse(events)
                 };
+                let renewed = renewed.map(|r| (server.clone(), r)).into_iter().collect();
+                if let Some(token) = self.refreshed_token(state, renewed) {
+                    response.headers_mut().insert(SESSION_HEADER, token);
+                }
                 (response, outcome, error)
             }
             Err(error) if error.starts_with("session") => (
@@ -552,42 +624,35 @@ impl Gateway<'_> {
             Err(e) => return error(e, request.id),
         };
         let calls = pages.into_iter().map(|page| async move {
-            let result = match self.upstream(&page.server) {
-                None => Err("not configured".to_string()),
-                Some(upstream) => {
-                    let session = &state.upstreams[&page.server];
-                    let message = Message::Request(Request {
-                        id: message::RequestId::Number(1),
-                        method: kind.method().into(),
-                        params: Some(page.params()),
-                    });
-                    match upstream
-                        .send(
-                            &message,
-                            session.session_id.as_deref(),
-                            Some(&session.protocol_version),
-                        )
-                        .await
-                    {
-                        Ok(Answer {
-                            response: Some(Message::Response(r)),
-                            ..
-                        }) => Ok(r.result),
-                        Ok(Answer {
-                            response: Some(Message::Error(e)),
-                            ..
-                        }) => Err(e.error.message),
-                        Ok(_) => Err("no answer".to_string()),
-                        Err(e) => Err(e),
-                    }
-                }
+            let message = Message::Request(Request {
+                id: message::RequestId::Number(1),
+                method: kind.method().into(),
+                params: Some(page.params()),
+            });
+            let sent = self
+                .send_in_session(&page.server, &message, &state.upstreams[&page.server])
+                .await;
+            let (result, renewed) = match sent {
+                Ok((answer, renewed)) => (
+                    match answer.response {
+                        Some(Message::Response(r)) => Ok(r.result),
+                        Some(Message::Error(e)) => Err(e.error.message),
+                        _ => Err("no answer".to_string()),
+                    },
+                    renewed.map(|r| (page.server.clone(), r)),
+                ),
+                Err(e) => (Err(e), None),
             };
-            UpstreamPage {
-                server: page.server,
-                result,
-            }
+            (
+                UpstreamPage {
+                    server: page.server,
+                    result,
+                },
+                renewed,
+            )
         });
-        let pages = futures::future::join_all(calls).await;
+        let (pages, renewed): (Vec<UpstreamPage>, Vec<_>) =
+            futures::future::join_all(calls).await.into_iter().unzip();
         let permits = |server: &str, tool: &str| {
             self.policies
                 .get(server)
@@ -597,7 +662,11 @@ impl Gateway<'_> {
         for failure in &merged.failures {
             tracing::warn!(server = %failure.server, error = %failure.error, method = kind.method(), "MCP upstream left out of a listing");
         }
-        result_answer(merged.result, request.id)
+        let mut response = result_answer(merged.result, request.id);
+        if let Some(token) = self.refreshed_token(state, renewed.into_iter().flatten().collect()) {
+            response.headers_mut().insert(SESSION_HEADER, token);
+        }
+        response
     }
 
     async fn broadcast(&self, state: &SessionState, message: &Message) {

@@ -132,6 +132,14 @@ impl<'a> Upstream<'a> {
             if messages.is_empty() && !status.is_success() {
                 return Err(format!("HTTP {status}"));
             }
+            if status == http::StatusCode::BAD_REQUEST
+                && session_id.is_some()
+                && messages.iter().any(names_a_session)
+            {
+                // What servers built on the TypeScript SDK's examples answer for a session
+                // they do not hold, instead of the specification's 404.
+                return Err("session unknown to the upstream (HTTP 400)".to_string());
+            }
             let (mut response, mut relayed) = (None, Vec::new());
             for message in messages {
                 match message {
@@ -160,6 +168,11 @@ impl<'a> Upstream<'a> {
         let client = self.clients.get(self.server.connect_timeout);
         let _ = tokio::time::timeout(self.server.request_timeout, client.request(request)).await;
     }
+}
+
+/// Whether `message` is an error about the session.
+fn names_a_session(message: &Message) -> bool {
+    matches!(message, Message::Error(e) if e.error.message.to_ascii_lowercase().contains("session"))
 }
 
 /// The JSON-RPC messages of an SSE body, one per event's `data:`.

@@ -64,6 +64,23 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        // What a client must read before it can authenticate needs no identity.
+        if request.method() == http::Method::GET
+            && request
+                .uri()
+                .path()
+                .starts_with(crate::mcp::metadata::WELL_KNOWN)
+            && let Some(answer) = request.extensions().get::<Arc<Snapshot>>().and_then(|s| {
+                crate::mcp::metadata::answer(
+                    s,
+                    request.uri().path(),
+                    request.uri(),
+                    request.headers(),
+                )
+            })
+        {
+            return Box::pin(std::future::ready(Ok(answer)));
+        }
         let outcome = authenticate(&request);
         match outcome {
             Ok(None) => Box::pin(self.inner.call(request)),

@@ -210,6 +210,17 @@ where
         request.extensions_mut().insert(exchange.clone());
         let method = request.method().clone();
         let path = request.uri().path().to_string();
+        // A 401 of an MCP endpoint says where its OAuth metadata is (RFC 9728).
+        let challenge = (!served.snapshot.config.mcp.is_empty())
+            .then(|| {
+                crate::mcp::metadata::challenge(
+                    &served.snapshot,
+                    &path,
+                    request.uri(),
+                    request.headers(),
+                )
+            })
+            .flatten();
         let future = self.inner.call(request);
         let metrics = self.layer.metrics.clone();
         let ledger = self.layer.ledger.clone();
@@ -220,7 +231,13 @@ where
                 Err(error) => {
                     let code = error.code();
                     tracing::debug!(%error, code, "request refused");
-                    (error.into_response(dialect), Some(code))
+                    let mut response = error.into_response(dialect);
+                    if let Some(challenge) = challenge.filter(|_| response.status() == 401) {
+                        response
+                            .headers_mut()
+                            .insert(http::header::WWW_AUTHENTICATE, challenge);
+                    }
+                    (response, Some(code))
                 }
             };
             response
