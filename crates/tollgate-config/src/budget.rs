@@ -1,13 +1,13 @@
 //! Budgets and rate limits: which policies a request must fit, and what each one limits.
 
 use jiff::tz::TimeZone;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
 
 use crate::{Identity, ObjectRef};
 
 /// One `BudgetPolicy`, validated.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BudgetPolicy {
     /// The policy resource.
     pub id: ObjectRef,
@@ -26,7 +26,10 @@ pub struct BudgetPolicy {
     /// The output tokens reserved for a request that sets no cap.
     pub default_max_output_tokens: u64,
     /// The time zone `Day` and `Month` windows follow.
-    #[serde(serialize_with = "serialize_time_zone")]
+    #[serde(
+        serialize_with = "serialize_time_zone",
+        deserialize_with = "deserialize_time_zone"
+    )]
     pub time_zone: TimeZone,
 }
 
@@ -50,8 +53,19 @@ fn serialize_time_zone<S: Serializer>(zone: &TimeZone, serializer: S) -> Result<
     serializer.serialize_str(zone.iana_name().unwrap_or("UTC"))
 }
 
+/// Reads a zone by its IANA name from the bundled database; `UTC` is [`TimeZone::UTC`], as
+/// translation makes it.
+fn deserialize_time_zone<'de, D: Deserializer<'de>>(deserializer: D) -> Result<TimeZone, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    if name == "UTC" {
+        return Ok(TimeZone::UTC);
+    }
+    TimeZone::get(&name)
+        .map_err(|e| serde::de::Error::custom(format_args!("unknown time zone {name:?}: {e}")))
+}
+
 /// Whose requests a policy counts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "name")]
 pub enum Subject {
     /// Requests made with one API key, by key id (`namespace/secret-name`).
@@ -67,7 +81,7 @@ pub enum Subject {
 }
 
 /// One limit of a policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limit {
     /// The window it counts over.
     pub window: Window,
@@ -81,7 +95,7 @@ pub struct Limit {
 pub const NANOS_PER_USD: u64 = 1_000_000_000;
 
 /// What a limit counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Unit {
     /// Spend, in billionths of a US dollar, so that sums are exact integers.
     NanoUsd,
@@ -103,7 +117,7 @@ impl Unit {
 }
 
 /// The window a limit counts over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Window {
     /// The last 60 seconds, in one-second slots.
     Minute,
@@ -128,7 +142,7 @@ impl Window {
 }
 
 /// Whether reaching a limit refuses requests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Enforcement {
     /// Refuse with 429.
     Hard,
@@ -137,7 +151,7 @@ pub enum Enforcement {
 }
 
 /// What to do when the budget store cannot be reached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FailureMode {
     /// Serve the request uncounted.
     Open,
@@ -145,8 +159,11 @@ pub enum FailureMode {
     Closed,
 }
 
-/// Every policy, indexed by subject so a request finds its policies without a scan.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Every policy, indexed by subject so a request finds its policies without a scan. It is
+/// written as its policies alone and read back through [`Budgets::new`], which builds the
+/// indexes and counter keys.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(from = "Vec<BudgetPolicy>")]
 pub struct Budgets {
     policies: Vec<BudgetPolicy>,
     /// Each policy's counter keys, one per limit, built once.
@@ -222,6 +239,12 @@ impl Budgets {
             &self.global,
         ];
         lists.into_iter().flatten().copied()
+    }
+}
+
+impl From<Vec<BudgetPolicy>> for Budgets {
+    fn from(policies: Vec<BudgetPolicy>) -> Self {
+        Self::new(policies)
     }
 }
 

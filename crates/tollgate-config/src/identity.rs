@@ -1,13 +1,13 @@
 //! Callers and the API keys that identify them.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use subtle::ConstantTimeEq;
 
 /// Who is calling: the key they presented and the team and user it belongs to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// A stable, non-secret name for the key (`namespace/secret-name`); never the key itself.
     pub key_id: String,
@@ -20,7 +20,7 @@ pub struct Identity {
 }
 
 /// Callers allowed to use something: anyone in one of the lists.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Access {
     /// Teams allowed.
     pub teams: Vec<String>,
@@ -87,11 +87,69 @@ impl ApiKeys {
 }
 
 impl Serialize for ApiKeys {
-    /// Lists the identities by key id, never the keys or their digests.
+    /// Lists the identities by key id, never the keys or their digests; only a snapshot for the
+    /// wire ([`crate::wire::encode`]) carries the digests, so the proxy can check keys.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if crate::secret::revealed() {
+            let mut stored: Vec<StoredKey<&Identity>> = self
+                .by_digest
+                .iter()
+                .map(|(digest, identity)| StoredKey {
+                    sha256: HexDigest(*digest),
+                    identity,
+                })
+                .collect();
+            stored.sort_unstable_by_key(|key| key.sha256.0);
+            return serializer.collect_seq(stored);
+        }
         let mut identities: Vec<&Identity> = self.by_digest.values().collect();
         identities.sort_by(|a, b| a.key_id.cmp(&b.key_id));
         serializer.collect_seq(identities)
+    }
+}
+
+impl<'de> Deserialize<'de> for ApiKeys {
+    /// Reads the keys a wire snapshot carries, by digest; a digest given twice is refused.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut keys = ApiKeys::default();
+        for StoredKey { sha256, identity } in Vec::<StoredKey<Identity>>::deserialize(deserializer)?
+        {
+            keys.insert_digest(sha256.0, identity).map_err(|held| {
+                serde::de::Error::custom(format_args!(
+                    "key digest {} is given twice (also for {})",
+                    hex::encode(sha256.0),
+                    held.key_id
+                ))
+            })?;
+        }
+        Ok(keys)
+    }
+}
+
+/// One API key as a wire snapshot carries it: its digest, and whose it is.
+#[derive(Serialize, Deserialize)]
+struct StoredKey<I> {
+    sha256: HexDigest,
+    identity: I,
+}
+
+/// A SHA-256 digest written as 64 hex digits.
+struct HexDigest([u8; 32]);
+
+impl Serialize for HexDigest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for HexDigest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(&text, &mut digest).map_err(|e| {
+            serde::de::Error::custom(format_args!("{text:?} is not 64 hex digits: {e}"))
+        })?;
+        Ok(Self(digest))
     }
 }
 

@@ -5,6 +5,7 @@
 //! proxy never has to second-guess its configuration on the request path.
 
 mod budget;
+mod durations;
 mod identity;
 mod matching;
 mod mcp;
@@ -12,8 +13,9 @@ mod policy;
 mod provider;
 mod routes;
 mod secret;
+pub mod wire;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
 pub use budget::{
@@ -32,7 +34,7 @@ pub use secret::Secret;
 pub use tollgate_jwt::{JwtProvider, KeySource};
 
 /// A snapshot as published to a proxy: the configuration and the version it was published as.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Increases by one each time the published configuration of a Gateway changes.
     pub version: u64,
@@ -41,7 +43,7 @@ pub struct Snapshot {
 }
 
 /// Everything one Gateway's proxy needs to serve traffic.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayConfig {
     /// The Gateway this configuration is for.
     pub gateway: ObjectRef,
@@ -99,8 +101,21 @@ impl Serialize for ObjectRef {
     }
 }
 
+impl<'de> Deserialize<'de> for ObjectRef {
+    /// Reads `namespace/name`, as [`ObjectRef`]'s `Serialize` writes it.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.split_once('/') {
+            Some((namespace, name)) => Ok(Self::new(namespace, name)),
+            None => Err(serde::de::Error::custom(format_args!(
+                "{text:?} is not a reference of the form namespace/name"
+            ))),
+        }
+    }
+}
+
 /// One port the proxy listens on.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Listener {
     /// The Gateway listener's name.
     pub name: String,
@@ -111,29 +126,10 @@ pub struct Listener {
 }
 
 /// A certificate chain and its private key, PEM-encoded.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TlsCertificate {
     /// The certificate chain, leaf first.
     pub certificate_chain_pem: String,
     /// The private key.
     pub private_key_pem: Secret,
-}
-
-/// Serialises a duration as whole milliseconds with a unit, as `/config` shows it.
-fn serde_duration<S: serde::Serializer>(
-    value: &std::time::Duration,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(&format_args!("{}ms", value.as_millis()))
-}
-
-/// Serialises an optional duration; `null` when unset.
-fn serde_optional_duration<S: serde::Serializer>(
-    value: &Option<std::time::Duration>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(duration) => serde_duration(duration, serializer),
-        None => serializer.serialize_none(),
-    }
 }

@@ -1,6 +1,6 @@
 //! What a rule's matches test about a request.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The facts about a request that rules can match on.
 pub struct RequestFacts<'a> {
@@ -19,7 +19,7 @@ pub struct RequestFacts<'a> {
 }
 
 /// The model condition of a match.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ModelMatch {
     /// Any model.
     #[default]
@@ -31,7 +31,7 @@ pub enum ModelMatch {
 }
 
 /// One match of a rule: every condition must hold.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Match {
     /// The model condition.
     pub model: ModelMatch,

@@ -1,13 +1,13 @@
 //! MCP endpoints: paths of a Gateway where callers reach several MCP servers as one.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 pub use tollgate_mcp::policy::{ArgumentRule, Grant, ToolRules};
 
 use crate::{Access, ObjectRef, Secret};
 
 /// One virtual MCP server: what a rule with `mcp` serves at its paths.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct McpEndpoint {
     /// The AIRoute it comes from.
     pub route: ObjectRef,
@@ -24,7 +24,7 @@ pub struct McpEndpoint {
 }
 
 /// One upstream MCP server, validated.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct McpServer {
     /// The MCPServer resource.
     pub name: ObjectRef,
@@ -45,15 +45,15 @@ pub struct McpServer {
     /// Refusals by argument.
     pub argument_rules: Vec<ArgumentRule>,
     /// Time allowed to connect.
-    #[serde(serialize_with = "crate::serde_duration")]
+    #[serde(with = "crate::durations::millis")]
     pub connect_timeout: Duration,
     /// Time allowed for one request until its answer (or first streamed event).
-    #[serde(serialize_with = "crate::serde_duration")]
+    #[serde(with = "crate::durations::millis")]
     pub request_timeout: Duration,
 }
 
 /// MCP transports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum McpTransport {
     /// Streamable HTTP.
     StreamableHttp,

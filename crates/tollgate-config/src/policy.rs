@@ -1,10 +1,10 @@
 //! How a rule behaves when backends fail or differ: balancing, retries, timeouts, ejection.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Everything a rule says about reliability, with defaults filled in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RulePolicy {
     /// How a backend is picked within a priority.
     pub load_balancer: LoadBalancer,
@@ -17,7 +17,7 @@ pub struct RulePolicy {
 }
 
 /// Ways of picking a backend among several of the same priority.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LoadBalancer {
     /// At random, in proportion to weight.
     #[default]
@@ -31,17 +31,17 @@ pub enum LoadBalancer {
 }
 
 /// Retries and failover.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included; at least 1.
     pub attempts: u32,
     /// Which failures are retried.
     pub on: RetryOn,
     /// The first backoff's upper bound.
-    #[serde(serialize_with = "crate::serde_duration")]
+    #[serde(with = "crate::durations::millis")]
     pub backoff_base: Duration,
     /// The largest backoff.
-    #[serde(serialize_with = "crate::serde_duration")]
+    #[serde(with = "crate::durations::millis")]
     pub backoff_max: Duration,
     /// Retries allowed as a percentage of recent requests.
     pub budget_percent: u32,
@@ -75,7 +75,7 @@ impl RetryPolicy {
 }
 
 /// The failures a rule retries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryOn {
     /// Connection refused, reset, or broken before the response began.
     pub connect_failure: bool,
@@ -105,24 +105,24 @@ impl RetryOn {
 }
 
 /// Time limits of a rule.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteTimeouts {
     /// Per attempt, until the first byte (a stream's first event); the provider's
     /// response-header timeout when unset.
-    #[serde(serialize_with = "crate::serde_optional_duration")]
+    #[serde(with = "crate::durations::optional_millis")]
     pub first_byte: Option<Duration>,
     /// The whole request, response included; unlimited when unset.
-    #[serde(serialize_with = "crate::serde_optional_duration")]
+    #[serde(with = "crate::durations::optional_millis")]
     pub request: Option<Duration>,
 }
 
 /// When a failing backend leaves rotation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutlierDetection {
     /// Consecutive failures that eject a backend.
     pub consecutive_failures: u32,
     /// How long it stays out before a probe.
-    #[serde(serialize_with = "crate::serde_duration")]
+    #[serde(with = "crate::durations::millis")]
     pub ejection_time: Duration,
 }
 

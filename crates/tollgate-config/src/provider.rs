@@ -1,18 +1,18 @@
 //! Upstream providers: where they are, how to authenticate, what their models cost.
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::{ObjectRef, Secret};
 
 /// Index of a provider in [`crate::GatewayConfig::providers`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ProviderId(pub usize);
 
 /// One upstream, validated.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Provider {
     /// The ModelProvider resource this came from.
     pub name: ObjectRef,
@@ -35,7 +35,7 @@ pub struct Provider {
 }
 
 /// Where a cloud provider's models live and the identity Tollgate calls them as.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CloudAccount {
     /// Amazon Bedrock.
     Aws(AwsAccount),
@@ -47,7 +47,7 @@ pub enum CloudAccount {
 
 /// A Microsoft Entra ID application whose client-credentials tokens authorize Azure OpenAI
 /// calls.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EntraApplication {
     /// Where tokens are minted (`https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`).
     pub token_uri: String,
@@ -61,7 +61,7 @@ pub struct EntraApplication {
 
 /// A Bedrock region and, when requests are SigV4-signed, the IAM credentials that sign them
 /// (without them, [`Provider::api_key`] is a Bedrock API key sent as a bearer token).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AwsAccount {
     /// The region, such as `us-east-1`: part of every signature.
     pub region: String,
@@ -70,7 +70,7 @@ pub struct AwsAccount {
 }
 
 /// IAM credentials for SigV4.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AwsCredentials {
     /// The access key id (not secret: it names the key).
     pub access_key_id: String,
@@ -82,7 +82,7 @@ pub struct AwsCredentials {
 
 /// A Vertex AI project and location, and the service account whose OAuth2 access tokens
 /// authorize the calls.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GcpAccount {
     /// The project id.
     pub project: String,
@@ -93,7 +93,7 @@ pub struct GcpAccount {
 }
 
 /// The fields of a Google service account key file that minting an access token needs.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceAccountKey {
     /// The account's e-mail address: the token's issuer.
     pub client_email: String,
@@ -106,7 +106,7 @@ pub struct ServiceAccountKey {
 }
 
 /// The wire APIs the proxy can call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProviderKind {
     /// OpenAI itself.
     OpenAI,
@@ -140,13 +140,13 @@ impl ProviderKind {
 }
 
 /// Limits on waiting for an upstream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeouts {
     /// Opening a connection, TCP and TLS.
-    #[serde(serialize_with = "crate::serde_duration")]
+    #[serde(with = "crate::durations::millis")]
     pub connect: Duration,
     /// From sending the request until the response headers arrive.
-    #[serde(serialize_with = "crate::serde_duration")]
+    #[serde(with = "crate::durations::millis")]
     pub response_headers: Duration,
 }
 
@@ -160,7 +160,7 @@ impl Default for Timeouts {
 }
 
 /// A model's prices in USD per million tokens.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pricing {
     /// Per million input tokens not served from cache.

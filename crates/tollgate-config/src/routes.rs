@@ -1,7 +1,7 @@
 //! How a request picks a rule: candidates by model (exact, then prefix, longest first, then
 //! rules with no model condition), each in precedence order, the first whose match holds.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use std::collections::HashMap;
 
 use crate::matching::{Match, ModelMatch, RequestFacts};
@@ -10,8 +10,11 @@ use crate::{Access, Identity, ObjectRef, ProviderId, RulePolicy};
 /// A rule and which of its matches put it in a candidate list (`None`: it has no matches).
 type Entry = (usize, Option<usize>);
 
-/// The rules of every route attached to a Gateway, indexed for lookup by model.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// The rules of every route attached to a Gateway, indexed for lookup by model. It is written
+/// as its rules alone and read back through [`RouteTable::new`], so the index is always built
+/// here, never taken from outside.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(from = "Vec<Rule>")]
 pub struct RouteTable {
     rules: Vec<Rule>,
     by_model: HashMap<String, Vec<Entry>>,
@@ -98,6 +101,12 @@ impl RouteTable {
     }
 }
 
+impl From<Vec<Rule>> for RouteTable {
+    fn from(rules: Vec<Rule>) -> Self {
+        Self::new(rules)
+    }
+}
+
 impl Serialize for RouteTable {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(&self.rules)
@@ -105,7 +114,7 @@ impl Serialize for RouteTable {
 }
 
 /// One rule of one route.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     /// The AIRoute the rule belongs to.
     pub route: ObjectRef,
@@ -138,7 +147,7 @@ impl Rule {
 }
 
 /// A provider and the model to ask it for.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Backend {
     /// The provider.
     pub provider: ProviderId,

@@ -8,7 +8,7 @@ pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(30);
 
 /// One trusted token issuer, such as an OIDC identity provider: which tokens it issues (by
 /// `iss` and `aud`), where its signing keys come from, and how its claims map to a principal.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JwtProvider {
     /// Name reported in [`crate::Principal::provider`] and in logs.
     pub name: String,
@@ -45,7 +45,7 @@ impl JwtProvider {
 }
 
 /// Where a provider's public signing keys (a JSON Web Key Set) come from.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum KeySource {
     /// A JWKS document given in configuration; it is parsed once and never fetched.
     Inline(String),

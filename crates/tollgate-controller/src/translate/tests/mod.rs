@@ -11,6 +11,7 @@ mod mcp;
 mod policy;
 mod providers;
 mod routes;
+mod wire;
 
 use super::{TranslateOptions, Translation, translate};
 use crate::files::parse_documents;
