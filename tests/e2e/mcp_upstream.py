@@ -73,8 +73,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--page-size", type=int, default=0, help="tools a tools/list page holds (0: all)")
+    parser.add_argument("--transport", choices=("streamable-http", "sse"), default="streamable-http",
+                        help="streamable-http serves /mcp; sse (the older HTTP+SSE transport) serves /sse")
     args = parser.parse_args()
-    build(args.port, args.page_size).run(transport="streamable-http")
+    build(args.port, args.page_size).run(transport=args.transport)
 
 
 if __name__ == "__main__":

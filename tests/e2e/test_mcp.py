@@ -57,13 +57,15 @@ class Upstream:
 
 
 def wait_listening(process: Process, url: str) -> None:
-    """Waits until `url` answers anything over HTTP (an MCP endpoint answers a bare GET with
-    400 or 406), failing at once if the process exits."""
+    """Waits until `url` answers anything over HTTP (a Streamable HTTP endpoint answers a bare
+    GET with 400 or 406, an HTTP+SSE one with its stream), failing at once if the process exits."""
     def answering() -> bool:
         exited = process.popen.poll()
         assert exited is None, f"{process.name} exited ({exited}):\n{process.stderr()}"
         with contextlib.suppress(httpx.TransportError):
-            return bool(httpx.get(url, timeout=HTTP_TIMEOUT, trust_env=False).status_code)
+            # Streamed, and closed unread: an HTTP+SSE server's GET is an endless event stream.
+            with httpx.stream("GET", url, timeout=HTTP_TIMEOUT, trust_env=False) as response:
+                return bool(response.status_code)
         return False
 
     wait_for(answering, READY_TIMEOUT_S, f"{process.name} to serve {url}")
@@ -83,10 +85,11 @@ def spawn_everything(launcher: Launcher, port: int | None = None) -> Upstream:
 
 def spawn_local(launcher: Launcher, *args: str) -> Upstream:
     """Starts tests/e2e/mcp_upstream.py with this interpreter (the venv's) on a free port, with
-    extra arguments (--page-size N); see ready()."""
+    extra arguments (--page-size N, --transport sse); see ready()."""
     port = free_port()
     process = launcher.spawn("mcp-upstream", [sys.executable, str(LOCAL_PY), "--port", str(port), *args])
-    return Upstream(process, f"http://{LOOPBACK}:{port}/mcp")
+    path = "/sse" if "sse" in args else "/mcp"
+    return Upstream(process, f"http://{LOOPBACK}:{port}{path}")
 
 
 def ready(*upstreams: Upstream) -> Upstream:
@@ -100,10 +103,10 @@ def resource(api: str, kind: str, name: str, **fields: Any) -> dict:
     return {"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": "default"}, **fields}
 
 
-def mcp_manifest(gateway: Gateway, everything: Upstream, local: Upstream) -> str:
+def mcp_manifest(gateway: Gateway, everything: Upstream, local: Upstream, local_transport: str | None = None) -> str:
     """The gateway's manifest plus the MCPServers `everything` (server-wide deny of DENIED, bob
-    granted only echo, an argument rule on echo) and `local`, the session key, bob's API key and
-    the AIRoute `tools` serving them at /mcp."""
+    granted only echo, an argument rule on echo) and `local` (over `local_transport` when
+    given), the session key, bob's API key and the AIRoute `tools` serving them at /mcp."""
     api = "tollgate.dev/v1alpha1"
     documents = [json.loads(text) for text in gateway.manifest().split("\n---\n")]
     bob = resource("v1", "Secret", "bob-key", stringData={"key": BOB_KEY})
@@ -117,7 +120,8 @@ def mcp_manifest(gateway: Gateway, everything: Upstream, local: Upstream) -> str
             "access": [{"users": ["bob"], "allow": ["echo"]}],
             "argumentRules": [{"tool": "echo", "argument": "message", "deny": "rm -rf"}],
         }),
-        resource(api, "MCPServer", "local", spec={"url": local.url, "toolPrefix": "local"}),
+        resource(api, "MCPServer", "local", spec={"url": local.url, "toolPrefix": "local",
+                                                  **({"transport": local_transport} if local_transport else {})}),
         resource("v1", "Secret", "mcp-session-key", stringData={"key": SESSION_KEY}),
         bob,
         resource(api, "AIRoute", "tools", spec={
@@ -609,6 +613,36 @@ def test_an_upstream_that_lost_the_session_is_initialized_again(launcher: Launch
     raw.session_id = renewed
     again = raw.request(gateway, "tools/call", {"name": "everything__echo", "arguments": {"message": "again"}})
     assert again["result"]["content"][0]["text"] == "Echo: again"
+
+
+def test_an_upstream_on_the_older_http_sse_transport(launcher: Launcher, mock: Mock, everything: Upstream) -> None:
+    """The Python server speaking only HTTP+SSE (GET /sse, POST /messages/) behind the gateway,
+    with the SDK's Streamable HTTP client in front: listed, called with progress, read, and
+    a session that moves to another gateway process still reaches it."""
+    legacy = ready(spawn_local(launcher, "--transport", "sse"))
+    gateway = launcher.gateway(mock)
+    gateway.reload(mcp_manifest(gateway, everything, legacy, local_transport="SSE"))
+
+    async def main() -> None:
+        async with connect(endpoint(gateway)) as (session, initialized):
+            assert not (initialized.meta or {}).get(UPSTREAM_ERRORS), initialized.meta
+            assert LOCAL_TOOLS <= {tool.name for tool in (await session.list_tools()).tools}
+            weather = await session.call_tool("local__weather", {"city": "Lima"})
+            assert text_of(weather) == "Sunny in Lima"
+            steps: list[float] = []
+
+            async def on_progress(done: float, total: float | None, message: str | None) -> None:
+                steps.append(done)
+
+            slow = await session.call_tool("local__slow", {"seconds": 0.2}, progress_callback=on_progress)
+            assert text_of(slow) == "done after 0.2s" and steps == [1, 2, 3, 4]
+            assert text_of(await session.call_tool("everything__echo", {"message": "both"})) == "Echo: both"
+
+    run(main)
+    twin = launcher.gateway(mock)
+    twin.reload(mcp_manifest(twin, everything, legacy, local_transport="SSE"))
+    moved = RawSession(gateway).request(twin, "tools/call", {"name": "local__weather", "arguments": {"city": "Rome"}})
+    assert moved["result"]["content"][0]["text"] == "Sunny in Rome", moved
 
 
 def test_every_tool_call_is_audited_traced_and_counted(launcher: Launcher, mock: Mock, everything: Upstream,

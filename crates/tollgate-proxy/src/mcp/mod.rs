@@ -9,6 +9,7 @@
 //! answers 405, which the specification allows. An upstream that lost its session is
 //! initialized again and sent the message once more (`Gateway::send_in_session`).
 
+mod legacy_sse;
 pub(crate) mod metadata;
 mod record;
 mod upstream;

@@ -1,20 +1,22 @@
-//! Calls to one upstream MCP server over Streamable HTTP: a JSON-RPC message POSTed, the
-//! answer read whole (JSON, or an SSE stream that ends after the answer), within the server's
-//! timeouts and a size limit.
+//! Calls to one upstream MCP server: over Streamable HTTP, a JSON-RPC message POSTed and the
+//! answer read whole (JSON, or an SSE stream that ends after the answer); over the older
+//! HTTP+SSE transport, a one-shot session (`legacy_sse`). Always within the server's timeouts
+//! and a size limit.
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, header};
 use http_body_util::{BodyExt, Full, Limited};
 use std::sync::Arc;
-use tollgate_config::McpServer;
+use tollgate_config::{McpServer, McpTransport};
 use tollgate_mcp::message::{self, Message};
 
 use crate::upstream::UpstreamClients;
 
 /// The most an upstream answer may hold.
-const MAX_ANSWER: usize = 16 * 1024 * 1024;
+pub(super) const MAX_ANSWER: usize = 16 * 1024 * 1024;
 
 /// What an upstream sent back for one message.
+#[derive(Default)]
 pub(super) struct Answer {
     /// The session id it issued (on `initialize`).
     pub(super) session_id: Option<String>,
@@ -35,17 +37,28 @@ impl<'a> Upstream<'a> {
         Self { server, clients }
     }
 
-    /// The request for `body` with the server's credentials and the session's headers.
-    fn request(
+    /// The server's configuration.
+    pub(super) fn server(&self) -> &McpServer {
+        self.server
+    }
+
+    /// The HTTP client for this server's connect timeout.
+    pub(super) fn client(&self) -> crate::upstream::UpstreamClient {
+        self.clients.get(self.server.connect_timeout)
+    }
+
+    /// The request of `body` to `uri` with the server's credentials and the session's headers.
+    pub(super) fn request(
         &self,
         method: http::Method,
+        uri: &str,
         body: Bytes,
         session_id: Option<&str>,
         protocol_version: Option<&str>,
     ) -> Result<Request<Full<Bytes>>, String> {
         let mut request = Request::builder()
             .method(method)
-            .uri(&self.server.url)
+            .uri(uri)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json, text/event-stream")
             .body(Full::new(body))
@@ -91,81 +104,105 @@ impl<'a> Upstream<'a> {
         session_id: Option<&str>,
         protocol_version: Option<&str>,
     ) -> Result<Answer, String> {
-        let request = self.request(
-            http::Method::POST,
-            Bytes::from(message.to_bytes()),
-            session_id,
-            protocol_version,
-        )?;
-        let client = self.clients.get(self.server.connect_timeout);
         let exchange = async {
-            let response = client
-                .request(request)
-                .await
-                .map_err(|e| format!("unreachable: {e}"))?;
-            let status = response.status();
-            let issued = response
-                .headers()
-                .get("mcp-session-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let streamed = response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|t| t.starts_with("text/event-stream"));
-            let body = Limited::new(response.into_body(), MAX_ANSWER)
-                .collect()
-                .await
-                .map_err(|e| format!("answer unreadable: {e}"))?
-                .to_bytes();
-            if status == http::StatusCode::NOT_FOUND && session_id.is_some() {
-                return Err("session unknown to the upstream".to_string());
-            }
-            let messages = if streamed {
-                sse_messages(body)
-            } else if body.iter().all(u8::is_ascii_whitespace) {
-                Vec::new()
-            } else {
-                message::parse(&body, MAX_ANSWER).into_iter().collect()
-            };
-            if messages.is_empty() && !status.is_success() {
-                return Err(format!("HTTP {status}"));
-            }
-            if status == http::StatusCode::BAD_REQUEST
-                && session_id.is_some()
-                && messages.iter().any(names_a_session)
-            {
-                // What servers built on the TypeScript SDK's examples answer for a session
-                // they do not hold, instead of the specification's 404.
-                return Err("session unknown to the upstream (HTTP 400)".to_string());
-            }
-            let (mut response, mut relayed) = (None, Vec::new());
-            for message in messages {
-                match message {
-                    Message::Response(_) | Message::Error(_) if response.is_none() => {
-                        response = Some(message);
-                    }
-                    other => relayed.push(other),
+            match self.server.transport {
+                McpTransport::StreamableHttp => {
+                    self.post(message, session_id, protocol_version).await
+                }
+                McpTransport::Sse => {
+                    super::legacy_sse::exchange(self, message, protocol_version).await
                 }
             }
-            Ok(Answer {
-                session_id: issued,
-                relayed,
-                response,
-            })
         };
         tokio::time::timeout(self.server.request_timeout, exchange)
             .await
             .map_err(|_| format!("no answer within {:?}", self.server.request_timeout))?
     }
 
+    /// One message over Streamable HTTP.
+    async fn post(
+        &self,
+        message: &Message,
+        session_id: Option<&str>,
+        protocol_version: Option<&str>,
+    ) -> Result<Answer, String> {
+        let request = self.request(
+            http::Method::POST,
+            &self.server.url,
+            Bytes::from(message.to_bytes()),
+            session_id,
+            protocol_version,
+        )?;
+        let client = self.client();
+        let response = client
+            .request(request)
+            .await
+            .map_err(|e| format!("unreachable: {e}"))?;
+        let status = response.status();
+        let issued = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let streamed = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/event-stream"));
+        let body = Limited::new(response.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| format!("answer unreadable: {e}"))?
+            .to_bytes();
+        if status == http::StatusCode::NOT_FOUND && session_id.is_some() {
+            return Err("session unknown to the upstream".to_string());
+        }
+        let messages = if streamed {
+            sse_messages(body)
+        } else if body.iter().all(u8::is_ascii_whitespace) {
+            Vec::new()
+        } else {
+            message::parse(&body, MAX_ANSWER).into_iter().collect()
+        };
+        if messages.is_empty() && !status.is_success() {
+            return Err(format!("HTTP {status}"));
+        }
+        if status == http::StatusCode::BAD_REQUEST
+            && session_id.is_some()
+            && messages.iter().any(names_a_session)
+        {
+            // What servers built on the TypeScript SDK's examples answer for a session
+            // they do not hold, instead of the specification's 404.
+            return Err("session unknown to the upstream (HTTP 400)".to_string());
+        }
+        let (mut response, mut relayed) = (None, Vec::new());
+        for message in messages {
+            match message {
+                Message::Response(_) | Message::Error(_) if response.is_none() => {
+                    response = Some(message);
+                }
+                other => relayed.push(other),
+            }
+        }
+        Ok(Answer {
+            session_id: issued,
+            relayed,
+            response,
+        })
+    }
+
     /// Ends the upstream session `id`.
     pub(super) async fn delete(&self, id: &str) {
-        let Ok(request) = self.request(http::Method::DELETE, Bytes::new(), Some(id), None) else {
+        let Ok(request) = self.request(
+            http::Method::DELETE,
+            &self.server.url,
+            Bytes::new(),
+            Some(id),
+            None,
+        ) else {
             return;
         };
-        let client = self.clients.get(self.server.connect_timeout);
+        let client = self.client();
         let _ = tokio::time::timeout(self.server.request_timeout, client.request(request)).await;
     }
 }
