@@ -14,6 +14,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import McpError
 from mcp.shared.version import SUPPORTED_PROTOCOL_VERSIONS
+from mcp import types
 from mcp.types import InitializeResult, Tool
 
 from conftest import (ALICE_KEY, HTTP_TIMEOUT, LOOPBACK, MODEL, READY_TIMEOUT_S, REPO_ROOT, Gateway, Launcher,
@@ -147,13 +149,15 @@ def endpoint(gateway: Gateway) -> str:
 # --- the official SDK client ---------------------------------------------------------------
 
 @contextlib.asynccontextmanager
-async def connect(url: str, key: str | None = ALICE_KEY) -> AsyncIterator[tuple[ClientSession, InitializeResult]]:
+async def connect(url: str, key: str | None = ALICE_KEY,
+                  **callbacks: Any) -> AsyncIterator[tuple[ClientSession, InitializeResult]]:
     """An initialized SDK session with the MCP server at `url` (with `Authorization: Bearer
-    key` unless `key` is None), and the initialize result."""
+    key` unless `key` is None; `callbacks` such as sampling_callback go to ClientSession),
+    and the initialize result."""
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     async with httpx.AsyncClient(headers=headers, trust_env=False, timeout=HTTP_TIMEOUT) as http:
         async with streamable_http_client(url, http_client=http) as (read, write, _):
-            async with ClientSession(read, write, read_timeout_seconds=SDK_TIMEOUT) as session:
+            async with ClientSession(read, write, read_timeout_seconds=SDK_TIMEOUT, **callbacks) as session:
                 initialized = await session.initialize()
                 yield session, initialized
 
@@ -482,6 +486,43 @@ def test_progress_notifications_reach_the_client(mcp_gateway: Gateway) -> None:
             await session.call_tool("everything__trigger-long-running-operation", {"duration": 0.4, "steps": 2},
                                     progress_callback=on_everything)
             assert everything == [1, 2]
+
+    run(main)
+
+
+def test_progress_is_relayed_as_it_happens(mcp_gateway: Gateway) -> None:
+    """Each progress notification reaches the client when the upstream sends it, not with
+    the answer: the first one comes long before the call ends."""
+    async def main() -> None:
+        async with connect(endpoint(mcp_gateway)) as (session, _):
+            arrivals: list[float] = []
+
+            async def on_progress(done: float, total: float | None, message: str | None) -> None:
+                arrivals.append(time.monotonic())
+
+            started = time.monotonic()
+            result = await session.call_tool("local__slow", {"seconds": 1.2}, progress_callback=on_progress)
+            ended = time.monotonic()
+            assert text_of(result) == "done after 1.2s" and len(arrivals) == 4
+            assert arrivals[0] - started < 0.8 < ended - started, (arrivals[0] - started, ended - started)
+
+    run(main)
+
+
+def test_a_server_request_reaches_the_client_while_its_call_waits(mcp_gateway: Gateway) -> None:
+    """server-everything asks the client to sample (sampling/createMessage) in the middle of a
+    tool call and waits for the answer: the request is relayed as it comes, the client's
+    answer goes back to that upstream, and the call completes with it."""
+    async def main() -> None:
+        async def sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+            asked = params.messages[0].content.text
+            return types.CreateMessageResult(role="assistant", model="client-model",
+                                             content=types.TextContent(type="text", text=f"sampled: {asked}"))
+
+        async with connect(endpoint(mcp_gateway), sampling_callback=sample) as (session, _):
+            result = await session.call_tool("everything__trigger-sampling-request",
+                                              {"prompt": "a haiku", "maxTokens": 20})
+            assert "sampled: " in text_of(result) and "a haiku" in text_of(result), text_of(result)
 
     run(main)
 

@@ -34,6 +34,7 @@ pub struct ProxyBody {
 enum Kind {
     Full(Option<Bytes>),
     Upstream(Box<UpstreamBody>),
+    Channel(tokio::sync::mpsc::Receiver<Bytes>),
 }
 
 /// The backend a response comes from: counted in flight until the body ends, and told when
@@ -87,6 +88,14 @@ impl ProxyBody {
         }
     }
 
+    /// A body Tollgate writes as it goes: the chunks sent to the channel, until every sender
+    /// is gone. The channel's capacity is what may wait for a slow caller.
+    pub(crate) fn channel(chunks: tokio::sync::mpsc::Receiver<Bytes>) -> Self {
+        Self {
+            kind: Kind::Channel(chunks),
+        }
+    }
+
     /// The upstream's body, read for usage as it passes.
     pub(crate) fn upstream(parts: UpstreamParts) -> Self {
         let reader = match parts.reading {
@@ -132,16 +141,18 @@ impl ProxyBody {
                 UsageReader::Decoded(translation) => Some(translation.output_events()),
                 UsageReader::Whole { .. } => None,
             },
-            Kind::Full(_) => None,
+            Kind::Full(_) | Kind::Channel(_) => None,
         }
     }
 
     /// Whether the caller has everything that matters: a body Tollgate wrote is complete once
     /// handed over, an upstream body once it ended or its stream sent `[DONE]` (SDKs hang up
-    /// right after it, before the chunked encoding's last empty chunk).
+    /// right after it, before the chunked encoding's last empty chunk); a body written as it
+    /// goes once its writer finished and every chunk was taken.
     pub(crate) fn is_complete(&self) -> bool {
         match &self.kind {
             Kind::Full(_) => true,
+            Kind::Channel(chunks) => chunks.is_closed() && chunks.is_empty(),
             Kind::Upstream(body) => {
                 body.pending_end
                     || match &body.reader {
@@ -360,6 +371,9 @@ impl Body for ProxyBody {
         match &mut self.get_mut().kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Upstream(body) => body.poll_upstream(cx),
+            Kind::Channel(chunks) => chunks
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|c| Ok(Frame::data(c)))),
         }
     }
 
@@ -367,6 +381,7 @@ impl Body for ProxyBody {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Upstream(body) => body.pending_end,
+            Kind::Channel(_) => false,
         }
     }
 
@@ -378,6 +393,7 @@ impl Body for ProxyBody {
                 UsageReader::Whole { .. } if body.first.is_none() => body.inner.size_hint(),
                 _ => SizeHint::default(),
             },
+            Kind::Channel(_) => SizeHint::default(),
         }
     }
 }

@@ -10,10 +10,10 @@ use bytes::Bytes;
 use http::{Method, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use std::collections::VecDeque;
 use tollgate_mcp::aggregate::initialize;
 use tollgate_mcp::message::{self, Message, Request, RequestId};
 
+use super::events::{EventStream, event_name};
 use super::upstream::{Answer, MAX_ANSWER, Upstream};
 
 /// The id of the `initialize` each one-shot session opens with.
@@ -30,7 +30,7 @@ pub(super) async fn exchange(
     let Message::Request(request) = message else {
         return Ok(Answer::default());
     };
-    let mut stream = EventStream::open(upstream).await?;
+    let mut stream = SessionStream::open(upstream).await?;
     let endpoint = stream.endpoint(&upstream.server().url).await?;
     let opening = request.method == "initialize";
     let params = match opening {
@@ -90,15 +90,10 @@ fn initialize_id() -> RequestId {
     RequestId::String(INITIALIZE_ID.into())
 }
 
-/// The upstream's SSE stream, read event by event.
-struct EventStream {
-    body: Incoming,
-    splitter: tollgate_llm::SseEvents,
-    pending: VecDeque<Bytes>,
-    read: usize,
-}
+/// The upstream's SSE stream, with what the transport needs on top of [`EventStream`].
+struct SessionStream(EventStream);
 
-impl EventStream {
+impl SessionStream {
     async fn open(upstream: &Upstream<'_>) -> Result<Self, String> {
         let response = upstream.get_stream().await?;
         let status = response.status();
@@ -113,44 +108,13 @@ impl EventStream {
                 if is_sse { "" } else { ", not an event stream" }
             ));
         }
-        Ok(Self {
-            body: response.into_body(),
-            splitter: tollgate_llm::SseEvents::new(MAX_ANSWER),
-            pending: VecDeque::new(),
-            read: 0,
-        })
-    }
-
-    /// The next whole event, or an error when the stream ends or grows past the limit.
-    async fn next(&mut self) -> Result<Bytes, String> {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                return Ok(event);
-            }
-            let frame = self
-                .body
-                .frame()
-                .await
-                .ok_or("the SSE stream ended before the answer")?
-                .map_err(|e| format!("the SSE stream broke: {e}"))?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            self.read += data.len();
-            if self.read > MAX_ANSWER {
-                return Err(format!("the SSE stream sent more than {MAX_ANSWER} bytes"));
-            }
-            let mut events = Vec::new();
-            self.splitter.push(data, &mut events);
-            self.pending.extend(events);
-        }
+        Ok(Self(EventStream::new(response.into_body(), MAX_ANSWER)))
     }
 
     /// Where to POST messages: the first `endpoint` event, resolved against `base`. Only the
     /// upstream's own origin is accepted, so its credentials go nowhere else.
     async fn endpoint(&mut self, base: &str) -> Result<Uri, String> {
-        loop {
-            let event = self.next().await?;
+        while let Some(event) = self.0.next_event().await? {
             if event_name(&event) == Some(&b"endpoint"[..]) {
                 let data = tollgate_llm::sse_data(&event);
                 let target = std::str::from_utf8(&data)
@@ -158,6 +122,7 @@ impl EventStream {
                 return resolve(base, target.trim());
             }
         }
+        Err("the SSE stream ended before its endpoint event".into())
     }
 
     /// Reads messages until the answer to `id`; the others go to `relayed`.
@@ -166,34 +131,15 @@ impl EventStream {
         id: &RequestId,
         relayed: &mut Vec<Message>,
     ) -> Result<Message, String> {
-        loop {
-            let event = self.next().await?;
-            if event_name(&event).is_some_and(|name| name != b"message") {
-                continue;
-            }
-            let data = tollgate_llm::sse_data(&event);
-            if data.is_empty() {
-                continue;
-            }
-            let Ok(message) = message::parse(&data, MAX_ANSWER) else {
-                continue;
-            };
+        while let Some(message) = self.0.next_message().await? {
             match &message {
                 Message::Response(r) if r.id == *id => return Ok(message),
                 Message::Error(e) if e.id.as_ref() == Some(id) => return Ok(message),
                 _ => relayed.push(message),
             }
         }
+        Err("the SSE stream ended before the answer".into())
     }
-}
-
-/// The `event:` field of an SSE event.
-fn event_name(event: &[u8]) -> Option<&[u8]> {
-    event
-        .split(|b| *b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .find_map(|l| l.strip_prefix(b"event:"))
-        .map(|name| name.strip_prefix(b" ").unwrap_or(name))
 }
 
 /// `target` (an absolute URL or a path) against the SSE URL `base`, on `base`'s origin only.
@@ -289,18 +235,5 @@ mod tests {
         for foreign in ["http://evil.example/m", "http://127.0.0.1:9001/m"] {
             assert!(resolve(base, foreign).is_err(), "{foreign}");
         }
-    }
-
-    #[test]
-    fn event_names_are_read_with_or_without_a_space() {
-        assert_eq!(
-            event_name(b"event: endpoint\r\ndata: /m\r\n\r\n"),
-            Some(&b"endpoint"[..])
-        );
-        assert_eq!(
-            event_name(b"event:message\ndata: {}\n\n"),
-            Some(&b"message"[..])
-        );
-        assert_eq!(event_name(b"data: {}\n\n"), None);
     }
 }

@@ -3,12 +3,12 @@
 //! policy, sessions, merging — is `tollgate-mcp`'s; this module reads the caller's request,
 //! calls the upstreams and writes the answer.
 //!
-//! POST carries one JSON-RPC message; the answer is JSON, or an SSE stream when the upstream
-//! sent notifications or requests of its own before its answer (they are relayed, then the
-//! answer). DELETE ends the session upstream. GET (a standalone stream of server messages)
+//! POST carries one JSON-RPC message; the answer is JSON, or an SSE stream that relays the
+//! upstream's own notifications and requests as they arrive, then its answer. DELETE ends the session upstream. GET (a standalone stream of server messages)
 //! answers 405, which the specification allows. An upstream that lost its session is
 //! initialized again and sent the message once more (`Gateway::send_in_session`).
 
+mod events;
 mod legacy_sse;
 pub(crate) mod metadata;
 mod record;
@@ -32,8 +32,10 @@ use tollgate_mcp::session::{self, SessionKey, SessionState, UpstreamSession};
 
 use crate::body::ProxyBody;
 use crate::upstream::UpstreamClients;
+use events::EventStream;
 pub(crate) use record::Recorder;
-use upstream::{Answer, Upstream};
+use record::ToolCall;
+use upstream::{Answer, Opened, Upstream};
 
 /// The largest message a caller may send.
 const MAX_MESSAGE: usize = 4 * 1024 * 1024;
@@ -111,7 +113,7 @@ pub(crate) struct Call<'a> {
     pub(crate) index: usize,
     pub(crate) identity: &'a Identity,
     pub(crate) clients: &'a Arc<UpstreamClients>,
-    pub(crate) recorder: Recorder<'a>,
+    pub(crate) recorder: Recorder,
 }
 
 /// Serves one request: `method` and `headers` of the caller's request, `body` read whole.
@@ -265,7 +267,7 @@ struct Gateway<'a> {
     endpoint: &'a McpEndpoint,
     policies: &'a BTreeMap<String, ToolPolicy>,
     clients: &'a Arc<UpstreamClients>,
-    recorder: &'a Recorder<'a>,
+    recorder: &'a Recorder,
     /// Seals the caller's session id.
     key: &'a SessionKey,
 }
@@ -369,17 +371,17 @@ impl Gateway<'_> {
         }
     }
 
-    /// Sends `message` to the upstream `prefix` in the caller's session. An upstream that no
-    /// longer knows its session (restarted, or expired it) is initialized again and sent the
-    /// message once more — it refused the first one, so nothing ran twice; the new upstream
-    /// session comes back for the caller's refreshed session id. An `Err` starting with
-    /// `session` means even that failed.
-    async fn send_in_session(
+    /// Sends `message` to the upstream `prefix` in the caller's session and returns once its
+    /// answer begins. An upstream that no longer knows its session (restarted, or expired it)
+    /// is initialized again and sent the message once more — it refused the first one, so
+    /// nothing ran twice; the new upstream session comes back for the caller's refreshed
+    /// session id. An `Err` starting with `session` means even that failed.
+    async fn open_in_session(
         &self,
         prefix: &str,
         message: &Message,
         session: &UpstreamSession,
-    ) -> Result<(Answer, Option<UpstreamSession>), String> {
+    ) -> Result<(Opened, Option<UpstreamSession>), String> {
         let (Some(server), Some(upstream)) = (
             self.endpoint.servers.iter().find(|s| s.prefix == prefix),
             self.upstream(prefix),
@@ -387,7 +389,7 @@ impl Gateway<'_> {
             return Err("not configured".into());
         };
         let sent = upstream
-            .send(
+            .open(
                 message,
                 session.session_id.as_deref(),
                 Some(&session.protocol_version),
@@ -415,17 +417,34 @@ impl Gateway<'_> {
                     server = prefix,
                     "MCP upstream lost its session; initialized it again"
                 );
-                let answer = upstream
-                    .send(
+                let opened = upstream
+                    .open(
                         message,
                         renewed.session_id.as_deref(),
                         Some(&renewed.protocol_version),
                     )
                     .await?;
-                Ok((answer, Some(renewed)))
+                Ok((opened, Some(renewed)))
             }
-            other => other.map(|answer| (answer, None)),
+            other => other.map(|opened| (opened, None)),
         }
+    }
+
+    /// [`Gateway::open_in_session`], with the answer read whole within the server's timeout.
+    async fn send_in_session(
+        &self,
+        prefix: &str,
+        message: &Message,
+        session: &UpstreamSession,
+    ) -> Result<(Answer, Option<UpstreamSession>), String> {
+        let (opened, renewed) = self.open_in_session(prefix, message, session).await?;
+        let timeout = self
+            .upstream(prefix)
+            .map_or(Duration::ZERO, |u| u.server().request_timeout);
+        let answer = tokio::time::timeout(timeout, opened.into_answer())
+            .await
+            .map_err(|_| format!("no answer within {timeout:?}"))??;
+        Ok((answer, renewed))
     }
 
     /// The caller's session id again, with the upstream sessions that were renewed.
@@ -484,11 +503,9 @@ impl Gateway<'_> {
             }
         };
         if let Route::Upstream { server, params } = route {
-            let (response, outcome, error) = self.forward(request, server, params, state).await;
-            if let Some(call) = tool_call {
-                self.recorder.finish(call, outcome, error.as_deref());
-            }
-            return response;
+            return self
+                .forward(request, server, params, state, tool_call)
+                .await;
         }
         match route {
             Route::Initialize => json(
@@ -514,36 +531,59 @@ impl Gateway<'_> {
         }
     }
 
-    /// Sends a request to the upstream that owns it; returns the caller's answer, the outcome
-    /// (as tool calls record it) and the error's message, if any.
+    /// Sends a request to the upstream that owns it and answers the caller: with JSON, or
+    /// with an SSE stream that relays the upstream's messages as they arrive (progress,
+    /// logging, its own requests such as sampling, which the caller must see before the
+    /// upstream can answer), then the answer. `tool_call` is recorded when the answer is in.
     async fn forward(
         &self,
         request: Request,
         server: String,
         params: Value,
         state: &SessionState,
-    ) -> (Response<ProxyBody>, &'static str, Option<String>) {
+        tool_call: Option<ToolCall>,
+    ) -> Response<ProxyBody> {
         let session = &state.upstreams[&server];
         let method = request.method.clone();
         let forwarded = Message::Request(Request {
             params: Some(params),
             ..request.clone()
         });
-        match self.send_in_session(&server, &forwarded, session).await {
-            Ok((answer, renewed)) => {
-                let (outcome, error) = match &answer.response {
-                    Some(Message::Error(e)) => ("error", Some(e.error.message.clone())),
-                    Some(Message::Response(r))
-                        if r.result.get("isError") == Some(&Value::Bool(true)) =>
-                    {
-                        ("tool_error", None)
-                    }
-                    Some(_) => ("ok", None),
-                    None => (
-                        "upstream_unavailable",
-                        Some("the upstream sent no answer".into()),
-                    ),
+        let finish = |outcome: &'static str, error: Option<&str>, call: Option<ToolCall>| {
+            if let Some(call) = call {
+                self.recorder.finish(call, outcome, error);
+            }
+        };
+        let (opened, renewed) = match self.open_in_session(&server, &forwarded, session).await {
+            Ok(opened) => opened,
+            Err(error) => {
+                finish("upstream_unavailable", Some(&error), tool_call);
+                return if error.starts_with("session") {
+                    jsonrpc_error(
+                        StatusCode::NOT_FOUND,
+                        ErrorObject::new(
+                            message::SESSION_INVALID,
+                            format!("the upstream {server} lost the session; initialize again"),
+                        ),
+                    )
+                } else {
+                    error_answer(
+                        ErrorObject::new(
+                            message::UPSTREAM_UNAVAILABLE,
+                            format!("upstream {server} failed: {error}"),
+                        )
+                        .with_data(serde_json::json!({"server": server})),
+                        request.id,
+                    )
                 };
+            }
+        };
+        let renewed = renewed.map(|r| (server.clone(), r)).into_iter().collect();
+        let token = self.refreshed_token(state, renewed);
+        let mut response = match opened {
+            Opened::Whole(answer) => {
+                let (outcome, error) = outcome_of(answer.response.as_ref());
+                finish(outcome, error.as_deref(), tool_call);
                 let mut events: Vec<Value> = answer
                     .relayed
                     .into_iter()
@@ -553,52 +593,37 @@ impl Gateway<'_> {
                     Some(m) => {
                         tollgate_mcp::rewrite::from_upstream(&server, m, Some(&method)).to_value()
                     }
-                    None => Message::Error(
-                        ErrorObject::new(
-                            message::UPSTREAM_UNAVAILABLE,
-                            "the upstream sent no answer",
-                        )
-                        .with_data(serde_json::json!({"server": server}))
-                        .into_response(Some(request.id)),
-                    )
-                    .to_value(),
+                    None => no_answer(&server, request.id).to_value(),
                 };
-                let mut response = if events.is_empty() {
+                if events.is_empty() {
                     json(StatusCode::OK, last, None)
                 } else {
                     events.push(last);
                     sse(events)
-                };
-                let renewed = renewed.map(|r| (server.clone(), r)).into_iter().collect();
-                if let Some(token) = self.refreshed_token(state, renewed) {
-                    response.headers_mut().insert(SESSION_HEADER, token);
                 }
-                (response, outcome, error)
             }
-            Err(error) if error.starts_with("session") => (
-                jsonrpc_error(
-                    StatusCode::NOT_FOUND,
-                    ErrorObject::new(
-                        message::SESSION_INVALID,
-                        format!("the upstream {server} lost the session; initialize again"),
-                    ),
-                ),
-                "upstream_unavailable",
-                Some(error),
-            ),
-            Err(error) => (
-                error_answer(
-                    ErrorObject::new(
-                        message::UPSTREAM_UNAVAILABLE,
-                        format!("upstream {server} failed: {error}"),
-                    )
-                    .with_data(serde_json::json!({"server": server})),
-                    request.id,
-                ),
-                "upstream_unavailable",
-                Some(error),
-            ),
+            Opened::Stream { events, .. } => {
+                let (chunks, body) = tokio::sync::mpsc::channel(RELAYED_EVENTS);
+                let idle = self
+                    .upstream(&server)
+                    .map_or(Duration::ZERO, |u| u.server().request_timeout);
+                let relay = Relay {
+                    events,
+                    chunks,
+                    server,
+                    method,
+                    id: request.id,
+                    idle,
+                };
+                let call = tool_call.map(|call| (self.recorder.clone(), call));
+                tokio::spawn(relay.run(call));
+                sse_response(ProxyBody::channel(body))
+            }
+        };
+        if let Some(token) = token {
+            response.headers_mut().insert(SESSION_HEADER, token);
         }
+        response
     }
 
     async fn list(
@@ -756,18 +781,120 @@ fn json(status: StatusCode, value: Value, session: Option<&str>) -> Response<Pro
 
 /// Messages as one SSE stream, the answer last.
 fn sse(events: Vec<Value>) -> Response<ProxyBody> {
-    let mut body = String::new();
-    for event in events {
-        body.push_str("event: message\ndata: ");
-        body.push_str(&event.to_string());
-        body.push_str("\n\n");
-    }
-    let mut response = Response::new(ProxyBody::full(body));
+    let body: Vec<u8> = events.iter().flat_map(|e| sse_event(e).to_vec()).collect();
+    sse_response(ProxyBody::full(body))
+}
+
+/// An SSE answer with `body`.
+fn sse_response(body: ProxyBody) -> Response<ProxyBody> {
+    let mut response = Response::new(body);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),
     );
     response
+}
+
+/// One message as an SSE event.
+fn sse_event(message: &Value) -> Bytes {
+    Bytes::from(format!("event: message\ndata: {message}\n\n"))
+}
+
+/// How a tool call ended, by the upstream's answer (and the error's message, if any).
+fn outcome_of(answer: Option<&Message>) -> (&'static str, Option<String>) {
+    match answer {
+        Some(Message::Error(e)) => ("error", Some(e.error.message.clone())),
+        Some(Message::Response(r)) if r.result.get("isError") == Some(&Value::Bool(true)) => {
+            ("tool_error", None)
+        }
+        Some(_) => ("ok", None),
+        None => (
+            "upstream_unavailable",
+            Some("the upstream sent no answer".into()),
+        ),
+    }
+}
+
+/// The error answering request `id` when upstream `server` gave no answer.
+fn no_answer(server: &str, id: message::RequestId) -> Message {
+    Message::Error(
+        ErrorObject::new(message::UPSTREAM_UNAVAILABLE, "the upstream sent no answer")
+            .with_data(serde_json::json!({"server": server}))
+            .into_response(Some(id)),
+    )
+}
+
+/// How many relayed events may wait for a slow caller before the upstream is read no further.
+const RELAYED_EVENTS: usize = 16;
+
+/// An upstream's streamed answer on its way to the caller.
+struct Relay {
+    events: EventStream,
+    chunks: tokio::sync::mpsc::Sender<Bytes>,
+    server: String,
+    method: String,
+    id: message::RequestId,
+    /// The longest wait for the upstream's next message.
+    idle: Duration,
+}
+
+impl Relay {
+    /// Relays every message up to the answer, then records `call` with how it ended: the
+    /// answer's outcome, `upstream_unavailable` when the stream broke, ended or stalled (the
+    /// caller then gets an error answer), or `cancelled` when the caller left.
+    async fn run(mut self, call: Option<(Recorder, ToolCall)>) {
+        let (outcome, error) = loop {
+            let next = tokio::select! {
+                next = tokio::time::timeout(self.idle, self.events.next_message()) => next,
+                () = self.chunks.closed() => {
+                    break ("cancelled", Some("the caller left before the answer".to_string()));
+                }
+            };
+            let message = match next {
+                Ok(Ok(Some(message))) => message,
+                ended => {
+                    let error = match ended {
+                        Err(_) => format!("no message within {:?}", self.idle),
+                        Ok(Err(error)) => error,
+                        Ok(Ok(_)) => "the stream ended before the answer".to_string(),
+                    };
+                    let answer = Message::Error(
+                        ErrorObject::new(
+                            message::UPSTREAM_UNAVAILABLE,
+                            format!("upstream {} failed: {error}", self.server),
+                        )
+                        .with_data(serde_json::json!({"server": self.server}))
+                        .into_response(Some(self.id.clone())),
+                    );
+                    let _ = self.chunks.send(sse_event(&answer.to_value())).await;
+                    break ("upstream_unavailable", Some(error));
+                }
+            };
+            let is_answer = matches!(message, Message::Response(_) | Message::Error(_));
+            if is_answer {
+                let outcome = outcome_of(Some(&message));
+                let answer =
+                    tollgate_mcp::rewrite::from_upstream(&self.server, message, Some(&self.method));
+                let _ = self.chunks.send(sse_event(&answer.to_value())).await;
+                break outcome;
+            }
+            let relayed = tollgate_mcp::rewrite::from_upstream(&self.server, message, None);
+            if self
+                .chunks
+                .send(sse_event(&relayed.to_value()))
+                .await
+                .is_err()
+            {
+                break (
+                    "cancelled",
+                    Some("the caller left before the answer".to_string()),
+                );
+            }
+        };
+        if let Some((recorder, call)) = call {
+            recorder.finish(call, outcome, error.as_deref());
+        }
+    }
 }
 
 fn unix_now() -> u64 {

@@ -11,14 +11,16 @@ use crate::metrics::{Metrics, ToolCallLabels};
 use crate::stages::record::Audit;
 use crate::telemetry::spans::{AttemptSpan, RequestSpan};
 
-/// Where tool calls of one request are recorded.
-pub(crate) struct Recorder<'a> {
-    pub(crate) metrics: &'a Metrics,
-    pub(crate) audit: Option<&'a Audit>,
-    pub(crate) span: Option<&'a RequestSpan>,
-    pub(crate) request_id: &'a str,
-    pub(crate) route: &'a ObjectRef,
-    pub(crate) identity: &'a Identity,
+/// Where tool calls of one request are recorded. It owns what it needs, so that a call whose
+/// answer streams on after the request's handler returned is recorded when it ends.
+#[derive(Clone)]
+pub(crate) struct Recorder {
+    pub(crate) metrics: Metrics,
+    pub(crate) audit: Option<Audit>,
+    pub(crate) span: Option<RequestSpan>,
+    pub(crate) request_id: String,
+    pub(crate) route: ObjectRef,
+    pub(crate) identity: Identity,
 }
 
 /// A tool call under way.
@@ -30,7 +32,7 @@ pub(super) struct ToolCall {
     span: Option<AttemptSpan>,
 }
 
-impl Recorder<'_> {
+impl Recorder {
     /// Starts recording a call of `tool` (as the caller named it) with `arguments`;
     /// `server` is the configured server the name points at, if any.
     pub(super) fn start(
@@ -47,7 +49,7 @@ impl Recorder<'_> {
             server: server.map(str::to_string),
             arguments_sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
             started: Instant::now(),
-            span: self.span.map(|span| span.tool_call(tool, server)),
+            span: self.span.as_ref().map(|span| span.tool_call(tool, server)),
         }
     }
 
@@ -72,11 +74,11 @@ impl Recorder<'_> {
         if let Some(span) = call.span {
             span.finish(None, (outcome != "ok").then_some(outcome));
         }
-        let Some(audit) = self.audit else { return };
+        let Some(audit) = &self.audit else { return };
         let record = ToolCallRecord {
             event: "tool_call",
             time: jiff::Timestamp::now().to_string(),
-            request_id: self.request_id,
+            request_id: &self.request_id,
             key_id: &self.identity.key_id,
             user: self.identity.user.as_deref(),
             team: self.identity.team.as_deref(),
@@ -88,6 +90,6 @@ impl Recorder<'_> {
             error,
             latency_ms: elapsed.as_secs_f64() * 1000.0,
         };
-        audit.write("tollgate.tool_call", self.request_id, &record);
+        audit.write("tollgate.tool_call", &self.request_id, &record);
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tollgate_config::{McpServer, McpTransport};
 use tollgate_mcp::message::{self, Message};
 
+use super::events::EventStream;
 use crate::upstream::UpstreamClients;
 
 /// The most an upstream answer may hold.
@@ -24,6 +25,47 @@ pub(super) struct Answer {
     pub(super) relayed: Vec<Message>,
     /// Its answer, when the message was a request.
     pub(super) response: Option<Message>,
+}
+
+/// What an upstream answered a message with: whole, or a stream still arriving.
+pub(super) enum Opened {
+    /// A JSON answer (or none), read whole.
+    Whole(Answer),
+    /// An SSE stream: the upstream's messages, then its answer, as they come.
+    Stream {
+        /// The session id it issued (on `initialize`).
+        session_id: Option<String>,
+        /// The stream, unread.
+        events: EventStream,
+    },
+}
+
+impl Opened {
+    /// The whole answer: a stream is read up to the answer.
+    pub(super) async fn into_answer(self) -> Result<Answer, String> {
+        let (session_id, mut events) = match self {
+            Opened::Whole(answer) => return Ok(answer),
+            Opened::Stream { session_id, events } => (session_id, events),
+        };
+        let mut relayed = Vec::new();
+        while let Some(message) = events.next_message().await? {
+            match message {
+                Message::Response(_) | Message::Error(_) => {
+                    return Ok(Answer {
+                        session_id,
+                        relayed,
+                        response: Some(message),
+                    });
+                }
+                other => relayed.push(other),
+            }
+        }
+        Ok(Answer {
+            session_id,
+            relayed,
+            response: None,
+        })
+    }
 }
 
 /// One upstream MCP server.
@@ -95,9 +137,9 @@ impl<'a> Upstream<'a> {
         Ok(request)
     }
 
-    /// Sends `message`; a request's answer is awaited, a notification's or response's
-    /// acceptance. An `Err` says what failed; one starting with `session` means the upstream
-    /// no longer knows the session.
+    /// Sends `message`; a request's answer is awaited (read whole), a notification's or
+    /// response's acceptance. An `Err` says what failed; one starting with `session` means the
+    /// upstream no longer knows the session.
     pub(super) async fn send(
         &self,
         message: &Message,
@@ -105,18 +147,45 @@ impl<'a> Upstream<'a> {
         protocol_version: Option<&str>,
     ) -> Result<Answer, String> {
         let exchange = async {
-            match self.server.transport {
-                McpTransport::StreamableHttp => {
-                    self.post(message, session_id, protocol_version).await
-                }
-                McpTransport::Sse => {
-                    super::legacy_sse::exchange(self, message, protocol_version).await
-                }
-            }
+            self.open_untimed(message, session_id, protocol_version)
+                .await?
+                .into_answer()
+                .await
         };
         tokio::time::timeout(self.server.request_timeout, exchange)
             .await
             .map_err(|_| format!("no answer within {:?}", self.server.request_timeout))?
+    }
+
+    /// Sends `message` and returns as soon as the answer begins: a stream is handed over
+    /// unread, to be relayed as it arrives (the reader bounds each wait). Errors as for
+    /// [`Upstream::send`].
+    pub(super) async fn open(
+        &self,
+        message: &Message,
+        session_id: Option<&str>,
+        protocol_version: Option<&str>,
+    ) -> Result<Opened, String> {
+        tokio::time::timeout(
+            self.server.request_timeout,
+            self.open_untimed(message, session_id, protocol_version),
+        )
+        .await
+        .map_err(|_| format!("no answer within {:?}", self.server.request_timeout))?
+    }
+
+    async fn open_untimed(
+        &self,
+        message: &Message,
+        session_id: Option<&str>,
+        protocol_version: Option<&str>,
+    ) -> Result<Opened, String> {
+        match self.server.transport {
+            McpTransport::StreamableHttp => self.post(message, session_id, protocol_version).await,
+            McpTransport::Sse => super::legacy_sse::exchange(self, message, protocol_version)
+                .await
+                .map(Opened::Whole),
+        }
     }
 
     /// One message over Streamable HTTP.
@@ -125,7 +194,7 @@ impl<'a> Upstream<'a> {
         message: &Message,
         session_id: Option<&str>,
         protocol_version: Option<&str>,
-    ) -> Result<Answer, String> {
+    ) -> Result<Opened, String> {
         let request = self.request(
             http::Method::POST,
             &self.server.url,
@@ -149,14 +218,20 @@ impl<'a> Upstream<'a> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.starts_with("text/event-stream"));
+        if status == http::StatusCode::NOT_FOUND && session_id.is_some() {
+            return Err("session unknown to the upstream".to_string());
+        }
+        if streamed && status.is_success() {
+            return Ok(Opened::Stream {
+                session_id: issued,
+                events: EventStream::new(response.into_body(), MAX_ANSWER),
+            });
+        }
         let body = Limited::new(response.into_body(), MAX_ANSWER)
             .collect()
             .await
             .map_err(|e| format!("answer unreadable: {e}"))?
             .to_bytes();
-        if status == http::StatusCode::NOT_FOUND && session_id.is_some() {
-            return Err("session unknown to the upstream".to_string());
-        }
         let messages = if streamed {
             sse_messages(body)
         } else if body.iter().all(u8::is_ascii_whitespace) {
@@ -184,11 +259,11 @@ impl<'a> Upstream<'a> {
                 other => relayed.push(other),
             }
         }
-        Ok(Answer {
+        Ok(Opened::Whole(Answer {
             session_id: issued,
             relayed,
             response,
-        })
+        }))
     }
 
     /// Ends the upstream session `id`.

@@ -194,12 +194,12 @@ where
         identity: &identity,
         clients: &clients,
         recorder: crate::mcp::Recorder {
-            metrics: &metrics,
-            audit: parts.extensions.get::<Audit>(),
-            span: parts.extensions.get::<RequestSpan>(),
-            request_id,
-            route: &endpoint.route,
-            identity: &identity,
+            metrics,
+            audit: parts.extensions.get::<Audit>().cloned(),
+            span: parts.extensions.get::<RequestSpan>().cloned(),
+            request_id: request_id.to_string(),
+            route: endpoint.route.clone(),
+            identity: identity.clone(),
         },
     };
     Ok(crate::mcp::serve(call, &parts.method, &parts.headers, body).await)
