@@ -29,6 +29,11 @@ pub(crate) enum LogFormat {
 pub(crate) enum Command {
     /// Serve the Gateways declared in manifest files, reloading them when they change.
     Run(Box<RunArgs>),
+    /// Serve one Gateway with the configuration a controller pushes (`tollgate controller`).
+    Proxy(Box<PushProxyArgs>),
+    /// Translate manifests into each Gateway's configuration and push it to the proxies
+    /// that subscribe, over mutual TLS.
+    Controller(Box<ControllerArgs>),
     /// Check manifest files and print what is wrong with them; exits non-zero on any error.
     Validate(FilesArgs),
     /// Print the CustomResourceDefinitions of Tollgate's resources as YAML.
@@ -90,6 +95,65 @@ pub(crate) struct FilesArgs {
 pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) files: FilesArgs,
+    #[command(flatten)]
+    pub(crate) proxy: ProxyArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PushProxyArgs {
+    /// The controller serving configuration, `https://HOST:PORT`; its certificate must name HOST.
+    #[arg(long, env = "TOLLGATE_CONTROLLER")]
+    pub(crate) controller: String,
+    /// The Gateway whose configuration this proxy serves, `NAMESPACE/NAME`.
+    #[arg(long, env = "TOLLGATE_GATEWAY")]
+    pub(crate) gateway: String,
+    /// The CA bundle (PEM) the controller's certificate must chain to.
+    #[arg(long, env = "TOLLGATE_PUSH_CA")]
+    pub(crate) ca: PathBuf,
+    /// This proxy's client certificate (PEM), signed by the controller's client CA.
+    #[arg(long, env = "TOLLGATE_PUSH_CERT")]
+    pub(crate) cert: PathBuf,
+    /// The private key (PEM) of `--cert`.
+    #[arg(long, env = "TOLLGATE_PUSH_KEY")]
+    pub(crate) key: PathBuf,
+    /// The name the controller lists this proxy under (default: $POD_NAME, else the host name).
+    #[arg(long, env = "POD_NAME")]
+    pub(crate) proxy_name: Option<String>,
+    #[command(flatten)]
+    pub(crate) proxy: ProxyArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ControllerArgs {
+    /// Manifest files or folders to serve (searched recursively for .yaml, .yml and .json),
+    /// reloaded when they change.
+    #[arg(short = 'f', long = "files", visible_alias = "filename", num_args = 1..)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Where proxies subscribe to their Gateway's configuration (HTTP/2, mutual TLS).
+    #[arg(long, default_value = "0.0.0.0:9443", env = "TOLLGATE_PUSH_LISTEN")]
+    pub(crate) push_listen: SocketAddr,
+    /// The controller's certificate chain (PEM) for `--push-listen`.
+    #[arg(long, env = "TOLLGATE_TLS_CERT")]
+    pub(crate) tls_cert: PathBuf,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "TOLLGATE_TLS_KEY")]
+    pub(crate) tls_key: PathBuf,
+    /// The CA bundle (PEM) that proxies' client certificates must chain to.
+    #[arg(long, env = "TOLLGATE_CLIENT_CA")]
+    pub(crate) client_ca: PathBuf,
+    /// Address of the admin server (/healthz, /readyz, /metrics, /status).
+    #[arg(
+        long = "admin-addr",
+        visible_alias = "admin",
+        default_value = "0.0.0.0:9090",
+        env = "TOLLGATE_ADMIN_ADDR"
+    )]
+    pub(crate) admin_addr: SocketAddr,
+}
+
+/// The proxy's own settings, shared by `run` and `proxy`.
+#[derive(Debug, Args)]
+pub(crate) struct ProxyArgs {
     /// Address of the admin server (/healthz, /readyz, /metrics, /config, /budgets).
     #[arg(long, default_value = "127.0.0.1:9901", env = "TOLLGATE_ADMIN_ADDR")]
     pub(crate) admin_addr: SocketAddr,

@@ -1,9 +1,15 @@
 //! `tollgate`: the one binary. `run` serves manifests from files with the proxy in the same
-//! process; `validate` checks manifests; `crds` prints the CustomResourceDefinitions; `audit
+//! process; `controller` pushes the configuration of manifests to the proxies that subscribe;
+//! `proxy` serves one Gateway with what a controller pushes; `validate` checks manifests; `crds` prints the CustomResourceDefinitions; `audit
 //! verify` checks an audit log's hash chain; `replay` resends a captured request.
 
 mod cli;
+mod controller;
+mod controller_admin;
 mod logging;
+mod proxy_runtime;
+mod push_metrics;
+mod push_proxy;
 mod run;
 
 use clap::Parser;
@@ -20,6 +26,8 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = match cli.command {
         cli::Command::Run(args) => run::run(*args),
+        cli::Command::Proxy(args) => push_proxy::proxy(*args),
+        cli::Command::Controller(args) => controller::controller(*args),
         cli::Command::Validate(args) => run::validate(&args),
         cli::Command::Crds(args) => crds(&args),
         cli::Command::Audit(cli::AuditCommand::Verify(args)) => verify_audit(&args),

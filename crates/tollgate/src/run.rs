@@ -1,25 +1,19 @@
 //! `tollgate run` and `tollgate validate`: the controller's translation and the proxy in one
 //! process, reading manifests from files instead of the API server.
 
-use anyhow::Context;
 use prometheus_client::registry::Registry;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
-use tollgate_audit::{AuditLog, AuditOptions};
 use tollgate_controller::{Diagnostic, TranslateOptions, Translation, Versions, files, translate};
-use tollgate_proxy::telemetry::TraceSettings;
-use tollgate_proxy::{CaptureSettings, Proxy, ProxySettings, RequestLimits, StoreConfig};
+use tollgate_proxy::Proxy;
 
 use crate::cli::{FilesArgs, RunArgs};
+use crate::proxy_runtime::{ProxyRuntime, shutdown_signal};
 
 /// How long file events are coalesced before a reload.
-const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
-/// How long queued spans may take to export at shutdown.
-const TRACE_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
 
 fn options() -> TranslateOptions {
     TranslateOptions {
@@ -28,7 +22,7 @@ fn options() -> TranslateOptions {
 }
 
 /// Loads and translates the files; load failures and parse errors become one translation.
-fn load_and_translate(paths: &[PathBuf]) -> anyhow::Result<Translation> {
+pub(crate) fn load_and_translate(paths: &[PathBuf]) -> anyhow::Result<Translation> {
     let (resources, mut parse_diagnostics) = files::load(paths)?;
     let mut translation = translate(&resources, &options());
     parse_diagnostics.append(&mut translation.diagnostics);
@@ -69,7 +63,7 @@ pub(crate) fn validate(args: &FilesArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn log_diagnostics(diagnostics: &[Diagnostic]) {
+pub(crate) fn log_diagnostics(diagnostics: &[Diagnostic]) {
     for d in diagnostics {
         if d.is_error() {
             tracing::error!(kind = %d.kind, namespace = %d.namespace, name = %d.name, field = %d.field, reason = d.reason, "{}", d.message);
@@ -101,114 +95,42 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     let mut registry = Registry::default();
-    let telemetry = tollgate_proxy::telemetry::install(
-        &TraceSettings {
-            endpoint: args.otlp_endpoint.clone(),
-            protocol: args.otlp_protocol.clone(),
-            queue_capacity: args.trace_queue,
-            audit_logs: args.audit_otlp,
-        },
-        &mut registry,
-    )?;
-    if telemetry.is_some() {
-        tracing::info!("exporting traces over OTLP");
-    } else if args.audit_otlp {
-        anyhow::bail!(
-            "--audit-otlp needs an OTLP endpoint (--otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)"
-        );
-    }
-    if args.trace_content && telemetry.is_none() {
-        anyhow::bail!(
-            "--trace-content needs an OTLP endpoint (--otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)"
-        );
-    }
-    if args.audit_capture_bodies && args.audit_log.is_none() && !args.audit_otlp {
-        anyhow::bail!("--audit-capture-bodies needs an audit sink: --audit-log or --audit-otlp");
-    }
-    let audit = match &args.audit_log {
-        None => None,
-        Some(path) => {
-            let options = AuditOptions {
-                max_bytes: args.audit_max_bytes,
-                max_files: args.audit_max_files,
-                buffer: args.audit_buffer,
-            };
-            let log = AuditLog::open(path, options)
-                .with_context(|| format!("cannot open the audit log {}", path.display()))?;
-            tracing::info!(path = %path.display(), "recording every request in the audit log");
-            Some(Arc::new(log))
-        }
-    };
-    let settings = ProxySettings {
-        listen_address: args.listen_address,
-        limits: RequestLimits {
-            max_body_bytes: args.max_request_bytes,
-            body_timeout: args.body_timeout,
-        },
-        budget_store: match args.budget_store.as_str() {
-            "memory" => StoreConfig::Memory,
-            url => StoreConfig::Redis {
-                url: url.to_string(),
-                timeout: args.budget_store_timeout,
-                namespace: args.budget_store_namespace.clone(),
-            },
-        },
-        audit: audit.clone(),
-        audit_otlp: telemetry.as_ref().and_then(|t| t.audit_logger()),
-        capture: (args.audit_capture_bodies || args.trace_content).then(|| {
-            Arc::new(CaptureSettings {
-                in_audit: args.audit_capture_bodies,
-                in_spans: args.trace_content,
-                max_bytes: args.audit_capture_max_bytes,
-                redact: args.audit_redact.clone(),
-            })
-        }),
-    };
-    let proxy = Arc::new(Proxy::new(settings, &mut registry)?);
+    let mut runtime = ProxyRuntime::start(&args.proxy, &mut registry)?;
+    let proxy = runtime.proxy.clone();
     let mut versions = Versions::default();
     proxy.apply(&versions.publish(translation.configs)).await?;
-    proxy.spawn_budget_gauges(args.budget_gauge_interval);
-
-    let admin = tokio::net::TcpListener::bind(args.admin_addr)
-        .await
-        .with_context(|| format!("cannot listen on the admin address {}", args.admin_addr))?;
-    tracing::info!(address = %args.admin_addr, "admin server listening");
-    let admin_task = tokio::spawn(tollgate_proxy::admin::serve(
-        admin,
-        proxy.clone(),
-        Arc::new(registry),
-    ));
+    proxy.spawn_budget_gauges(args.proxy.budget_gauge_interval);
+    runtime.serve_admin(args.proxy.admin_addr, registry).await?;
 
     let (changed_tx, mut changed) = mpsc::channel(1);
     let _watcher = files::watch(&paths, RELOAD_DEBOUNCE, changed_tx)?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+    let shutdown = shutdown_signal()?;
+    tokio::pin!(shutdown);
     loop {
         tokio::select! {
             Some(()) = changed.recv() => reload(&paths, &proxy, &mut versions).await,
-            _ = terminate.recv() => break,
-            _ = interrupt.recv() => break,
+            () = &mut shutdown => break,
         }
     }
-
-    tracing::info!(
-        deadline_s = args.drain_timeout.as_secs(),
-        "shutting down: no new connections, finishing requests in flight"
-    );
-    let drained = proxy.drain(args.drain_timeout).await;
-    if let Some(telemetry) = telemetry {
-        telemetry.shutdown(TRACE_FLUSH_DEADLINE).await;
-    }
-    if let Some(audit) = audit {
-        audit.close().await;
-    }
-    admin_task.abort();
-    if drained {
-        tracing::info!("all requests finished; exiting");
-    } else {
-        tracing::warn!("drain deadline passed with requests still open; exiting");
-    }
+    runtime.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why a changed translation must not replace the last good configuration, if it must not.
+/// `tollgate run` and `tollgate controller --files` follow the same rules.
+pub(crate) fn reload_refusal(translation: &Translation) -> Option<&'static str> {
+    if translation.has_errors() {
+        return Some(
+            "the changed manifests have errors (listed above); keeping the last good configuration",
+        );
+    }
+    if translation.configs.is_empty() {
+        // An emptied or half-written file must not take every listener down.
+        return Some(
+            "the changed manifests hold no Gateway of class tollgate; keeping the last good configuration",
+        );
+    }
+    None
 }
 
 /// Re-reads the files and applies them, or keeps the last good configuration.
@@ -222,18 +144,8 @@ async fn reload(paths: &[PathBuf], proxy: &Proxy, versions: &mut Versions) {
         }
     };
     log_diagnostics(&translation.diagnostics);
-    if translation.has_errors() {
-        tracing::error!(
-            "the changed manifests have errors (listed above); keeping the last good configuration"
-        );
-        proxy.count_reload(false);
-        return;
-    }
-    if translation.configs.is_empty() {
-        // An emptied or half-written file must not take every listener down.
-        tracing::error!(
-            "the changed manifests hold no Gateway of class tollgate; keeping the last good configuration"
-        );
+    if let Some(refusal) = reload_refusal(&translation) {
+        tracing::error!("{refusal}");
         proxy.count_reload(false);
         return;
     }
