@@ -12,6 +12,7 @@ pub mod crd;
 mod jwt_provider;
 mod mcp_server;
 mod model_provider;
+pub mod schema;
 
 pub use ai_route::{
     AIRoute, AIRouteBackend, AIRouteMCP, AIRouteMatch, AIRouteRule, AIRouteSpec, AIRouteStatus,
