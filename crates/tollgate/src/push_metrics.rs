@@ -138,3 +138,51 @@ impl Collector for ControllerPushMetrics {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use tollgate_push::ServerLimits;
+
+    #[test]
+    fn the_dashboard_charts_only_push_metrics_that_are_served() {
+        let mut registry = Registry::default();
+        let proxy = ProxyPushMetrics::register(&mut registry);
+        proxy.count(true);
+        let server = SnapshotServer::new(ServerLimits::default());
+        server
+            .publish("default/ai-gateway", 1, &Bytes::from_static(b"{}"))
+            .unwrap();
+        registry.register_collector(Box::new(ControllerPushMetrics(server)));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../../deploy/grafana/tollgate.json")).unwrap();
+        let charted: Vec<String> = dashboard["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|panel| panel["targets"].as_array().unwrap())
+            .flat_map(|target| {
+                target["expr"]
+                    .as_str()
+                    .unwrap()
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .filter(|word| word.starts_with("tollgate_config_push_"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(charted.len() >= 5, "{charted:?}");
+        for name in charted {
+            assert!(
+                text.lines()
+                    .any(|line| line.starts_with(&format!("{name} "))
+                        || line.starts_with(&format!("{name}{{"))),
+                "the dashboard charts {name}, which neither proxy nor controller serves:\n{text}"
+            );
+        }
+    }
+}
