@@ -10,6 +10,9 @@ pub const GROUP: &str = "tollgate.dev";
 pub const VERSION: &str = "v1alpha1";
 /// Label that marks a Secret as holding a Tollgate API key (value `"true"`).
 pub const API_KEY_LABEL: &str = "tollgate.dev/api-key";
+/// Label on a Service that exposes a Gateway's proxies, naming the Gateway (in the Service's
+/// namespace); the controller reports the Service's addresses in the Gateway's status.
+pub const GATEWAY_LABEL: &str = "tollgate.dev/gateway";
 /// Label naming the team that owns an API key Secret.
 pub const TEAM_LABEL: &str = "tollgate.dev/team";
 /// Label naming the user that owns an API key Secret.

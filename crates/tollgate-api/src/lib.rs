@@ -24,8 +24,9 @@ pub use budget_policy::{
     BudgetSubject, BudgetSubjectKind, BudgetWindow, FailureMode,
 };
 pub use common::{
-    API_KEY_LABEL, API_KEY_SHA256_ANNOTATION, EXPIRES_AT_ANNOTATION, GROUP, ParentReference,
-    ResourceStatus, RouteParentStatus, SecretKeyRef, TEAM_LABEL, USER_LABEL, VERSION,
+    API_KEY_LABEL, API_KEY_SHA256_ANNOTATION, EXPIRES_AT_ANNOTATION, GATEWAY_LABEL, GROUP,
+    ParentReference, ResourceStatus, RouteParentStatus, SecretKeyRef, TEAM_LABEL, USER_LABEL,
+    VERSION,
 };
 pub use jwt_provider::{
     ClaimMappings, JWTProvider, JWTProviderSpec, JWTProviderStatus, JwksSource,
@@ -46,6 +47,7 @@ pub mod upstream {
     pub use gateway_api::gatewayclasses::GatewayClass;
     pub use gateway_api::gateways::Gateway;
     pub use gateway_api::httproutes::HttpRoute;
-    pub use k8s_openapi::api::core::v1::Secret;
+    pub use gateway_api::referencegrants::ReferenceGrant;
+    pub use k8s_openapi::api::core::v1::{Secret, Service};
     pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 }

@@ -1,6 +1,8 @@
 //! The set of resources translation reads.
 
-use tollgate_api::upstream::{Gateway, GatewayClass, HttpRoute, ObjectMeta, Secret};
+use tollgate_api::upstream::{
+    Gateway, GatewayClass, HttpRoute, ObjectMeta, ReferenceGrant, Secret,
+};
 use tollgate_api::{AIRoute, BudgetPolicy, JWTProvider, MCPServer, ModelProvider};
 
 /// One resource of a kind translation understands.
@@ -80,6 +82,8 @@ pub struct Resources {
     pub jwt_providers: Vec<JWTProvider>,
     /// Secrets: provider credentials, TLS certificates, API keys.
     pub secrets: Vec<Secret>,
+    /// ReferenceGrants: which cross-namespace references their target namespaces allow.
+    pub reference_grants: Vec<ReferenceGrant>,
 }
 
 impl Resources {

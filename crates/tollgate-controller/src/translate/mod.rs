@@ -12,6 +12,7 @@ mod jwt;
 mod keys;
 mod matches;
 mod mcp;
+mod parents;
 mod pending;
 mod policy;
 mod providers;
@@ -25,6 +26,8 @@ use std::collections::BTreeMap;
 use tollgate_config::{GatewayConfig, ObjectRef};
 
 use crate::{Diagnostic, Resources};
+
+pub use parents::{ParentAttachment, RouteAttachments, RouteId, RouteKind};
 
 /// The `controllerName` of GatewayClasses that Tollgate serves.
 pub const CONTROLLER_NAME: &str = "tollgate.dev/gateway-controller";
@@ -45,6 +48,8 @@ pub struct Translation {
     pub configs: BTreeMap<ObjectRef, GatewayConfig>,
     /// Everything found wrong, errors first, then in resource order.
     pub diagnostics: Vec<Diagnostic>,
+    /// How every parentRef of every route fared, for route and Gateway status.
+    pub routes: BTreeMap<RouteId, RouteAttachments>,
 }
 
 impl Translation {
@@ -70,12 +75,21 @@ pub fn translate(resources: &Resources, options: &TranslateOptions) -> Translati
         mcp_servers: &mcp_servers,
         secrets: &secrets,
     };
-    let mut configs = routes::attach_all(
+    let parents = parents::Parents {
+        served: &gateways,
+        existing: resources
+            .gateways
+            .iter()
+            .map(|g| ObjectRef::new(namespace_of(&g.metadata), name_of(&g.metadata)))
+            .collect(),
+    };
+    let (mut configs, mut routes) = routes::attach_all(
         &resources.ai_routes,
-        &gateways,
+        &parents,
         &references,
         &mut diagnostics,
     );
+    routes.extend(http_route_attachments(resources, &parents));
     for config in configs.values_mut() {
         config.api_keys = api_keys.clone();
         config.budgets = budgets.clone();
@@ -86,7 +100,35 @@ pub fn translate(resources: &Resources, options: &TranslateOptions) -> Translati
     Translation {
         configs,
         diagnostics,
+        routes,
     }
+}
+
+/// Where HTTPRoutes attach. They serve nothing yet (see [`pending`]), but their parents are
+/// resolved so that status can say so on the Gateways they name.
+fn http_route_attachments<'r>(
+    resources: &'r Resources,
+    parents: &'r parents::Parents<'_>,
+) -> impl Iterator<Item = (RouteId, RouteAttachments)> + 'r {
+    resources.http_routes.iter().map(|route| {
+        let name = ObjectRef::new(namespace_of(&route.metadata), name_of(&route.metadata));
+        let outcomes = route
+            .spec
+            .parent_refs
+            .iter()
+            .flatten()
+            .map(|parent| parents.resolve(&parents::from_http_route(parent), &name))
+            .collect();
+        let id = RouteId {
+            kind: RouteKind::HTTPRoute,
+            route: name,
+        };
+        let attachments = RouteAttachments {
+            parents: outcomes,
+            served: false,
+        };
+        (id, attachments)
+    })
 }
 
 /// The namespace of a resource; sources always set it, but a missing one reads as `default`.

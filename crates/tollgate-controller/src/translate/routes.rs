@@ -1,13 +1,14 @@
 //! AIRoutes → the rules of each Gateway they attach to, in precedence order.
 
 use std::collections::{BTreeMap, HashMap};
-use tollgate_api::{AIRoute, AIRouteRule, Access as ApiAccess, ParentReference};
+use tollgate_api::{AIRoute, AIRouteRule, Access as ApiAccess};
 use tollgate_config::{
     Access, Backend, GatewayConfig, McpEndpoint, ObjectRef, ProviderId, RouteTable, Rule, Secret,
 };
 
 use super::gateways::ServedGateway;
 use super::mcp::McpServers;
+use super::parents::{ParentAttachment, Parents, RouteAttachments, RouteId, RouteKind};
 use super::providers::Providers;
 use super::secrets::SecretIndex;
 use super::{matches, policy};
@@ -29,15 +30,18 @@ pub(super) struct References<'a> {
     /// Secrets.
     pub(super) secrets: &'a SecretIndex<'a>,
 }
-const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
-/// Builds every served Gateway's configuration from the routes that attach to it.
+/// Builds every served Gateway's configuration from the routes that attach to it, and tells
+/// how every parentRef of every route fared.
 pub(super) fn attach_all(
     routes: &[AIRoute],
-    gateways: &[ServedGateway],
+    parents: &Parents<'_>,
     references: &References<'_>,
     diagnostics: &mut Vec<Diagnostic>,
-) -> BTreeMap<ObjectRef, GatewayConfig> {
+) -> (
+    BTreeMap<ObjectRef, GatewayConfig>,
+    BTreeMap<RouteId, RouteAttachments>,
+) {
     let mut ordered: Vec<&AIRoute> = routes.iter().collect();
     ordered.sort_by(|a, b| {
         let key = |r: &AIRoute| {
@@ -50,52 +54,72 @@ pub(super) fn attach_all(
         key(a).cmp(&key(b))
     });
 
-    let mut rules_by_gateway: HashMap<&ObjectRef, Vec<AttachedRule<'_>>> = HashMap::new();
+    let mut rules_by_gateway: HashMap<ObjectRef, Vec<AttachedRule<'_>>> = HashMap::new();
+    let mut attachments = BTreeMap::new();
     for route in ordered {
         let route_name = ObjectRef::new(namespace_of(&route.metadata), name_of(&route.metadata));
-        if !rules_are_valid(route, &route_name, references, diagnostics) {
-            continue;
-        }
+        let served = rules_are_valid(route, &route_name, references, diagnostics);
+        let outcomes: Vec<ParentAttachment> = route
+            .spec
+            .parent_refs
+            .iter()
+            .map(|parent| parents.resolve(parent, &route_name))
+            .collect();
         // A Gateway's rules are shared by all its listeners: a route attached to it through
         // several parentRefs (one per listener, say) adds its rules once.
         let mut attached: Vec<&ObjectRef> = Vec::new();
-        for (index, parent) in route.spec.parent_refs.iter().enumerate() {
-            let field = format!("spec.parentRefs[{index}]");
-            match attach(parent, &route_name, gateways) {
-                Ok(gateway) if attached.contains(&&gateway.name) => {}
-                Ok(gateway) => {
-                    attached.push(&gateway.name);
-                    let rules = rules_by_gateway.entry(&gateway.name).or_default();
-                    rules.extend(
-                        route
-                            .spec
-                            .rules
-                            .iter()
-                            .enumerate()
-                            .map(|(i, r)| AttachedRule {
+        for (index, outcome) in outcomes.iter().enumerate() {
+            let (reason, message) = match outcome {
+                ParentAttachment::Attached { gateway, .. } => {
+                    if served && !attached.contains(&gateway) {
+                        attached.push(gateway);
+                        let rules = rules_by_gateway.entry(gateway.clone()).or_default();
+                        rules.extend(route.spec.rules.iter().enumerate().map(|(i, r)| {
+                            AttachedRule {
                                 route: route_name.clone(),
                                 index: i,
                                 rule: r,
                                 route_access: route.spec.access.as_ref(),
-                            }),
-                    );
+                            }
+                        }));
+                    }
+                    continue;
                 }
-                Err((reason, message)) => diagnostics.push(
-                    Diagnostic::error(
-                        KIND,
-                        &route_name.namespace,
-                        &route_name.name,
-                        field,
-                        reason,
-                        message,
-                    )
-                    .warning(),
+                ParentAttachment::Refused {
+                    reason, message, ..
+                }
+                | ParentAttachment::Unresolved { reason, message } => (*reason, message.clone()),
+                ParentAttachment::Foreign { gateway } => (
+                    "NoMatchingParent",
+                    format!("Gateway {gateway} is not of a Tollgate GatewayClass"),
                 ),
-            }
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    KIND,
+                    &route_name.namespace,
+                    &route_name.name,
+                    format!("spec.parentRefs[{index}]"),
+                    reason,
+                    message,
+                )
+                .warning(),
+            );
         }
+        attachments.insert(
+            RouteId {
+                kind: RouteKind::AIRoute,
+                route: route_name,
+            },
+            RouteAttachments {
+                parents: outcomes,
+                served,
+            },
+        );
     }
 
-    gateways
+    let configs = parents
+        .served
         .iter()
         .map(|gateway| {
             let rules = rules_by_gateway.remove(&gateway.name).unwrap_or_default();
@@ -104,7 +128,8 @@ pub(super) fn attach_all(
                 build_config(gateway, rules, references),
             )
         })
-        .collect()
+        .collect();
+    (configs, attachments)
 }
 
 /// Checks every rule of a route; a route with any invalid rule is left out entirely, so that
@@ -305,64 +330,6 @@ fn mcp_rule_is_valid(
             e.message(&route.namespace, &key.name, &key.key),
         ),
     }
-}
-
-/// Finds the served Gateway a parent reference names and checks that the route may attach.
-fn attach<'g>(
-    parent: &ParentReference,
-    route: &ObjectRef,
-    gateways: &'g [ServedGateway],
-) -> Result<&'g ServedGateway, (&'static str, String)> {
-    let group = parent.group.as_deref().unwrap_or(GATEWAY_GROUP);
-    let kind = parent.kind.as_deref().unwrap_or("Gateway");
-    if group != GATEWAY_GROUP || kind != "Gateway" {
-        return Err((
-            "InvalidKind",
-            format!("parentRefs must name a {GATEWAY_GROUP} Gateway, not {group}/{kind}"),
-        ));
-    }
-    let wanted = ObjectRef::new(
-        parent.namespace.as_deref().unwrap_or(&route.namespace),
-        &parent.name,
-    );
-    let gateway = gateways.iter().find(|g| g.name == wanted).ok_or_else(|| {
-        (
-            "NoMatchingParent",
-            format!("Gateway {wanted} does not exist or is not of a Tollgate GatewayClass"),
-        )
-    })?;
-    let listeners: Vec<&String> = match &parent.section_name {
-        Some(section) => gateway
-            .allowed_namespaces
-            .keys()
-            .filter(|l| *l == section)
-            .collect(),
-        None => gateway.allowed_namespaces.keys().collect(),
-    };
-    if listeners.is_empty() {
-        return Err((
-            "NoMatchingParent",
-            match &parent.section_name {
-                Some(section) => format!("Gateway {wanted} has no listener {section:?}"),
-                None => format!("Gateway {wanted} has no usable listener"),
-            },
-        ));
-    }
-    let allowed = listeners.iter().any(|l| {
-        gateway.allowed_namespaces[*l]
-            .as_ref()
-            .is_none_or(|ns| *ns == route.namespace)
-    });
-    if !allowed {
-        return Err((
-            "NotAllowedByListeners",
-            format!(
-                "Gateway {wanted}'s listeners do not allow routes from namespace {}",
-                route.namespace
-            ),
-        ));
-    }
-    Ok(gateway)
 }
 
 /// A valid rule attached to a Gateway, with what it needs from its route.

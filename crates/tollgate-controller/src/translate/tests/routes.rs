@@ -597,3 +597,85 @@ fn access_of_the_route_and_of_the_rule_must_both_allow() {
     assert!(b.allows(&identity("research", "bob")));
     assert!(!b.allows(&identity("finance", "bob")));
 }
+
+#[test]
+fn the_outcome_of_every_parent_ref_is_kept_for_status() {
+    use crate::{ParentAttachment, RouteAttachments, RouteId, RouteKind};
+    let other_class = gateway("default", "istio-gateway", HTTP_LISTENER)
+        .replace("gatewayClassName: tollgate", "gatewayClassName: istio");
+    let ai_route = route(
+        "default",
+        "chat",
+        "{parentRefs: [{name: ai-gateway}, {name: ai-gateway, sectionName: admin}, {name: istio-gateway}, {name: missing}, {name: ai-gateway, kind: Service}], rules: [{backends: [{provider: openai}]}]}",
+    );
+    let broken = route(
+        "default",
+        "broken",
+        "{parentRefs: [{name: ai-gateway, sectionName: public}], rules: [{backends: [{provider: gone}]}]}",
+    );
+    let http_route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: web, namespace: default}\nspec: {parentRefs: [{name: ai-gateway}]}\n".to_string();
+    let translation = run_with(
+        "[{name: http, protocol: HTTP, port: 8080}, {name: public, protocol: HTTP, port: 8081, allowedRoutes: {namespaces: {from: All}}}]",
+        &[other_class, ai_route, broken, http_route],
+    );
+    let id = |kind, name: &str| RouteId {
+        kind,
+        route: ObjectRef::new("default", name),
+    };
+    let gw = ObjectRef::new("default", "ai-gateway");
+    let both = vec!["http".to_string(), "public".to_string()];
+    let chat = &translation.routes[&id(RouteKind::AIRoute, "chat")];
+    assert!(chat.served);
+    assert_eq!(
+        chat.parents[0],
+        ParentAttachment::Attached {
+            gateway: gw.clone(),
+            listeners: both.clone()
+        }
+    );
+    assert!(matches!(
+        &chat.parents[1],
+        ParentAttachment::Refused { gateway, reason: "NoMatchingParent", .. } if *gateway == gw
+    ));
+    assert_eq!(
+        chat.parents[2],
+        ParentAttachment::Foreign {
+            gateway: ObjectRef::new("default", "istio-gateway")
+        }
+    );
+    assert!(matches!(
+        chat.parents[3],
+        ParentAttachment::Unresolved {
+            reason: "NoMatchingParent",
+            ..
+        }
+    ));
+    assert!(matches!(
+        chat.parents[4],
+        ParentAttachment::Unresolved {
+            reason: "InvalidKind",
+            ..
+        }
+    ));
+    assert_eq!(
+        translation.routes[&id(RouteKind::AIRoute, "broken")],
+        RouteAttachments {
+            parents: vec![ParentAttachment::Attached {
+                gateway: gw.clone(),
+                listeners: vec!["public".into()]
+            }],
+            served: false,
+        }
+    );
+    assert_eq!(
+        translation.routes[&id(RouteKind::HTTPRoute, "web")],
+        RouteAttachments {
+            parents: vec![ParentAttachment::Attached {
+                gateway: gw,
+                listeners: both
+            }],
+            served: false,
+        }
+    );
+    assert_eq!(rule_names(&translation), ["default/chat#0"]);
+}
