@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -243,3 +244,19 @@ def test_a_proxy_waits_for_the_controller_and_a_foreign_certificate_gets_nothing
     assert foreign.metric("tollgate_config_push_applied_version") == 0
     assert "proxy-foreign" not in deployment.controller.status()["proxies"]
     assert "handshake" in deployment.controller.proc.stderr()
+
+
+def test_without_files_or_a_cluster_the_controller_says_what_it_needs(tmp_path: Path) -> None:
+    """No --files means the Kubernetes API server; with none reachable, a clear error, at once."""
+    pki = Pki(tmp_path / "pki")
+    cert, key = pki.issue("controller", LOOPBACK)
+    environment = {key_: value for key_, value in os.environ.items()
+                   if key_ not in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")}
+    environment["KUBECONFIG"] = str(tmp_path / "no-such-kubeconfig")
+    finished = subprocess.run(
+        [str(binary("tollgate")), "controller", "--tls-cert", str(cert), "--tls-key", str(key),
+         "--client-ca", str(pki.ca_file), "--push-listen", f"{LOOPBACK}:{free_port()}",
+         "--admin-addr", f"{LOOPBACK}:{free_port()}"],
+        env=environment, capture_output=True, text=True, timeout=30)
+    assert finished.returncode != 0
+    assert "Kubernetes API server" in finished.stderr and "--files" in finished.stderr, finished.stderr

@@ -127,8 +127,19 @@ pub(crate) struct PushProxyArgs {
 pub(crate) struct ControllerArgs {
     /// Manifest files or folders to serve (searched recursively for .yaml, .yml and .json),
     /// reloaded when they change.
+    /// Without any, the resources come from the Kubernetes API server (in-cluster config, or
+    /// KUBECONFIG), with leader election among replicas.
     #[arg(short = 'f', long = "files", visible_alias = "filename", num_args = 1..)]
     pub(crate) files: Vec<PathBuf>,
+    /// The namespace of the leader Lease (default: $POD_NAMESPACE, else the client's namespace).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub(crate) leader_election_namespace: Option<String>,
+    /// The leader Lease's name.
+    #[arg(long, default_value = "tollgate-controller")]
+    pub(crate) leader_election_lease: String,
+    /// This replica's name in the Lease (default: $POD_NAME, else the host name).
+    #[arg(long, env = "POD_NAME")]
+    pub(crate) identity: Option<String>,
     /// Where proxies subscribe to their Gateway's configuration (HTTP/2, mutual TLS).
     #[arg(long, default_value = "0.0.0.0:9443", env = "TOLLGATE_PUSH_LISTEN")]
     pub(crate) push_listen: SocketAddr,

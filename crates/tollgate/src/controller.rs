@@ -1,6 +1,8 @@
-//! `tollgate controller`: turns manifests into one snapshot per Gateway and pushes them to
-//! the proxies that subscribe (see `tollgate_push`). A source yields [`Translation`]s
-//! (today manifest files, watched for changes); [`Publisher`] numbers and publishes them.
+//! `tollgate controller`: turns resources into one snapshot per Gateway and pushes them to
+//! the proxies that subscribe (see `tollgate_push`). The resources come from manifest files
+//! (watched for changes) or from the Kubernetes API server (`tollgate_controller::kubernetes`,
+//! which also writes status and elects a leader); [`PushPublisher`] numbers and publishes
+//! the translations and reads the proxies' acknowledgements back.
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -13,7 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tollgate_config::wire;
-use tollgate_controller::{Translation, Versions, files};
+use tollgate_controller::kubernetes::{ControllerHandle, KubernetesSettings};
+use tollgate_controller::{Programmed, Publisher as _, Translation, Versions, files};
 use tollgate_push::{ServerLimits, SnapshotServer};
 
 use crate::cli::ControllerArgs;
@@ -34,12 +37,12 @@ pub(crate) fn controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ControllerArgs) -> anyhow::Result<ExitCode> {
-    if args.files.is_empty() {
-        anyhow::bail!("give the manifests to serve with --files FILE_OR_FOLDER...");
-    }
     let tls =
         tollgate_push::server_config_from_files(&args.tls_cert, &args.tls_key, &args.client_ca)?;
-    let mut translations = watch_files(args.files.clone())?;
+    let source = match args.files.is_empty() {
+        true => Source::Kubernetes(kubernetes_settings(&args).await?),
+        false => Source::Files(watch_files(args.files.clone())?),
+    };
     let server = SnapshotServer::new(ServerLimits::default());
 
     let listener = tokio::net::TcpListener::bind(args.push_listen)
@@ -67,19 +70,36 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         }),
     ));
 
-    let mut publisher = Publisher::new(server);
+    let publisher = Arc::new(PushPublisher::new(server));
     let shutdown = shutdown_signal()?;
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            translation = translations.recv() => match translation {
-                Some(translation) => {
-                    publisher.publish(translation.configs);
-                    ready.store(true, Ordering::Release);
+    match source {
+        Source::Files(mut translations) => {
+            tokio::pin!(shutdown);
+            loop {
+                tokio::select! {
+                    translation = translations.recv() => match translation {
+                        Some(translation) => {
+                            publisher.publish(&translation.configs);
+                            ready.store(true, Ordering::Release);
+                        }
+                        None => anyhow::bail!("the manifest source stopped"),
+                    },
+                    () = &mut shutdown => break,
                 }
-                None => anyhow::bail!("the manifest source stopped"),
-            },
-            () = &mut shutdown => break,
+            }
+        }
+        Source::Kubernetes((client, settings)) => {
+            let handle = ControllerHandle::default();
+            let follow = tokio::spawn(follow_leadership(
+                client.clone(),
+                settings.namespace.clone(),
+                settings.identity.clone(),
+                handle.clone(),
+                ready.clone(),
+            ));
+            tollgate_controller::kubernetes::run(client, settings, publisher, handle, shutdown)
+                .await;
+            follow.abort();
         }
     }
     tracing::info!("shutting down: closing the proxies' subscriptions");
@@ -138,33 +158,148 @@ fn watch_files(paths: Vec<PathBuf>) -> anyhow::Result<mpsc::Receiver<Translation
     Ok(received)
 }
 
-/// Numbers each Gateway's configuration and publishes the ones that changed.
-struct Publisher {
-    server: SnapshotServer,
-    versions: Versions,
-    /// The version published for each Gateway (`namespace/name`).
-    published: BTreeMap<String, u64>,
+/// Where the controller's resources come from.
+enum Source {
+    /// Manifest files: their translations, as they change.
+    Files(mpsc::Receiver<Translation>),
+    /// The Kubernetes API server.
+    Kubernetes((kube::Client, KubernetesSettings)),
 }
 
-impl Publisher {
+/// A client of the API server (in-cluster, or from KUBECONFIG) and who this replica is.
+async fn kubernetes_settings(
+    args: &ControllerArgs,
+) -> anyhow::Result<(kube::Client, KubernetesSettings)> {
+    let client = kube::Client::try_default().await.context(
+        "cannot reach the Kubernetes API server (no in-cluster configuration and no usable \
+         KUBECONFIG); give --files to serve manifests from files instead",
+    )?;
+    let namespace = args
+        .leader_election_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let identity = args
+        .identity
+        .clone()
+        .or_else(crate::push_proxy::host_name)
+        .context("cannot tell this replica's name: give --identity or set POD_NAME")?;
+    let mut settings = KubernetesSettings::new(namespace, identity);
+    settings.lease_name = args.leader_election_lease.clone();
+    tracing::info!(
+        namespace = settings.namespace,
+        identity = settings.identity,
+        lease = settings.lease_name,
+        "watching the Kubernetes API server"
+    );
+    Ok((client, settings))
+}
+
+/// The label the leader's Pod carries; the push Service selects it, so proxies subscribe to
+/// the leader, which sees every acknowledgement and writes `Programmed` from them.
+const LEADER_LABEL: &str = "tollgate.dev/leader";
+/// How often a failed relabelling is tried again.
+const RELABEL_RETRY: Duration = Duration::from_secs(2);
+
+/// Ready once the first reconcile published (every replica, so rolling updates proceed);
+/// the Pod `pod` labelled [`LEADER_LABEL`] while this replica leads.
+async fn follow_leadership(
+    client: kube::Client,
+    namespace: String,
+    pod: String,
+    handle: ControllerHandle,
+    ready: Arc<AtomicBool>,
+) {
+    let reconciled = handle.clone();
+    let readiness = tokio::spawn(async move {
+        while reconciled.counters().reconciles() == 0 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        ready.store(true, Ordering::Release);
+    });
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client, &namespace);
+    let mut leading = handle.leadership();
+    loop {
+        let leader = *leading.borrow_and_update();
+        let value = leader.then_some("true");
+        let patch = serde_json::json!({"metadata": {"labels": {LEADER_LABEL: value}}});
+        loop {
+            let params = kube::api::PatchParams::default();
+            match pods
+                .patch(&pod, &params, &kube::api::Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(pod, leader, "leader label updated");
+                    break;
+                }
+                Err(kube::Error::Api(status)) if status.code == 404 => {
+                    tracing::warn!(
+                        pod,
+                        "no Pod of this name to label as leader: proxies reach the push port of \
+                         whichever replica the Service picks"
+                    );
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(pod, %error, "cannot update the leader label; trying again");
+                    tokio::select! {
+                        () = tokio::time::sleep(RELABEL_RETRY) => {}
+                        changed = leading.changed() => {
+                            if changed.is_err() { readiness.abort(); return; }
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if leading.changed().await.is_err() {
+            readiness.abort();
+            return;
+        }
+    }
+}
+
+/// Numbers each Gateway's configuration, publishes the ones that changed, and tells from the
+/// proxies' acknowledgements whether each Gateway is programmed.
+struct PushPublisher {
+    server: SnapshotServer,
+    state: parking_lot::Mutex<Published>,
+}
+
+/// What was published so far.
+#[derive(Default)]
+struct Published {
+    versions: Versions,
+    /// The version published for each Gateway (`namespace/name`).
+    by_gateway: BTreeMap<String, u64>,
+}
+
+impl PushPublisher {
     fn new(server: SnapshotServer) -> Self {
         Self {
             server,
-            versions: Versions::default(),
-            published: BTreeMap::new(),
+            state: parking_lot::Mutex::new(Published::default()),
         }
     }
+}
 
+impl tollgate_controller::Publisher for PushPublisher {
     /// Publishes this set of configurations; Gateways not in it are removed.
     fn publish(
-        &mut self,
-        configs: BTreeMap<tollgate_config::ObjectRef, tollgate_config::GatewayConfig>,
+        &self,
+        configs: &BTreeMap<tollgate_config::ObjectRef, tollgate_config::GatewayConfig>,
     ) {
-        let snapshots = self.versions.publish(configs);
+        let mut state = self.state.lock();
+        let Published {
+            versions,
+            by_gateway,
+        } = &mut *state;
+        let snapshots = versions.publish(configs.clone());
         let mut published = BTreeMap::new();
         for (gateway, snapshot) in &snapshots {
             let name = gateway.to_string();
-            if self.published.get(&name) != Some(&snapshot.version) {
+            if by_gateway.get(&name) != Some(&snapshot.version) {
                 let payload = Bytes::from(wire::encode(snapshot));
                 match self.server.publish(&name, snapshot.version, &payload) {
                     Ok(()) => tracing::info!(
@@ -182,10 +317,124 @@ impl Publisher {
             published.insert(name, snapshot.version);
         }
         let names: BTreeSet<&String> = published.keys().collect();
-        for gone in self.published.keys().filter(|g| !names.contains(g)) {
+        for gone in by_gateway.keys().filter(|g| !names.contains(g)) {
             tracing::info!(gateway = gone, "Gateway removed; telling its proxies");
         }
         self.server.retain(|g| names.contains(&g.to_string()));
-        self.published = published;
+        *by_gateway = published;
+    }
+
+    fn programmed(&self, gateway: &tollgate_config::ObjectRef) -> Programmed {
+        let state = self.server.state();
+        let Some(pushed) = state.get(&gateway.to_string()) else {
+            return Programmed::NoProxies;
+        };
+        let Some(version) = pushed.version else {
+            return Programmed::NoProxies;
+        };
+        programmed(version, pushed)
+    }
+
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.server.changes()
+    }
+}
+
+/// A Gateway's `Programmed` from what its connected proxies did with `version`, the latest:
+/// one that rejected it wins, then one still on an older version.
+fn programmed(version: u64, pushed: &tollgate_push::GatewayPushState) -> Programmed {
+    let connected: Vec<_> = pushed.proxies.iter().filter(|(_, p)| p.connected).collect();
+    if connected.is_empty() {
+        return Programmed::NoProxies;
+    }
+    for (name, proxy) in &connected {
+        if let Some(rejection) = proxy.rejected.as_ref().filter(|r| r.version == version) {
+            return Programmed::Rejected {
+                version,
+                proxy: name.to_string(),
+                error: rejection.error.clone(),
+            };
+        }
+    }
+    if connected
+        .iter()
+        .all(|(_, p)| p.acked_version == Some(version))
+    {
+        Programmed::Programmed { version }
+    } else {
+        Programmed::Pending { version }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_push::{GatewayPushState, ProxyPushState, Rejection};
+
+    fn proxy(connected: bool, acked: Option<u64>, rejected: Option<u64>) -> ProxyPushState {
+        ProxyPushState {
+            connected,
+            acked_version: acked,
+            rejected: rejected.map(|version| Rejection {
+                version,
+                error: "port 8080 in use".into(),
+            }),
+            last_seen: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    fn gateway(proxies: &[(&str, ProxyPushState)]) -> GatewayPushState {
+        GatewayPushState {
+            version: Some(3),
+            proxies: proxies
+                .iter()
+                .map(|(name, p)| (name.to_string(), p.clone()))
+                .collect(),
+            acknowledgements: 0,
+            rejections: 0,
+        }
+    }
+
+    #[test]
+    fn programmed_follows_the_connected_proxies() {
+        let cases = [
+            (vec![], Programmed::NoProxies),
+            (
+                vec![("a", proxy(false, Some(3), None))],
+                Programmed::NoProxies,
+            ),
+            (
+                vec![
+                    ("a", proxy(true, Some(3), None)),
+                    ("b", proxy(true, Some(2), None)),
+                ],
+                Programmed::Pending { version: 3 },
+            ),
+            (
+                vec![
+                    ("a", proxy(true, Some(3), None)),
+                    ("gone", proxy(false, Some(1), None)),
+                ],
+                Programmed::Programmed { version: 3 },
+            ),
+            (
+                vec![
+                    ("a", proxy(true, Some(3), None)),
+                    ("b", proxy(true, Some(2), Some(3))),
+                ],
+                Programmed::Rejected {
+                    version: 3,
+                    proxy: "b".into(),
+                    error: "port 8080 in use".into(),
+                },
+            ),
+            (
+                vec![("a", proxy(true, Some(3), Some(2)))],
+                Programmed::Programmed { version: 3 },
+            ),
+        ];
+        for (proxies, expected) in cases {
+            assert_eq!(programmed(3, &gateway(&proxies)), expected, "{proxies:?}");
+        }
     }
 }

@@ -98,7 +98,7 @@ async fn apply_snapshot(
 }
 
 /// The machine's host name (a pod's name, in Kubernetes).
-fn host_name() -> Option<String> {
+pub(crate) fn host_name() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
