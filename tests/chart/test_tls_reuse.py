@@ -29,7 +29,8 @@ KINDS = [("", "secrets", "Secret", True), ("", "services", "Service", True),
          ("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", False),
          ("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", False),
          ("rbac.authorization.k8s.io", "roles", "Role", True),
-         ("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", True)]
+         ("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", True),
+         ("policy", "poddisruptionbudgets", "PodDisruptionBudget", True)]
 NOT_FOUND = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}
 
 
