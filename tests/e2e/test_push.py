@@ -4,6 +4,7 @@ their last good configuration when the controller goes away."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -94,14 +95,15 @@ class PushProxy:
     """A `tollgate proxy` serving the Gateway on `address`, the listener's port coming from the
     controller's manifest."""
 
-    def __init__(self, launcher: Launcher, name: str, controller: Controller, pki: Pki, address: str):
+    def __init__(self, launcher: Launcher, name: str, controller: Controller, pki: Pki, address: str,
+                 extra: tuple[str, ...] = ()):
         self.name, self.address = name, address
         self.admin = f"http://{LOOPBACK}:{free_port()}"
         cert, key = pki.issue(name)
         argv = [str(binary("tollgate")), "proxy", "--controller", controller.url, "--gateway", GATEWAY,
                 "--ca", str(controller.pki.ca_file), "--cert", str(cert), "--key", str(key),
                 "--proxy-name", name, "--listen-address", address,
-                "--admin-addr", self.admin.removeprefix("http://")]
+                "--admin-addr", self.admin.removeprefix("http://"), *extra]
         self.proc = launcher.spawn(f"tollgate-proxy-{name}", argv)
 
     def wait_ready(self) -> PushProxy:
@@ -140,8 +142,8 @@ class Deployment:
     def manifest(self, **overrides) -> str:
         return render_manifest(**{"port": self.port, "endpoint": self.mock.url, **overrides})
 
-    def proxy(self, name: str, pki: Pki | None = None) -> PushProxy:
-        return PushProxy(self.launcher, name, self.controller, pki or self.pki, ADDRESSES.get(name, LOOPBACK))
+    def proxy(self, name: str, pki: Pki | None = None, extra: tuple[str, ...] = ()) -> PushProxy:
+        return PushProxy(self.launcher, name, self.controller, pki or self.pki, ADDRESSES.get(name, LOOPBACK), extra)
 
 
 @pytest.fixture
@@ -260,3 +262,29 @@ def test_without_files_or_a_cluster_the_controller_says_what_it_needs(tmp_path: 
         env=environment, capture_output=True, text=True, timeout=30)
     assert finished.returncode != 0
     assert "Kubernetes API server" in finished.stderr and "--files" in finished.stderr, finished.stderr
+
+
+def test_budget_use_the_proxies_report_reaches_the_controller(deployment):
+    """Each proxy reports its budget counts; the controller keeps the highest per limit (its
+    /status here; BudgetPolicy.status in a cluster)."""
+    policy = {"apiVersion": "tollgate.dev/v1alpha1", "kind": "BudgetPolicy",
+              "metadata": {"name": "research", "namespace": "default"},
+              "spec": {"subject": {"kind": "Team", "name": "research"},
+                       "limits": [{"window": "Day", "requests": 1000}]}}
+    deployment.controller.write(deployment.manifest() + "---\n" + json.dumps(policy) + "\n")
+    deployment.controller.start()
+    fast = ("--budget-gauge-interval", "200ms")
+    a = deployment.proxy("proxy-a", extra=fast).wait_ready()
+    b = deployment.proxy("proxy-b", extra=fast).wait_ready()
+    deployment.controller.wait_acked(1, "proxy-a", "proxy-b")
+    for _ in range(3):
+        a.assert_serves(deployment.port)
+    b.assert_serves(deployment.port)
+
+    def reported():
+        usage = get(deployment.controller.admin + "/status").json()["budgets"].get("default/research")
+        return usage if usage and usage[0]["used"] == "3" else None
+
+    (usage,) = wait_for(reported, PUSH_TIMEOUT_S, "the proxies' budget reports")
+    assert (usage["window"], usage["unit"], usage["limit"], usage["remaining"]) == ("day", "requests", "1000", "997")
+    assert usage["resetsAt"] and usage["reportedAt"]

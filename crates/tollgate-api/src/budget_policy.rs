@@ -4,7 +4,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::ResourceStatus;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 /// Spend and rate limits for one subject: an API key, a user, a team, a route, or everyone.
 /// Every policy applies to every Gateway Tollgate serves, and a request must fit every policy
@@ -23,6 +23,8 @@ use crate::common::ResourceStatus;
     printcolumn = r#"{"name":"Subject","type":"string","jsonPath":".spec.subject.kind"}"#,
     printcolumn = r#"{"name":"Name","type":"string","jsonPath":".spec.subject.name"}"#,
     printcolumn = r#"{"name":"Enforcement","type":"string","jsonPath":".spec.enforcement"}"#,
+    printcolumn = r#"{"name":"Used","type":"string","jsonPath":".status.usage[0].used"}"#,
+    printcolumn = r#"{"name":"Limit","type":"string","jsonPath":".status.usage[0].limit"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -141,5 +143,41 @@ pub enum FailureMode {
     Closed,
 }
 
-/// What Tollgate observed about this policy.
-pub type BudgetPolicyStatus = ResourceStatus;
+/// What Tollgate observed about this policy: whether it is valid, and how much of each limit
+/// its current window has used, as the proxies last reported it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetPolicyStatus {
+    /// The `metadata.generation` this status was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Accepted`, and why not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// One entry per limit, in `spec.limits` order. Counts shared through Redis are the same
+    /// at every proxy; with the memory store each proxy counts alone and the highest count is
+    /// shown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<BudgetUsage>,
+}
+
+/// One limit's use in its current window.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetUsage {
+    /// The window: `minute`, `hour`, `day` or `month`.
+    pub window: String,
+    /// What is counted: `usd`, `tokens` or `requests`.
+    pub unit: String,
+    /// The limit, in the unit.
+    pub limit: String,
+    /// How much the window has used.
+    pub used: String,
+    /// How much is left.
+    pub remaining: String,
+    /// When the window resets (calendar windows) or its oldest count stops counting (rolling
+    /// windows), RFC 3339.
+    pub resets_at: String,
+    /// When a proxy reported these counts, RFC 3339.
+    pub reported_at: String,
+}

@@ -21,7 +21,7 @@ pub use ai_route::{
 };
 pub use budget_policy::{
     BudgetEnforcement, BudgetLimit, BudgetPolicy, BudgetPolicySpec, BudgetPolicyStatus,
-    BudgetSubject, BudgetSubjectKind, BudgetWindow, FailureMode,
+    BudgetSubject, BudgetSubjectKind, BudgetUsage, BudgetWindow, FailureMode,
 };
 pub use common::{
     API_KEY_LABEL, API_KEY_SHA256_ANNOTATION, EXPIRES_AT_ANNOTATION, GATEWAY_LABEL, GROUP,

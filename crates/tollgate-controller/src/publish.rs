@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use tollgate_api::BudgetUsage;
 use tollgate_config::{GatewayConfig, ObjectRef};
 
 /// Delivers configurations to proxies and reports what they made of them.
@@ -18,9 +19,16 @@ pub trait Publisher: Send + Sync {
     /// What the proxies of `gateway` made of its latest published version.
     fn programmed(&self, gateway: &ObjectRef) -> Programmed;
 
-    /// A counter that moves whenever what [`Publisher::programmed`] returns may have changed
-    /// (a proxy connected, acknowledged, rejected or went away).
+    /// A counter that moves whenever what [`Publisher::programmed`] or
+    /// [`Publisher::budget_usage`] returns may have changed (a proxy connected, acknowledged,
+    /// rejected, reported or went away).
     fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Each BudgetPolicy's use of its limits, as the proxies last reported it; a policy no
+    /// proxy reported on is missing.
+    fn budget_usage(&self) -> BTreeMap<ObjectRef, Vec<BudgetUsage>> {
+        BTreeMap::new()
+    }
 }
 
 /// Whether the proxies of a Gateway run its latest configuration.

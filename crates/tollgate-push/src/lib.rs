@@ -24,6 +24,10 @@
 //!   `{"proxy":NAME,"version":N,"accepted":true}` or
 //!   `{"proxy":NAME,"version":N,"accepted":false,"error":TEXT}` answers 204. The body may
 //!   hold 64 KiB; the error text is cut to 4096 characters.
+//! - `POST /v1/gateways/{namespace}/{name}/reports` with `{"proxy":NAME,"report":JSON}`
+//!   answers 204: the proxy's latest report (its budget counts, see [`Reporter`]), which the
+//!   server keeps as it came, one per proxy ([`SnapshotServer::reports`]). The body may hold
+//!   1 MiB.
 //!
 //! The client refuses messages over 32 MiB, reconnects when it has received nothing (not
 //! even a ping) for 45 s, gives connecting 10 s, and waits 0.5 s before reconnecting,
@@ -37,8 +41,8 @@ mod message;
 mod server;
 mod tls;
 
-pub use client::{ClientSettings, ClientStatus, Subscriber};
+pub use client::{ClientSettings, ClientStatus, Reporter, Subscriber};
 pub use error::PushError;
 pub use limits::{ClientLimits, ServerLimits};
-pub use server::{GatewayPushState, ProxyPushState, Rejection, SnapshotServer};
+pub use server::{GatewayPushState, ProxyPushState, ProxyReport, Rejection, SnapshotServer};
 pub use tls::{client_config, client_config_from_files, server_config, server_config_from_files};

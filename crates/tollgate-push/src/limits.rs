@@ -17,7 +17,9 @@ pub struct ServerLimits {
     pub handshake_timeout: Duration,
     /// The largest acknowledgement body accepted.
     pub max_ack_bytes: usize,
-    /// How long an acknowledgement body may take to arrive.
+    /// The largest report body accepted.
+    pub max_report_bytes: usize,
+    /// How long an acknowledgement or report body may take to arrive.
     pub ack_timeout: Duration,
     /// Characters of a rejection's error text that are kept.
     pub max_error_chars: usize,
@@ -33,6 +35,7 @@ impl Default for ServerLimits {
             ping_interval: Duration::from_secs(15),
             handshake_timeout: Duration::from_secs(10),
             max_ack_bytes: 64 * 1024,
+            max_report_bytes: 1024 * 1024,
             ack_timeout: Duration::from_secs(10),
             max_error_chars: 4096,
             forget_after: Duration::from_secs(300),

@@ -95,13 +95,26 @@ pub(crate) struct Ack {
     pub(crate) error: Option<String>,
 }
 
-/// The two endpoints, for one Gateway.
+/// A proxy's report: what it wants the controller to know besides acknowledgements (its
+/// budget counts), as JSON the server keeps as it came.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Report<'a> {
+    /// The proxy's name.
+    pub(crate) proxy: String,
+    /// The report itself.
+    #[serde(borrow)]
+    pub(crate) report: &'a RawValue,
+}
+
+/// The three endpoints, for one Gateway.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Endpoint {
     /// `GET /v1/gateways/{namespace}/{name}/snapshots`.
     Snapshots,
     /// `POST /v1/gateways/{namespace}/{name}/acks`.
     Acks,
+    /// `POST /v1/gateways/{namespace}/{name}/reports`.
+    Reports,
 }
 
 /// Which endpoint of which Gateway (`namespace/name`) a path names.
@@ -115,6 +128,7 @@ pub(crate) fn parse_path(path: &str) -> Option<(String, Endpoint)> {
     let endpoint = match endpoint {
         "snapshots" => Endpoint::Snapshots,
         "acks" => Endpoint::Acks,
+        "reports" => Endpoint::Reports,
         _ => return None,
     };
     Some((format!("{namespace}/{name}"), endpoint))
@@ -125,6 +139,7 @@ pub(crate) fn path(gateway: &str, endpoint: Endpoint) -> String {
     let last = match endpoint {
         Endpoint::Snapshots => "snapshots",
         Endpoint::Acks => "acks",
+        Endpoint::Reports => "reports",
     };
     format!("/v1/gateways/{gateway}/{last}")
 }

@@ -218,6 +218,63 @@ async fn the_client_keeps_its_snapshot_and_reconnects_to_a_restarted_server() {
     running.stop().await;
 }
 
+/// Waits until the server holds `expected` as proxy-a's report.
+async fn wait_report(server: &SnapshotServer, expected: &'static [u8]) {
+    let mut changes = server.changes();
+    let wait = async {
+        while !server
+            .reports()
+            .iter()
+            .any(|r| r.proxy == "proxy-a" && r.gateway == GATEWAY && r.report == expected)
+        {
+            changes.changed().await.unwrap();
+        }
+    };
+    tokio::time::timeout(PATIENCE, wait)
+        .await
+        .expect("the report arrives");
+}
+
+#[tokio::test]
+async fn the_latest_report_reaches_the_server_and_again_after_a_reconnect() {
+    let ca = Ca::new();
+    let server_tls = ca.server_tls();
+    let server = SnapshotServer::new(server_limits());
+    server.publish(GATEWAY, 1, &payload("one")).unwrap();
+    let running = Running::start(&server, server_tls.clone(), 0).await;
+    let port = running.address.port();
+    let mut client = Client::start(
+        &running.url(),
+        ca.client_tls(&ca),
+        "proxy-a",
+        client_limits(),
+    );
+    client.next_applied().await;
+    client.reporter.send(Bytes::from_static(br#"{"spent":1}"#));
+    client.reporter.send(Bytes::from_static(br#"{"spent":2}"#));
+    wait_report(&server, br#"{"spent":2}"#).await;
+    let reports = server.reports();
+    assert_eq!(reports.len(), 1, "one report per proxy: {reports:?}");
+    assert!(reports[0].connected);
+    assert!(
+        server.state()[GATEWAY].proxies["proxy-a"]
+            .reported_at
+            .is_some()
+    );
+
+    // A restarted controller knows nothing: the proxy sends its latest report again.
+    running.stop().await;
+    drop(server);
+    client.wait_status(|s| !s.connected).await;
+    let server = SnapshotServer::new(server_limits());
+    server.publish(GATEWAY, 1, &payload("one")).unwrap();
+    let running = Running::start(&server, server_tls, port).await;
+    wait_report(&server, br#"{"spent":2}"#).await;
+    client.reporter.send(Bytes::from_static(br#"{"spent":3}"#));
+    wait_report(&server, br#"{"spent":3}"#).await;
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn unknown_gateways_wait_removed_ones_are_announced_and_silence_is_pinged() {
     let ca = Ca::new();

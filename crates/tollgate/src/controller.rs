@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use tollgate_api::BudgetUsage;
 use tollgate_config::wire;
 use tollgate_controller::kubernetes::{ControllerHandle, KubernetesSettings};
 use tollgate_controller::{Programmed, Publisher as _, Translation, Versions, files};
@@ -338,6 +339,73 @@ impl tollgate_controller::Publisher for PushPublisher {
     fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.server.changes()
     }
+
+    fn budget_usage(&self) -> BTreeMap<tollgate_config::ObjectRef, Vec<BudgetUsage>> {
+        budget_usage(&self.server.reports())
+    }
+}
+
+/// One proxy's budget report, as `report_budgets` in `push_proxy` sends it.
+#[derive(serde::Deserialize)]
+struct BudgetReport {
+    budgets: Vec<PolicyCounts>,
+}
+
+#[derive(serde::Deserialize)]
+struct PolicyCounts {
+    policy: String,
+    limits: Vec<LimitCounts>,
+}
+
+#[derive(serde::Deserialize)]
+struct LimitCounts {
+    window: String,
+    unit: String,
+    limit: String,
+    used: String,
+    remaining: String,
+    resets_at: String,
+}
+
+/// Each policy's usage from the proxies' reports: per limit, the report that counted most
+/// (the same everywhere when counts are shared through Redis; each proxy's own with the
+/// memory store). Reports that do not parse are skipped.
+pub(crate) fn budget_usage(
+    reports: &[tollgate_push::ProxyReport],
+) -> BTreeMap<tollgate_config::ObjectRef, Vec<BudgetUsage>> {
+    let used = |usage: &BudgetUsage| usage.used.parse::<f64>().unwrap_or(0.0);
+    let mut usage: BTreeMap<tollgate_config::ObjectRef, Vec<BudgetUsage>> = BTreeMap::new();
+    for report in reports {
+        let Ok(parsed) = serde_json::from_slice::<BudgetReport>(&report.report) else {
+            tracing::debug!(proxy = report.proxy, "a budget report that does not parse");
+            continue;
+        };
+        for policy in parsed.budgets {
+            let Some((namespace, name)) = policy.policy.split_once('/') else {
+                continue;
+            };
+            let limits = usage
+                .entry(tollgate_config::ObjectRef::new(namespace, name))
+                .or_default();
+            for (index, counts) in policy.limits.into_iter().enumerate() {
+                let reported = BudgetUsage {
+                    window: counts.window,
+                    unit: counts.unit,
+                    limit: counts.limit,
+                    used: counts.used,
+                    remaining: counts.remaining,
+                    resets_at: counts.resets_at,
+                    reported_at: report.at.to_string(),
+                };
+                match limits.get_mut(index) {
+                    None => limits.push(reported),
+                    Some(kept) if used(&reported) > used(kept) => *kept = reported,
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    usage
 }
 
 /// A Gateway's `Programmed` from what its connected proxies did with `version`, the latest:
@@ -380,6 +448,7 @@ mod tests {
                 error: "port 8080 in use".into(),
             }),
             last_seen: jiff::Timestamp::UNIX_EPOCH,
+            reported_at: None,
         }
     }
 
@@ -393,6 +462,41 @@ mod tests {
             acknowledgements: 0,
             rejections: 0,
         }
+    }
+
+    fn report(proxy: &str, used: &str) -> tollgate_push::ProxyReport {
+        let body = serde_json::json!({"budgets": [{
+            "policy": "default/research",
+            "enforcement": "Hard",
+            "limits": [
+                {"window": "month", "unit": "usd", "limit": "100", "used": used,
+                 "remaining": "?", "resets_at": "2026-01-01T00:00:00Z"},
+                {"window": "minute", "unit": "tokens", "limit": "5000", "used": "7",
+                 "remaining": "4993", "resets_at": "2026-12-02T10:01:00Z"}
+            ]
+        }]});
+        tollgate_push::ProxyReport {
+            gateway: "default/ai-gateway".into(),
+            proxy: proxy.into(),
+            connected: true,
+            at: jiff::Timestamp::UNIX_EPOCH,
+            report: bytes::Bytes::from(body.to_string()),
+        }
+    }
+
+    #[test]
+    fn budget_usage_takes_the_highest_count_of_each_limit() {
+        let mut broken = report("c", "1");
+        broken.report = bytes::Bytes::from_static(b"{\"budgets\": 3}");
+        let usage = budget_usage(&[report("a", "2.5"), report("b", "10"), broken]);
+        let research = &usage[&tollgate_config::ObjectRef::new("default", "research")];
+        assert_eq!(research.len(), 2);
+        assert_eq!(
+            (research[0].window.as_str(), research[0].used.as_str()),
+            ("month", "10")
+        );
+        assert_eq!(research[1].used, "7");
+        assert_eq!(research[0].reported_at, "1970-01-01T00:00:00Z");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The controller's admin server: `/healthz` (alive), `/readyz` (configuration published
 //! and not shutting down), `/metrics` (Prometheus text) and `/status` (each Gateway's
-//! published version and what each of its proxies acknowledged, as JSON).
+//! published version and what each of its proxies acknowledged, and each BudgetPolicy's use
+//! as the proxies reported it, as JSON).
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -71,7 +72,10 @@ fn respond(request: &Request<Incoming>, state: &AdminState) -> Response<Full<Byt
             }
         }
         "/status" => {
-            let status = serde_json::json!({ "gateways": state.server.state() });
+            let status = serde_json::json!({
+                "gateways": state.server.state(),
+                "budgets": crate::controller::budget_usage(&state.server.reports()),
+            });
             let body = serde_json::to_string_pretty(&status).unwrap_or_default();
             reply(StatusCode::OK, body, "application/json")
         }

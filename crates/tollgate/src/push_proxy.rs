@@ -8,6 +8,7 @@ use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use tollgate_config::{ObjectRef, wire};
 use tollgate_proxy::Proxy;
 use tollgate_push::{ClientLimits, ClientSettings, Subscriber};
@@ -66,9 +67,33 @@ async fn serve(args: PushProxyArgs) -> anyhow::Result<ExitCode> {
             outcome
         }
     };
+    let reports = tokio::spawn(report_budgets(
+        runtime.proxy.clone(),
+        subscriber.reporter(),
+        args.proxy.budget_gauge_interval,
+    ));
     subscriber.run(apply, shutdown_signal()?).await;
+    reports.abort();
     runtime.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tells the controller, every `every`, how much of each budget is used (it writes
+/// BudgetPolicy status from it): `{"budgets": [...]}` as the admin server's `/budgets`.
+async fn report_budgets(proxy: Arc<Proxy>, reporter: tollgate_push::Reporter, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match proxy.budget_report().await {
+            Ok(serde_json::Value::Array(budgets)) if budgets.is_empty() => {}
+            Ok(budgets) => {
+                let report = serde_json::json!({ "budgets": budgets });
+                reporter.send(Bytes::from(report.to_string()));
+            }
+            Err(error) => tracing::debug!(%error, "budget counts unreadable; not reported"),
+        }
+    }
 }
 
 /// Decodes a pushed snapshot and makes it the proxy's configuration.

@@ -126,6 +126,7 @@ pub(super) fn step(
         translation: &translation,
         services,
         programmed: &programmed,
+        budget_usage: &publisher.budget_usage(),
         now,
     })
 }

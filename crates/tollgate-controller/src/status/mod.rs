@@ -34,6 +34,9 @@ pub struct StatusInputs<'a> {
     /// What the proxies of each served Gateway made of its latest version; a Gateway missing
     /// here has no proxies.
     pub programmed: &'a BTreeMap<ObjectRef, Programmed>,
+    /// Each BudgetPolicy's use of its limits as the proxies reported it (see
+    /// [`crate::Publisher::budget_usage`]); a policy missing here keeps the usage it shows.
+    pub budget_usage: &'a BTreeMap<ObjectRef, Vec<tollgate_api::BudgetUsage>>,
     /// The time written as `lastTransitionTime` of conditions that change.
     pub now: Timestamp,
 }

@@ -4,6 +4,7 @@
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use tollgate_api::BudgetUsage;
 use tollgate_api::upstream::Service;
 use tollgate_config::ObjectRef;
 
@@ -103,8 +104,70 @@ pub(crate) fn patches_for(
         translation: &translation,
         services,
         programmed,
+        budget_usage: &BTreeMap::new(),
         now,
     })
+}
+
+/// A BudgetPolicy with two limits.
+const BUDGET: &str = r#"
+apiVersion: tollgate.dev/v1alpha1
+kind: BudgetPolicy
+metadata: {name: research, namespace: default, generation: 2}
+spec:
+  subject: {kind: Team, name: research}
+  limits: [{window: Month, usd: "100"}, {window: Minute, tokens: 50000}]
+"#;
+
+fn usage(used: &str) -> Vec<BudgetUsage> {
+    vec![BudgetUsage {
+        window: "month".into(),
+        unit: "usd".into(),
+        limit: "100".into(),
+        used: used.into(),
+        remaining: "90".into(),
+        resets_at: "2023-12-01T00:00:00Z".into(),
+        reported_at: "2023-11-14T22:13:00Z".into(),
+    }]
+}
+
+fn budget_patches(resources: &Resources, reported: Option<Vec<BudgetUsage>>) -> Vec<StatusPatch> {
+    let translation = translate(resources, &TranslateOptions::default());
+    let budget_usage: BTreeMap<ObjectRef, Vec<BudgetUsage>> = reported
+        .map(|usage| (ObjectRef::new("default", "research"), usage))
+        .into_iter()
+        .collect();
+    status_patches(&StatusInputs {
+        resources,
+        translation: &translation,
+        services: &[],
+        programmed: &BTreeMap::new(),
+        budget_usage: &budget_usage,
+        now: now(),
+    })
+}
+
+#[test]
+fn a_budget_policy_shows_what_the_proxies_reported_and_is_rewritten_only_when_it_changes() {
+    let first = budget_patches(&resources(BUDGET), Some(usage("10")));
+    let patch = patch_of(&first, StatusKind::BudgetPolicy, "research").expect("a patch");
+    assert_eq!(
+        patch["status"]["usage"],
+        serde_json::to_value(usage("10")).unwrap()
+    );
+    assert_eq!(patch["status"]["conditions"][0]["type"], "Accepted");
+    assert_eq!(patch["status"]["observedGeneration"], 2);
+
+    let written = with_patches(BUDGET, &first);
+    assert_eq!(budget_patches(&written, Some(usage("10"))), []);
+    assert_eq!(
+        budget_patches(&written, None),
+        [],
+        "without a report the usage shown stays"
+    );
+    let changed = budget_patches(&written, Some(usage("12.5")));
+    let patch = patch_of(&changed, StatusKind::BudgetPolicy, "research").expect("a patch");
+    assert_eq!(patch["status"]["usage"][0]["used"], "12.5");
 }
 
 /// `ai-gateway`'s proxies all acknowledged version 1.

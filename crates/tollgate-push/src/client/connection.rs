@@ -124,6 +124,30 @@ impl Connection {
         self.send(request, StatusCode::NO_CONTENT).await.map(drop)
     }
 
+    /// Sends the server `report` (JSON) from `proxy`.
+    pub(crate) async fn report(
+        &mut self,
+        gateway: &str,
+        proxy: &str,
+        report: &[u8],
+    ) -> Result<(), PushError> {
+        let mut body = Vec::with_capacity(report.len() + proxy.len() + 24);
+        body.extend_from_slice(b"{\"proxy\":");
+        body.extend_from_slice(
+            &serde_json::to_vec(proxy).map_err(|e| PushError::Protocol(e.to_string()))?,
+        );
+        body.extend_from_slice(b",\"report\":");
+        body.extend_from_slice(report);
+        body.push(b'}');
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}{}", self.base, path(gateway, Endpoint::Reports)))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| PushError::Connect(e.to_string()))?;
+        self.send(request, StatusCode::NO_CONTENT).await.map(drop)
+    }
+
     async fn send(
         &mut self,
         request: Request<Full<Bytes>>,

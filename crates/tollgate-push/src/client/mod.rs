@@ -55,6 +55,19 @@ pub struct Subscriber {
     settings: ClientSettings,
     target: Target,
     status: watch::Sender<ClientStatus>,
+    reports: watch::Sender<Option<Bytes>>,
+}
+
+/// Hands the subscriber reports for the controller (the proxy's budget counts): each is sent
+/// once, on the open connection, or on the next one; a newer one replaces one not yet sent.
+#[derive(Clone, Debug)]
+pub struct Reporter(watch::Sender<Option<Bytes>>);
+
+impl Reporter {
+    /// Queues `report`, which must be JSON (the server refuses anything else).
+    pub fn send(&self, report: Bytes) {
+        self.0.send_replace(Some(report));
+    }
 }
 
 impl Subscriber {
@@ -71,7 +84,13 @@ impl Subscriber {
             settings,
             target,
             status: watch::Sender::new(ClientStatus::default()),
+            reports: watch::Sender::new(None),
         })
+    }
+
+    /// Where to hand reports for the controller.
+    pub fn reporter(&self) -> Reporter {
+        Reporter(self.reports.clone())
     }
 
     /// Its status, updated as it connects, disconnects and applies.
@@ -145,8 +164,25 @@ impl Subscriber {
         );
         let limits = settings.limits;
         let mut lines = lines::Lines::new(body, limits.max_message_bytes, limits.idle_timeout);
+        // The latest report goes out on each new connection, then each newer one.
+        let mut reports = self.reports.subscribe();
+        reports.mark_changed();
         loop {
-            let line = match lines.next_line().await {
+            let next = tokio::select! {
+                next = lines.next_line() => next,
+                Ok(()) = reports.changed() => {
+                    let report = reports.borrow_and_update().clone();
+                    if let Some(report) = report
+                        && let Err(error) = connection
+                            .report(&settings.gateway, &settings.proxy_name, &report)
+                            .await
+                    {
+                        return error;
+                    }
+                    continue;
+                }
+            };
+            let line = match next {
                 Ok(line) => line,
                 Err(error) => return error,
             };

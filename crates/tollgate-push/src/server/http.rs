@@ -1,4 +1,4 @@
-//! The listener: TLS with client certificates, HTTP/2, and the two endpoints.
+//! The listener: TLS with client certificates, HTTP/2, and the three endpoints.
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use super::stream::{self, Subscription};
 use super::{Inner, SnapshotServer};
-use crate::message::{Ack, Endpoint, PROXY_HEADER, parse_path, truncate, valid_name};
+use crate::message::{Ack, Endpoint, PROXY_HEADER, Report, parse_path, truncate, valid_name};
 
 /// How long connections may take to close after shutdown ended their streams.
 const CLOSE_DEADLINE: Duration = Duration::from_secs(5);
@@ -156,14 +156,17 @@ async fn respond(
     let Some((gateway, endpoint)) = parse_path(request.uri().path()) else {
         return text(
             StatusCode::NOT_FOUND,
-            "not found; the endpoints are GET /v1/gateways/NAMESPACE/NAME/snapshots and POST /v1/gateways/NAMESPACE/NAME/acks\n",
+            "not found; the endpoints are GET /v1/gateways/NAMESPACE/NAME/snapshots, POST /v1/gateways/NAMESPACE/NAME/acks and POST /v1/gateways/NAMESPACE/NAME/reports\n",
         );
     };
     match (request.method(), endpoint) {
         (&Method::GET, Endpoint::Snapshots) => subscribe(inner, &request, gateway, cancel),
         (&Method::POST, Endpoint::Acks) => acknowledge(inner, request, &gateway).await,
+        (&Method::POST, Endpoint::Reports) => report(inner, request, &gateway).await,
         (_, Endpoint::Snapshots) => text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"),
-        (_, Endpoint::Acks) => text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n"),
+        (_, Endpoint::Acks | Endpoint::Reports) => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n")
+        }
     }
 }
 
@@ -207,20 +210,64 @@ fn subscribe(
     response
 }
 
+/// A request's body, within `max_bytes` and the limits' time; or the answer saying why not.
+async fn read_body(
+    inner: &Arc<Inner>,
+    request: Request<Incoming>,
+    max_bytes: usize,
+) -> Result<Bytes, Response<ResponseBody>> {
+    let body = Limited::new(request.into_body(), max_bytes).collect();
+    match tokio::time::timeout(inner.limits.ack_timeout, body).await {
+        Err(_) => Err(text(
+            StatusCode::REQUEST_TIMEOUT,
+            "the body took too long\n",
+        )),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => Err(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is too large\n",
+        )),
+        Ok(Err(_)) => Err(text(StatusCode::BAD_REQUEST, "the body broke off\n")),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+async fn report(
+    inner: &Arc<Inner>,
+    request: Request<Incoming>,
+    gateway: &str,
+) -> Response<ResponseBody> {
+    let bytes = match read_body(inner, request, inner.limits.max_report_bytes).await {
+        Ok(bytes) => bytes,
+        Err(answer) => return answer,
+    };
+    let report: Report<'_> = match serde_json::from_slice(&bytes) {
+        Ok(report) => report,
+        Err(error) => {
+            return owned_text(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"proxy\":NAME,\"report\":JSON}}: {error}\n"),
+            );
+        }
+    };
+    if !valid_name(&report.proxy) {
+        return text(StatusCode::BAD_REQUEST, "invalid proxy name\n");
+    }
+    let json = Bytes::copy_from_slice(report.report.get().as_bytes());
+    inner.hub.report(gateway, &report.proxy, json);
+    let mut response = Response::new(Full::new(Bytes::new()).boxed());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
 async fn acknowledge(
     inner: &Arc<Inner>,
     request: Request<Incoming>,
     gateway: &str,
 ) -> Response<ResponseBody> {
     let limits = inner.limits;
-    let body = Limited::new(request.into_body(), limits.max_ack_bytes).collect();
-    let bytes = match tokio::time::timeout(limits.ack_timeout, body).await {
-        Err(_) => return text(StatusCode::REQUEST_TIMEOUT, "the body took too long\n"),
-        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return text(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large\n");
-        }
-        Ok(Err(_)) => return text(StatusCode::BAD_REQUEST, "the body broke off\n"),
-        Ok(Ok(collected)) => collected.to_bytes(),
+    let bytes = match read_body(inner, request, limits.max_ack_bytes).await {
+        Ok(bytes) => bytes,
+        Err(answer) => return answer,
     };
     let mut ack: Ack = match serde_json::from_slice(&bytes) {
         Ok(ack) => ack,

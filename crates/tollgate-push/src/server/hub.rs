@@ -51,8 +51,25 @@ pub struct ProxyPushState {
     pub acked_version: Option<u64>,
     /// The last version it refused, unless it has since acknowledged a version as new.
     pub rejected: Option<Rejection>,
-    /// When it last connected, disconnected or acknowledged.
+    /// When it last connected, disconnected, acknowledged or reported.
     pub last_seen: jiff::Timestamp,
+    /// When it last sent a report.
+    pub reported_at: Option<jiff::Timestamp>,
+}
+
+/// The last report of one proxy of one Gateway.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProxyReport {
+    /// The Gateway, `namespace/name`.
+    pub gateway: String,
+    /// The proxy's name.
+    pub proxy: String,
+    /// Whether it has a subscription open now.
+    pub connected: bool,
+    /// When it sent the report.
+    pub at: jiff::Timestamp,
+    /// The report, JSON as the proxy sent it.
+    pub report: Bytes,
 }
 
 /// A snapshot a proxy could not apply, and why.
@@ -69,6 +86,7 @@ struct ProxyRecord {
     state: ProxyPushState,
     connections: usize,
     changed_at: Instant,
+    report: Option<Bytes>,
 }
 
 impl ProxyRecord {
@@ -79,9 +97,11 @@ impl ProxyRecord {
                 acked_version: None,
                 rejected: None,
                 last_seen: jiff::Timestamp::now(),
+                reported_at: None,
             },
             connections: 0,
             changed_at: Instant::now(),
+            report: None,
         }
     }
 
@@ -255,6 +275,44 @@ impl Hub {
             record.touch();
         }
         self.bump();
+    }
+
+    /// Keeps `proxy`'s latest report (valid JSON, within the size limit).
+    pub(crate) fn report(&self, gateway: &str, proxy: &str, report: Bytes) {
+        {
+            let mut gateways = self.gateways.lock();
+            let record = gateways
+                .entry(gateway.to_string())
+                .or_insert_with(GatewayRecord::new)
+                .proxies
+                .entry(proxy.to_string())
+                .or_insert_with(ProxyRecord::new);
+            record.report = Some(report);
+            record.touch();
+            record.state.reported_at = Some(record.state.last_seen);
+        }
+        self.bump();
+    }
+
+    /// The latest report of every proxy that sent one.
+    pub(crate) fn reports(&self) -> Vec<ProxyReport> {
+        let gateways = self.gateways.lock();
+        let mut reports = Vec::new();
+        for (gateway, record) in gateways.iter() {
+            for (proxy, record) in &record.proxies {
+                let (Some(report), Some(at)) = (&record.report, record.state.reported_at) else {
+                    continue;
+                };
+                reports.push(ProxyReport {
+                    gateway: gateway.clone(),
+                    proxy: proxy.clone(),
+                    connected: record.state.connected,
+                    at,
+                    report: report.clone(),
+                });
+            }
+        }
+        reports
     }
 
     /// Every Gateway that has a snapshot or proxies.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::{Semaphore, watch};
 
-pub use hub::{GatewayPushState, ProxyPushState, Rejection};
+pub use hub::{GatewayPushState, ProxyPushState, ProxyReport, Rejection};
 
 use crate::message::{snapshot_line, valid_gateway};
 use crate::{PushError, ServerLimits};
@@ -77,7 +77,12 @@ impl SnapshotServer {
         self.inner.hub.state()
     }
 
-    /// A counter bumped on every publish, removal, connect, disconnect, acknowledgement and
+    /// The latest report of every proxy that sent one (and is not forgotten yet).
+    pub fn reports(&self) -> Vec<ProxyReport> {
+        self.inner.hub.reports()
+    }
+
+    /// A counter bumped on every publish, removal, connect, disconnect, report, acknowledgement and
     /// rejection: wait on it to rewrite status from [`SnapshotServer::state`].
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.inner.hub.changes()

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tollgate_push::{
-    ClientLimits, ClientSettings, ClientStatus, ServerLimits, SnapshotServer, Subscriber,
+    ClientLimits, ClientSettings, ClientStatus, Reporter, ServerLimits, SnapshotServer, Subscriber,
 };
 
 pub const GATEWAY: &str = "default/gw";
@@ -141,6 +141,7 @@ impl Running {
 pub struct Client {
     pub applied: mpsc::UnboundedReceiver<(u64, Bytes)>,
     pub status: watch::Receiver<ClientStatus>,
+    pub reporter: Reporter,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -172,6 +173,7 @@ impl Client {
         })
         .unwrap();
         let status = subscriber.status();
+        let reporter = subscriber.reporter();
         let (report, applied) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let gate = Arc::new(tokio::sync::Mutex::new(gate));
@@ -194,6 +196,7 @@ impl Client {
         Self {
             applied,
             status,
+            reporter,
             stop: Some(stop),
             task,
         }
