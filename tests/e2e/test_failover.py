@@ -58,7 +58,8 @@ def test_a_provider_failing_every_request_is_failed_over_then_ejected(launcher):
         results = traffic.run(2_000)
 
     succeeded = sum(r.status == 200 for r in results)
-    assert succeeded >= 0.999 * len(results), f"{succeeded} of {len(results)} succeeded"
+    failures = [(r.status, r.body[:300]) for r in results if r.status != 200][:5]
+    assert succeeded >= 0.999 * len(results), f"{succeeded} of {len(results)} succeeded; {failures}"
     metrics = gateway.metrics()
     bad_attempts = metrics.value("tollgate_upstream_attempts_total", provider=provider(0), outcome="server_error")
     assert bad_attempts > 0
