@@ -1,13 +1,15 @@
 //! Turns resources into snapshots: sources ([`files`], [`kubernetes`]) gather [`Resources`],
 //! [`translate()`] turns them into one [`GatewayConfig`] per Gateway plus [`Diagnostic`]s,
 //! [`Versions`] numbers what changed for publishing, a [`Publisher`] delivers it to proxies,
-//! and [`status`] computes what every resource reports in its status.
+//! [`status`] computes what every resource reports in its status, and [`budget_alerts`]
+//! which budget thresholds the proxies' reported use crossed.
 //!
 //! [`translate()`] and [`status`] are pure: no clock, no I/O, the same input always gives the
 //! same output. [`kubernetes`] is the thin shell around them that a cluster needs.
 //!
 //! [`GatewayConfig`]: tollgate_config::GatewayConfig
 
+pub mod budget_alerts;
 mod diagnostic;
 pub mod files;
 pub mod kubernetes;

@@ -10,6 +10,7 @@
 //! [`status_patches`]: crate::status::status_patches
 //! [`Resources`]: crate::Resources
 
+mod events;
 mod leader;
 #[cfg(test)]
 mod mock;
@@ -31,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::Publisher;
+use events::AlertEvents;
 use leader::{Elector, LeaderSettings};
 use reconcile::Reconciler;
 use secrets::SecretWatches;
@@ -181,6 +183,7 @@ pub async fn run(
     let reconciler = Reconciler {
         secrets: SecretWatches::new(client.clone(), changes),
         acks: publisher.changes(),
+        alerts: AlertEvents::new(client.clone(), &settings.identity),
         writer: StatusWriter::new(client, handle.clone()),
         leadership: handle.leadership(),
         stores,

@@ -11,6 +11,7 @@ use tollgate_api::upstream::{Secret, Service};
 use tollgate_config::ObjectRef;
 use tracing::{debug, info};
 
+use super::events::AlertEvents;
 use super::references::referenced_secrets;
 use super::secrets::SecretWatches;
 use super::watch::Stores;
@@ -31,6 +32,7 @@ pub(super) struct Reconciler {
     pub(super) secrets: SecretWatches,
     pub(super) publisher: Arc<dyn Publisher>,
     pub(super) writer: StatusWriter,
+    pub(super) alerts: AlertEvents,
     pub(super) handle: ControllerHandle,
     pub(super) clock: Clock,
     /// Moves when a watched object changes.
@@ -78,6 +80,10 @@ impl Reconciler {
             (self.clock)(),
         );
         self.handle.counters.reconciled();
+        if leading {
+            let usage = self.publisher.budget_usage();
+            self.alerts.raise(&resources.budget_policies, &usage).await;
+        }
         self.writer.write(patches).await
     }
 }
