@@ -14,6 +14,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -593,10 +594,43 @@ def test_an_unknown_method_is_method_not_found(mcp_gateway: Gateway) -> None:
     assert answer["error"]["code"] == METHOD_NOT_FOUND, answer
 
 
-def test_get_is_405(mcp_gateway: Gateway) -> None:
+def test_get_needs_a_session(mcp_gateway: Gateway) -> None:
     with mcp_gateway.http() as http:
         response = http.get("/mcp", headers={"Authorization": f"Bearer {ALICE_KEY}", "Accept": "text/event-stream"})
-    assert response.status_code == 405, f"{response.status_code}: {response.text}"
+    assert response.status_code == 400, f"{response.status_code}: {response.text}"
+
+
+def test_the_get_stream_carries_what_upstreams_send_outside_requests(mcp_gateway: Gateway) -> None:
+    """GET merges the upstreams' standalone streams: server-everything's simulated logging,
+    switched on by a tool call, arrives there, not in the call's answer."""
+    session = RawSession(mcp_gateway)
+    received: list[dict] = []
+    opened = threading.Event()
+
+    def listen() -> None:
+        headers = {"Authorization": f"Bearer {ALICE_KEY}", "Accept": "text/event-stream",
+                   "Mcp-Session-Id": session.session_id, "MCP-Protocol-Version": session.protocol_version}
+        with mcp_gateway.http(timeout=httpx.Timeout(10.0, read=20.0)) as http:
+            with http.stream("GET", "/mcp", headers=headers) as response:
+                assert response.status_code == 200, response.status_code
+                assert response.headers["content-type"].startswith("text/event-stream")
+                opened.set()
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        received.append(json.loads(line[5:]))
+                    if any(m.get("method") == "notifications/message" for m in received):
+                        return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert opened.wait(10), "the GET stream opened"
+    toggled = session.request(mcp_gateway, "tools/call",
+                              {"name": "everything__toggle-simulated-logging", "arguments": {}})
+    assert "Started simulated" in toggled["result"]["content"][0]["text"], toggled
+    listener.join(15)
+    logged = [m for m in received if m.get("method") == "notifications/message"]
+    assert logged and logged[0]["params"]["level"], received
+    session.request(mcp_gateway, "tools/call", {"name": "everything__toggle-simulated-logging", "arguments": {}})
 
 
 def test_an_upstream_down_leaves_the_others_listed(launcher: Launcher, mock: Mock, everything: Upstream,

@@ -16,6 +16,7 @@ pub(super) struct EventStream {
     pending: VecDeque<Bytes>,
     read: usize,
     limit: usize,
+    total_limit: Option<usize>,
 }
 
 impl EventStream {
@@ -27,6 +28,15 @@ impl EventStream {
             pending: VecDeque::new(),
             read: 0,
             limit,
+            total_limit: Some(limit),
+        }
+    }
+
+    /// Reads `body`, a stream with no end in sight: at most `limit` bytes of any one event.
+    pub(super) fn endless(body: Incoming, limit: usize) -> Self {
+        Self {
+            total_limit: None,
+            ..Self::new(body, limit)
         }
     }
 
@@ -43,11 +53,10 @@ impl EventStream {
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            self.read += data.len();
-            if self.read > self.limit {
+            self.read = self.read.saturating_add(data.len());
+            if let Some(total) = self.total_limit.filter(|total| self.read > *total) {
                 return Err(format!(
-                    "the upstream's stream sent more than {} bytes",
-                    self.limit
+                    "the upstream's stream sent more than {total} bytes"
                 ));
             }
             let mut events = Vec::new();

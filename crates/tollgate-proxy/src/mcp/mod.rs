@@ -164,13 +164,14 @@ pub(crate) async fn serve(
             Err((status, error)) => jsonrpc_error(status, error),
         };
     }
+    if *method == Method::GET {
+        return match open(session_header, key, &identity) {
+            Ok(state) => gateway.listen(&state).await,
+            Err((status, error)) => jsonrpc_error(status, error),
+        };
+    }
     if *method != Method::POST {
-        let mut response = Response::new(ProxyBody::full(Bytes::new()));
-        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
-        return response;
+        return method_not_allowed();
     }
     let parsed = match message::parse(&body, MAX_MESSAGE) {
         Ok(parsed) => parsed,
@@ -720,6 +721,36 @@ impl Gateway<'_> {
         }
     }
 
+    /// GET: one SSE stream of what the upstreams send outside any request (list_changed and
+    /// resource update notifications, logging, their own requests), merged as it arrives;
+    /// 405 when no upstream offers such a stream. It lasts while any upstream stream does
+    /// and the caller stays; a comment every [`KEEPALIVE`] finds a caller that left.
+    async fn listen(&self, state: &SessionState) -> Response<ProxyBody> {
+        let opens = state.upstreams.iter().filter_map(|(prefix, session)| {
+            let upstream = self.upstream(prefix)?;
+            Some(async move { (prefix.clone(), upstream.listen(session).await) })
+        });
+        let mut streams = Vec::new();
+        for (server, opened) in futures::future::join_all(opens).await {
+            match opened {
+                Ok(Some(events)) => streams.push((server, events)),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(server, %error, "MCP upstream stream not opened");
+                }
+            }
+        }
+        if streams.is_empty() {
+            return method_not_allowed();
+        }
+        let (chunks, body) = tokio::sync::mpsc::channel(RELAYED_EVENTS);
+        for (server, events) in streams {
+            tokio::spawn(relay_stream(events, chunks.clone(), server));
+        }
+        tokio::spawn(keep_alive(chunks.downgrade()));
+        sse_response(ProxyBody::channel(body))
+    }
+
     async fn delete(&self, state: &SessionState) {
         let deletes = state.upstreams.iter().filter_map(|(prefix, session)| {
             let upstream = self.upstream(prefix)?;
@@ -822,6 +853,63 @@ fn no_answer(server: &str, id: message::RequestId) -> Message {
             .with_data(serde_json::json!({"server": server}))
             .into_response(Some(id)),
     )
+}
+
+/// How often an idle GET stream carries a comment, so that a caller that left is noticed.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// The answer to a method the endpoint does not serve, or a GET no upstream has a stream for.
+fn method_not_allowed() -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::full(Bytes::new()));
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+    response
+}
+
+/// Relays one upstream's standalone stream to the caller until either ends.
+async fn relay_stream(
+    mut events: EventStream,
+    chunks: tokio::sync::mpsc::Sender<Bytes>,
+    server: String,
+) {
+    loop {
+        let next = tokio::select! {
+            next = events.next_message() => next,
+            () = chunks.closed() => return,
+        };
+        match next {
+            Ok(Some(message)) => {
+                let relayed = tollgate_mcp::rewrite::from_upstream(&server, message, None);
+                if chunks.send(sse_event(&relayed.to_value())).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(error) => {
+                tracing::debug!(server, %error, "MCP upstream stream ended");
+                return;
+            }
+        }
+    }
+}
+
+/// Writes a comment every [`KEEPALIVE`] while any upstream stream still feeds the caller's.
+async fn keep_alive(chunks: tokio::sync::mpsc::WeakSender<Bytes>) {
+    loop {
+        tokio::time::sleep(KEEPALIVE).await;
+        let Some(chunks) = chunks.upgrade() else {
+            return;
+        };
+        if chunks
+            .send(Bytes::from_static(b": keepalive\n\n"))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
 }
 
 /// How many relayed events may wait for a slow caller before the upstream is read no further.

@@ -266,6 +266,47 @@ impl<'a> Upstream<'a> {
         }))
     }
 
+    /// Opens the upstream's standalone SSE stream (a GET) in `session`: `None` when it offers
+    /// none (405, or the older transport, whose one stream belongs to one request here).
+    pub(super) async fn listen(
+        &self,
+        session: &tollgate_mcp::session::UpstreamSession,
+    ) -> Result<Option<EventStream>, String> {
+        if self.server.transport != McpTransport::StreamableHttp {
+            return Ok(None);
+        }
+        let mut request = self.request(
+            http::Method::GET,
+            &self.server.url,
+            Bytes::new(),
+            session.session_id.as_deref(),
+            Some(&session.protocol_version),
+        )?;
+        request.headers_mut().remove(header::CONTENT_TYPE);
+        request.headers_mut().insert(
+            header::ACCEPT,
+            http::HeaderValue::from_static("text/event-stream"),
+        );
+        let response =
+            tokio::time::timeout(self.server.request_timeout, self.client().request(request))
+                .await
+                .map_err(|_| format!("no answer within {:?}", self.server.request_timeout))?
+                .map_err(|e| format!("unreachable: {e}"))?;
+        let status = response.status();
+        let streamed = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/event-stream"));
+        match status {
+            http::StatusCode::METHOD_NOT_ALLOWED => Ok(None),
+            status if status.is_success() && streamed => {
+                Ok(Some(EventStream::endless(response.into_body(), MAX_ANSWER)))
+            }
+            status => Err(format!("HTTP {status} to the stream's GET")),
+        }
+    }
+
     /// Ends the upstream session `id`.
     pub(super) async fn delete(&self, id: &str) {
         let Ok(request) = self.request(
