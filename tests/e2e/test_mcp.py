@@ -43,6 +43,7 @@ DENIED = "get-env"
 LOCAL_TOOLS = {"local__weather", "local__slow"}
 LOCAL_INSTRUCTIONS = "Weather reports for any city."  # mcp_upstream.INSTRUCTIONS
 NOT_PERMITTED = -32050
+TOOL_CALL_LIMITED = -32053
 PARSE_ERROR = -32700
 METHOD_NOT_FOUND = -32601
 UPSTREAM_ERRORS = "tollgate/upstreamErrors"
@@ -718,6 +719,29 @@ def test_an_upstream_on_the_older_http_sse_transport(launcher: Launcher, mock: M
     twin.reload(mcp_manifest(twin, everything, legacy, local_transport="SSE"))
     moved = RawSession(gateway).request(twin, "tools/call", {"name": "local__weather", "arguments": {"city": "Rome"}})
     assert moved["result"]["content"][0]["text"] == "Sunny in Rome", moved
+
+
+def test_a_budget_policy_limits_calls_of_its_tools(launcher: Launcher, mock: Mock, everything: Upstream,
+                                                    local: Upstream) -> None:
+    """A BudgetPolicy with `tools` counts calls of those tools, one request each: the third
+    call of local__weather in a minute is refused with -32053; other tools and model
+    requests are not counted."""
+    gateway = launcher.gateway(mock)
+    policy = resource("tollgate.dev/v1alpha1", "BudgetPolicy", "weather-calls", spec={
+        "subject": {"kind": "Team", "name": "research"}, "tools": ["local__weather"],
+        "limits": [{"window": "Minute", "requests": 2}]})
+    gateway.reload(mcp_manifest(gateway, everything, local) + "---\n" + json.dumps(policy) + "\n")
+    session = RawSession(gateway)
+    weather = {"name": "local__weather", "arguments": {"city": "Oslo"}}
+    for _ in range(2):
+        assert "result" in session.request(gateway, "tools/call", weather)
+    limited = session.request(gateway, "tools/call", weather)
+    assert limited["error"]["code"] == TOOL_CALL_LIMITED, limited
+    assert "local__weather" in limited["error"]["message"], limited
+    assert 0 < limited["error"]["data"]["retryAfterSeconds"] <= 60, limited
+    assert "result" in session.request(gateway, "tools/call", {"name": "local__slow", "arguments": {"seconds": 0}})
+    assert gateway.client().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+    assert gateway.metric("tollgate_mcp_tool_calls_total", server="local", tool="", outcome="limited") == 1
 
 
 def test_every_tool_call_is_audited_traced_and_counted(launcher: Launcher, mock: Mock, everything: Upstream,

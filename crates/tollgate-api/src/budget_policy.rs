@@ -56,6 +56,12 @@ pub struct BudgetPolicySpec {
     /// Default `UTC`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// MCP tools whose calls this policy counts, as callers name them (`github__create_*`;
+    /// `*` matches any run of characters). Set, the policy counts each call of a matching tool
+    /// as one request — per-tool call rate limits and call budgets — and no model requests;
+    /// only `requests` limits apply. A refused call gets JSON-RPC error -32053.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
 }
 
 /// The subject of a budget.

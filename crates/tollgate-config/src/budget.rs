@@ -31,6 +31,10 @@ pub struct BudgetPolicy {
         deserialize_with = "deserialize_time_zone"
     )]
     pub time_zone: TimeZone,
+    /// Glob patterns of MCP tool names: when any, the policy counts calls of matching tools,
+    /// one request each, and never model requests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
 }
 
 impl BudgetPolicy {
@@ -217,9 +221,32 @@ impl Budgets {
         self.policies.is_empty()
     }
 
-    /// The indices of the policies a request of `identity` served by `route` must fit: its
-    /// key's, its user's, its team's, its route's and the global ones, in that order.
+    /// The indices of the policies a model request of `identity` served by `route` must fit:
+    /// its key's, its user's, its team's, its route's and the global ones, in that order
+    /// (policies of MCP tools left out).
     pub fn applicable<'a>(
+        &'a self,
+        identity: &'a Identity,
+        route: &'a ObjectRef,
+    ) -> impl Iterator<Item = usize> + 'a {
+        self.subject_policies(identity, route)
+            .filter(|p| self.policies[*p].tools.is_empty())
+    }
+
+    /// The indices of the policies a call of MCP tool `tool` (as the caller names it) by
+    /// `identity` through `route` must fit, in the order of [`Budgets::applicable`].
+    pub fn applicable_to_tool<'a>(
+        &'a self,
+        identity: &'a Identity,
+        route: &'a ObjectRef,
+        tool: &'a str,
+    ) -> impl Iterator<Item = usize> + 'a {
+        self.subject_policies(identity, route)
+            .filter(move |p| tollgate_mcp::globs::any_match(&self.policies[*p].tools, tool))
+    }
+
+    /// Every policy whose subject covers `identity` and `route`.
+    fn subject_policies<'a>(
         &'a self,
         identity: &'a Identity,
         route: &'a ObjectRef,
@@ -273,7 +300,38 @@ mod tests {
             clamp: false,
             default_max_output_tokens: 4096,
             time_zone: TimeZone::UTC,
+            tools: Vec::new(),
         }
+    }
+
+    #[test]
+    fn tool_policies_count_only_the_calls_of_their_tools() {
+        let mut github = policy("github", Subject::Team("research".into()));
+        github.tools = vec!["github__create_*".into(), "github__delete_repo".into()];
+        let budgets = Budgets::new(vec![policy("global", Subject::Global), github]);
+        let research = Identity {
+            team: Some("research".into()),
+            ..Identity::default()
+        };
+        let route = ObjectRef::new("default", "tools");
+        let model: Vec<usize> = budgets.applicable(&research, &route).collect();
+        assert_eq!(model, [0], "tool policies never count model requests");
+        let tool = |name| -> Vec<usize> {
+            budgets
+                .applicable_to_tool(&research, &route, name)
+                .collect()
+        };
+        assert_eq!(tool("github__create_issue"), [1]);
+        assert_eq!(tool("github__delete_repo"), [1]);
+        assert_eq!(tool("github__list_issues"), Vec::<usize>::new());
+        let bob = Identity {
+            team: Some("other".into()),
+            ..Identity::default()
+        };
+        let others: Vec<usize> = budgets
+            .applicable_to_tool(&bob, &route, "github__create_issue")
+            .collect();
+        assert!(others.is_empty(), "the subject still decides");
     }
 
     #[test]

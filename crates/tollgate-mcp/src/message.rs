@@ -36,6 +36,9 @@ pub const UPSTREAM_UNAVAILABLE: i64 = -32051;
 /// Tollgate: the `Mcp-Session-Id` is invalid, expired, sealed with an unknown key, or
 /// belongs to another caller. Sent with HTTP 404 so the client starts a new session.
 pub const SESSION_INVALID: i64 = -32052;
+/// A tool call refused by a BudgetPolicy that counts calls of the tool (`data` says which
+/// policy and when to retry).
+pub const TOOL_CALL_LIMITED: i64 = -32053;
 
 /// A request id: MCP allows a string or an integer, never null.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -40,6 +40,7 @@ fn policy(name: &str, subject: Subject) -> BudgetPolicy {
         clamp: false,
         default_max_output_tokens: 4096,
         time_zone: TimeZone::UTC,
+        tools: Vec::new(),
     }
 }
 

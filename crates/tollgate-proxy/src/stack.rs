@@ -79,6 +79,7 @@ pub(crate) fn gateway_service(
             clients.clone(),
             metrics.clone(),
             limits,
+            ledger.clone(),
         ))
         // 3. inspect: read the body within its limits and parse what the request asks for.
         .layer(InspectLayer::new(

@@ -149,6 +149,7 @@ fn budgets() -> Budgets {
         clamp: true,
         default_max_output_tokens: 256,
         time_zone,
+        tools: vec!["github__create_*".into()],
     };
     let paris = TimeZone::get("Europe/Paris").unwrap();
     Budgets::new(vec![

@@ -109,6 +109,22 @@ fn translate(
     }
     alert_thresholds.sort_unstable();
     alert_thresholds.dedup();
+    if !spec.tools.is_empty() {
+        if spec.tools.iter().any(|t| t.trim().is_empty()) {
+            errors.push((
+                "spec.tools".into(),
+                "InvalidTools",
+                "tool patterns must not be empty".into(),
+            ));
+        }
+        if let Some(index) = limits.iter().position(|l| l.unit != Unit::Requests) {
+            errors.push((
+                format!("spec.limits[{index}]"),
+                "InvalidLimit",
+                "a policy with `tools` counts tool calls: only `requests` limits apply".into(),
+            ));
+        }
+    }
     if spec.default_max_output_tokens == Some(0) {
         errors.push((
             "spec.defaultMaxOutputTokens".into(),
@@ -137,6 +153,7 @@ fn translate(
             .default_max_output_tokens
             .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
         time_zone,
+        tools: spec.tools.clone(),
     })
 }
 

@@ -114,6 +114,7 @@ fn policy(name: &str, limits: &[(Window, Unit, u64)]) -> BudgetPolicy {
         clamp: false,
         default_max_output_tokens: 100,
         time_zone: TimeZone::UTC,
+        tools: Vec::new(),
     }
 }
 

@@ -31,6 +31,8 @@ use tollgate_mcp::route::{self, NotificationRoute, Route, Server};
 use tollgate_mcp::session::{self, SessionKey, SessionState, UpstreamSession};
 
 use crate::body::ProxyBody;
+use crate::budget::{Consumed, Demand, Ledger, Verdict, WorstPrice};
+use crate::error::ProxyError;
 use crate::upstream::UpstreamClients;
 use events::EventStream;
 pub(crate) use record::Recorder;
@@ -108,6 +110,8 @@ pub(crate) fn endpoint_for(snapshot: &Snapshot, path: &str) -> Option<usize> {
 
 /// One caller request to an MCP endpoint.
 pub(crate) struct Call<'a> {
+    pub(crate) snapshot: &'a Arc<Snapshot>,
+    pub(crate) ledger: &'a Arc<Ledger>,
     pub(crate) endpoint: &'a McpEndpoint,
     pub(crate) runtime: &'a McpRuntime,
     pub(crate) index: usize,
@@ -148,6 +152,9 @@ pub(crate) async fn serve(
         user: call.identity.user.clone(),
     };
     let gateway = Gateway {
+        snapshot: call.snapshot,
+        ledger: call.ledger,
+        caller: call.identity,
         endpoint: call.endpoint,
         policies: &runtime.policies,
         clients: call.clients,
@@ -265,6 +272,10 @@ fn open(
 
 /// The upstreams of one endpoint and how to reach them.
 struct Gateway<'a> {
+    snapshot: &'a Arc<Snapshot>,
+    /// Where per-tool call limits are counted.
+    ledger: &'a Arc<Ledger>,
+    caller: &'a Identity,
     endpoint: &'a McpEndpoint,
     policies: &'a BTreeMap<String, ToolPolicy>,
     clients: &'a Arc<UpstreamClients>,
@@ -504,9 +515,17 @@ impl Gateway<'_> {
             }
         };
         if let Route::Upstream { server, params } = route {
-            return self
-                .forward(request, server, params, state, tool_call)
-                .await;
+            if let Some(call) = tool_call {
+                if let Some(limited) = self.count_tool_call(&call.tool).await {
+                    self.recorder
+                        .finish(call, "limited", Some(&limited.message));
+                    return error_answer(limited, request.id);
+                }
+                return self
+                    .forward(request, server, params, state, Some(call))
+                    .await;
+            }
+            return self.forward(request, server, params, state, None).await;
         }
         match route {
             Route::Initialize => json(
@@ -529,6 +548,46 @@ impl Gateway<'_> {
             }
             Route::List(kind) => self.list(request, kind, state, identity).await,
             Route::Upstream { .. } => unreachable!("forwarded above"),
+        }
+    }
+
+    /// Counts a call of `tool` against the BudgetPolicies that limit it (`tools`); the error
+    /// to answer with when one refuses it. A call is one request, known in full before it is
+    /// sent, so it is settled at once.
+    async fn count_tool_call(&self, tool: &str) -> Option<ErrorObject> {
+        let budgets = &self.snapshot.config.budgets;
+        let policies: Vec<usize> = budgets
+            .applicable_to_tool(self.caller, &self.endpoint.route, tool)
+            .collect();
+        if policies.is_empty() {
+            return None;
+        }
+        let demand = Demand {
+            input_tokens: 0,
+            max_output: Some(0),
+            price: WorstPrice::default(),
+        };
+        match self.ledger.reserve(self.snapshot, &policies, demand).await {
+            Ok(Verdict::Reserved { reservation, .. }) => {
+                self.ledger.settle(&reservation, Consumed::default()).await;
+                None
+            }
+            Ok(Verdict::Unmetered) => None,
+            Err(ProxyError::LimitReached {
+                message,
+                retry_after,
+                ..
+            }) => Some(
+                ErrorObject::new(
+                    message::TOOL_CALL_LIMITED,
+                    format!("tool call limit reached for {tool}: {message}"),
+                )
+                .with_data(serde_json::json!({"retryAfterSeconds": retry_after})),
+            ),
+            Err(error) => Some(ErrorObject::new(
+                message::UPSTREAM_UNAVAILABLE,
+                error.to_string(),
+            )),
         }
     }
 

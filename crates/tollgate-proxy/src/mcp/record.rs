@@ -25,7 +25,8 @@ pub(crate) struct Recorder {
 
 /// A tool call under way.
 pub(super) struct ToolCall {
-    tool: String,
+    /// The tool as the caller named it.
+    pub(super) tool: String,
     server: Option<String>,
     arguments_sha256: String,
     started: Instant,

@@ -12,6 +12,7 @@ use tower::{Layer, Service};
 use super::StageFuture;
 use super::inspect::read_body;
 use crate::body::{BoxError, ProxyBody};
+use crate::budget::Ledger;
 use crate::error::ProxyError;
 use crate::exchange::caller;
 use crate::metrics::Metrics;
@@ -64,20 +65,23 @@ pub(crate) struct EndpointsLayer {
     clients: Arc<UpstreamClients>,
     metrics: Metrics,
     limits: RequestLimits,
+    ledger: Arc<Ledger>,
 }
 
 impl EndpointsLayer {
     /// Dispatches; MCP endpoints read their messages within `limits`, call their upstreams
-    /// with `clients` and count tool calls in `metrics`.
+    /// with `clients`, count tool calls in `metrics` and against per-tool limits in `ledger`.
     pub(crate) fn new(
         clients: Arc<UpstreamClients>,
         metrics: Metrics,
         limits: RequestLimits,
+        ledger: Arc<Ledger>,
     ) -> Self {
         Self {
             clients,
             metrics,
             limits,
+            ledger,
         }
     }
 }
@@ -91,6 +95,7 @@ impl<S> Layer<S> for EndpointsLayer {
             clients: self.clients.clone(),
             metrics: self.metrics.clone(),
             limits: self.limits,
+            ledger: self.ledger.clone(),
         }
     }
 }
@@ -102,6 +107,7 @@ pub(crate) struct Endpoints<S> {
     clients: Arc<UpstreamClients>,
     metrics: Metrics,
     limits: RequestLimits,
+    ledger: Arc<Ledger>,
 }
 
 impl<S, B> Service<Request<B>> for Endpoints<S>
@@ -129,9 +135,12 @@ where
             return Box::pin(serve_mcp(
                 request,
                 index,
-                self.clients.clone(),
-                self.metrics.clone(),
-                self.limits,
+                McpShared {
+                    clients: self.clients.clone(),
+                    metrics: self.metrics.clone(),
+                    limits: self.limits,
+                    ledger: self.ledger.clone(),
+                },
             ));
         }
         if let Some(operation) = Operation::of(request.method(), path) {
@@ -152,12 +161,23 @@ where
 }
 
 /// A request to the MCP endpoint `index` of the snapshot.
-async fn serve_mcp<B>(
-    request: Request<B>,
-    index: usize,
+/// What every MCP request shares.
+struct McpShared {
     clients: Arc<UpstreamClients>,
     metrics: Metrics,
     limits: RequestLimits,
+    ledger: Arc<Ledger>,
+}
+
+async fn serve_mcp<B>(
+    request: Request<B>,
+    index: usize,
+    McpShared {
+        clients,
+        metrics,
+        limits,
+        ledger,
+    }: McpShared,
 ) -> Result<Response<ProxyBody>, ProxyError>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -188,6 +208,8 @@ where
         .and_then(|id| id.0.to_str().ok())
         .unwrap_or_default();
     let call = crate::mcp::Call {
+        snapshot,
+        ledger: &ledger,
         endpoint,
         runtime,
         index,

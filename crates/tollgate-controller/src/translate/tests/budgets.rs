@@ -155,3 +155,32 @@ fn invalid_policies_are_refused_field_by_field() {
     );
     assert!(budgets(&translation).is_empty());
 }
+
+#[test]
+fn tool_policies_count_requests_of_named_tools_only() {
+    let translation = run_policies(&[
+        policy(
+            "github-calls",
+            r#"{subject: {kind: Team, name: research}, tools: ["github__create_*"], limits: [{window: Minute, requests: 10}, {window: Day, requests: 200}]}"#,
+        ),
+        policy(
+            "github-spend",
+            r#"{subject: {kind: Global}, tools: ["github__*"], limits: [{window: Day, usd: "1"}]}"#,
+        ),
+        policy(
+            "blank",
+            r#"{subject: {kind: Global}, tools: [" "], limits: [{window: Day, requests: 1}]}"#,
+        ),
+    ]);
+    assert_eq!(
+        summaries(&translation),
+        [
+            "error BudgetPolicy research/github-spend spec.limits[0] InvalidLimit",
+            "error BudgetPolicy research/blank spec.tools InvalidTools",
+        ]
+    );
+    let [calls] = budgets(&translation).policies() else {
+        panic!("one policy expected");
+    };
+    assert_eq!(calls.tools, ["github__create_*"]);
+}
