@@ -496,12 +496,11 @@ mod tests {
             }
         }
         assert!(charted.len() > 20, "{charted:?}");
-        // The config push's metrics are the binary's (`tollgate proxy`, `tollgate controller`),
-        // checked there.
-        for name in charted
-            .into_iter()
-            .filter(|n| !n.starts_with("tollgate_config_push_"))
-        {
+        // The config push's and the controller's metrics are the binary's (`tollgate proxy`,
+        // `tollgate controller`), checked there.
+        for name in charted.into_iter().filter(|n| {
+            !n.starts_with("tollgate_config_push_") && !n.starts_with("tollgate_controller_")
+        }) {
             assert!(
                 text.lines()
                     .any(|line| line.starts_with(&format!("{name} "))

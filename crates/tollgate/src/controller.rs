@@ -22,6 +22,7 @@ use tollgate_push::{ServerLimits, SnapshotServer};
 
 use crate::cli::ControllerArgs;
 use crate::controller_admin::{self, AdminState};
+use crate::controller_metrics::ControllerMetrics;
 use crate::proxy_runtime::shutdown_signal;
 use crate::push_metrics::ControllerPushMetrics;
 use crate::run::{RELOAD_DEBOUNCE, load_and_translate, log_diagnostics, reload_refusal};
@@ -57,6 +58,10 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<ExitCode> {
 
     let mut registry = Registry::default();
     registry.register_collector(Box::new(ControllerPushMetrics(server.clone())));
+    let handle = ControllerHandle::default();
+    if matches!(source, Source::Kubernetes(_)) {
+        registry.register_collector(Box::new(ControllerMetrics(handle.clone())));
+    }
     let ready = Arc::new(AtomicBool::new(false));
     let admin = tokio::net::TcpListener::bind(args.admin_addr)
         .await
@@ -90,7 +95,6 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Source::Kubernetes((client, settings)) => {
-            let handle = ControllerHandle::default();
             let follow = tokio::spawn(follow_leadership(
                 client.clone(),
                 settings.namespace.clone(),

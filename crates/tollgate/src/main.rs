@@ -6,6 +6,7 @@
 mod cli;
 mod controller;
 mod controller_admin;
+mod controller_metrics;
 mod logging;
 mod proxy_runtime;
 mod push_metrics;

@@ -146,7 +146,7 @@ mod tests {
     use tollgate_push::ServerLimits;
 
     #[test]
-    fn the_dashboard_charts_only_push_metrics_that_are_served() {
+    fn the_dashboard_charts_only_push_and_controller_metrics_that_are_served() {
         let mut registry = Registry::default();
         let proxy = ProxyPushMetrics::register(&mut registry);
         proxy.count(true);
@@ -155,6 +155,9 @@ mod tests {
             .publish("default/ai-gateway", 1, &Bytes::from_static(b"{}"))
             .unwrap();
         registry.register_collector(Box::new(ControllerPushMetrics(server)));
+        registry.register_collector(Box::new(crate::controller_metrics::ControllerMetrics(
+            tollgate_controller::kubernetes::ControllerHandle::default(),
+        )));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
 
@@ -170,12 +173,15 @@ mod tests {
                     .as_str()
                     .unwrap()
                     .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .filter(|word| word.starts_with("tollgate_config_push_"))
+                    .filter(|word| {
+                        word.starts_with("tollgate_config_push_")
+                            || word.starts_with("tollgate_controller_")
+                    })
                     .map(str::to_string)
                     .collect::<Vec<_>>()
             })
             .collect();
-        assert!(charted.len() >= 5, "{charted:?}");
+        assert!(charted.len() >= 8, "{charted:?}");
         for name in charted {
             assert!(
                 text.lines()
