@@ -20,6 +20,10 @@ pub const USER_LABEL: &str = "tollgate.dev/user";
 /// Annotation on an API key Secret holding the key's SHA-256 digest (64 hex digits) instead of
 /// the key itself, so the plaintext need not live in the cluster. A `sha256` data key works too.
 pub const API_KEY_SHA256_ANNOTATION: &str = "tollgate.dev/api-key-sha256";
+/// Annotation on an HTTPRoute whose rules send to MCPServers: the Secret key (`<secret>/<key>`,
+/// in the route's namespace, at least 32 characters) whose hash seals `Mcp-Session-Id`s, as
+/// `sessionKeyRef` does for an AIRoute's MCP rule.
+pub const MCP_SESSION_KEY_ANNOTATION: &str = "tollgate.dev/mcp-session-key";
 /// Annotation on an API key Secret: the RFC 3339 time after which the key is refused.
 pub const EXPIRES_AT_ANNOTATION: &str = "tollgate.dev/expires-at";
 
@@ -31,6 +35,18 @@ pub struct SecretKeyRef {
     pub name: String,
     /// Key inside the Secret's `data` or `stringData` whose value is used.
     pub key: String,
+}
+
+impl SecretKeyRef {
+    /// Reads `<secret>/<key>`, as in the [`MCP_SESSION_KEY_ANNOTATION`] annotation; `None`
+    /// when either part is missing.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (name, key) = text.trim().split_once('/')?;
+        (!name.is_empty() && !key.is_empty()).then(|| Self {
+            name: name.into(),
+            key: key.into(),
+        })
+    }
 }
 
 /// A reference to the Gateway a route attaches to, as in Gateway API's `ParentReference`.

@@ -25,8 +25,8 @@ pub use budget_policy::{
 };
 pub use common::{
     API_KEY_LABEL, API_KEY_SHA256_ANNOTATION, EXPIRES_AT_ANNOTATION, GATEWAY_LABEL, GROUP,
-    ParentReference, ResourceStatus, RouteParentStatus, SecretKeyRef, TEAM_LABEL, USER_LABEL,
-    VERSION,
+    MCP_SESSION_KEY_ANNOTATION, ParentReference, ResourceStatus, RouteParentStatus, SecretKeyRef,
+    TEAM_LABEL, USER_LABEL, VERSION,
 };
 pub use jwt_provider::{
     ClaimMappings, JWTProvider, JWTProviderSpec, JWTProviderStatus, JwksSource,

@@ -13,6 +13,7 @@ fn table(rules: usize) -> RouteTable {
             .map(|i| Rule {
                 route: ObjectRef::new("default", format!("route-{i}")),
                 name: "0".into(),
+                hostnames: Vec::new(),
                 matches: vec![if i % 10 == 0 {
                     Match::model(ModelMatch::Prefix(format!("family-{i}-")))
                 } else {
@@ -37,7 +38,10 @@ fn benches(c: &mut Criterion) {
     let facts = |model: &'static str| RequestFacts {
         model,
         path: "/v1/chat/completions",
+        method: "POST",
+        host: "gateway.example.com",
         header_is: &no_headers,
+        query_is: &no_headers,
         prompt_tokens: 100,
         has_tools: false,
         has_images: false,

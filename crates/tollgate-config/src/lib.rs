@@ -6,6 +6,7 @@
 
 mod budget;
 mod durations;
+mod hostnames;
 mod identity;
 mod matching;
 mod mcp;
@@ -13,6 +14,7 @@ mod policy;
 mod provider;
 mod routes;
 mod secret;
+mod services;
 pub mod wire;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -21,8 +23,9 @@ use std::fmt;
 pub use budget::{
     BudgetPolicy, Budgets, Enforcement, FailureMode, Limit, NANOS_PER_USD, Subject, Unit, Window,
 };
+pub use hostnames::{HostRank, host_matches, host_rank, request_host};
 pub use identity::{Access, ApiKeys, Identity};
-pub use matching::{Match, ModelMatch, RequestFacts};
+pub use matching::{Match, MatchPrecedence, ModelMatch, RequestFacts, has_path_prefix};
 pub use mcp::{ArgumentRule, Grant, McpEndpoint, McpServer, McpTransport, ToolRules};
 pub use policy::{LoadBalancer, OutlierDetection, RetryOn, RetryPolicy, RouteTimeouts, RulePolicy};
 pub use provider::{
@@ -31,6 +34,10 @@ pub use provider::{
 };
 pub use routes::{Backend, RouteTable, Rule};
 pub use secret::Secret;
+pub use services::{
+    HeaderModifier, PathRewrite, ServiceBackend, ServiceMatch, ServiceRoutes, ServiceRule,
+    ServiceTimeouts,
+};
 pub use tollgate_jwt::{JwtProvider, KeySource};
 
 /// A snapshot as published to a proxy: the configuration and the version it was published as.
@@ -61,6 +68,9 @@ pub struct GatewayConfig {
     pub jwt_providers: Vec<JwtProvider>,
     /// The MCP endpoints, by path.
     pub mcp: Vec<McpEndpoint>,
+    /// HTTPRoute rules proxied as plain HTTP to Services.
+    #[serde(default)]
+    pub service_routes: ServiceRoutes,
 }
 
 impl GatewayConfig {
@@ -121,6 +131,10 @@ pub struct Listener {
     pub name: String,
     /// The TCP port.
     pub port: u16,
+    /// The host name (exact or `*.` wildcard) the listener is for; any when unset. Routes
+    /// attached through it serve only the names it shares with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
     /// The certificate to terminate TLS with; plain HTTP when unset.
     pub tls: Option<TlsCertificate>,
 }

@@ -9,12 +9,15 @@ use crate::{Access, ObjectRef, Secret};
 /// One virtual MCP server: what a rule with `mcp` serves at its paths.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct McpEndpoint {
-    /// The AIRoute it comes from.
+    /// The AIRoute (or HTTPRoute) it comes from.
     pub route: ObjectRef,
     /// The rule's name.
     pub rule: String,
     /// The paths it serves (exact).
     pub paths: Vec<String>,
+    /// The hosts it serves (exact or `*.` wildcard names); every host when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hostnames: Vec<String>,
     /// The upstream servers, in declaration order; their prefixes differ.
     pub servers: Vec<McpServer>,
     /// The secret whose SHA-256 seals session ids.
@@ -50,6 +53,14 @@ pub struct McpServer {
     /// Time allowed for one request until its answer (or first streamed event).
     #[serde(with = "crate::durations::millis")]
     pub request_timeout: Duration,
+}
+
+impl McpEndpoint {
+    /// Whether the endpoint serves requests for `path` on `host`.
+    pub fn serves(&self, path: &str, host: &str) -> bool {
+        self.paths.iter().any(|p| p == path)
+            && crate::hostnames::host_rank(&self.hostnames, host).is_some()
+    }
 }
 
 /// MCP transports.

@@ -60,7 +60,8 @@ impl RouteTable {
     }
 
     /// The index of the rule that serves a request, if any: the first entry, in the order
-    /// exact model, prefix (longest first), any model, whose match holds entirely.
+    /// exact model, prefix (longest first), any model, whose rule serves the request's host
+    /// and whose match holds entirely.
     pub fn lookup(&self, facts: &RequestFacts<'_>) -> Option<usize> {
         let exact = self.by_model.get(facts.model).into_iter().flatten();
         let prefixed = self
@@ -73,7 +74,8 @@ impl RouteTable {
             .chain(prefixed)
             .chain(&self.any_model)
             .find(|(rule, matched)| {
-                matched.is_none_or(|m| self.rules[*rule].matches[m].holds(facts))
+                let rule = &self.rules[*rule];
+                rule.serves_host(facts.host) && matched.is_none_or(|m| rule.matches[m].holds(facts))
             })
             .map(|(rule, _)| *rule)
     }
@@ -116,10 +118,13 @@ impl Serialize for RouteTable {
 /// One rule of one route.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
-    /// The AIRoute the rule belongs to.
+    /// The AIRoute (or HTTPRoute) the rule belongs to.
     pub route: ObjectRef,
     /// The rule's name, or its index when unnamed; used in metrics and logs.
     pub name: String,
+    /// The hosts the rule serves (exact or `*.` wildcard names); every host when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hostnames: Vec<String>,
     /// The rule applies when any of these holds; no matches means every request.
     pub matches: Vec<Match>,
     /// Where matching requests go; never empty, weights never all zero.
@@ -132,6 +137,11 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Whether the rule serves requests for `host`.
+    pub fn serves_host(&self, host: &str) -> bool {
+        crate::hostnames::host_rank(&self.hostnames, host).is_some()
+    }
+
     /// Whether `identity` may use this rule.
     pub fn allows(&self, identity: &Identity) -> bool {
         self.access.iter().all(|access| access.allows(identity))
@@ -167,6 +177,7 @@ mod tests {
         Rule {
             route: ObjectRef::new("default", "chat"),
             name: name.into(),
+            hostnames: Vec::new(),
             matches,
             backends: vec![Backend {
                 provider: ProviderId(0),
@@ -195,7 +206,10 @@ mod tests {
         RequestFacts {
             model,
             path: "/v1/chat/completions",
+            method: "POST",
+            host: "gateway.example.com",
             header_is: &no_headers,
+            query_is: &no_headers,
             prompt_tokens: 100,
             has_tools: false,
             has_images: false,
@@ -286,6 +300,19 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn a_rule_for_other_hosts_gives_way_to_the_next() {
+        let mut elsewhere = rule("elsewhere", vec![exact("m")]);
+        elsewhere.hostnames = vec!["*.internal".into()];
+        let table = RouteTable::new(vec![elsewhere, rule("here", vec![])]);
+        assert_eq!(served(&table, &facts("m")).unwrap(), "here");
+        let internal = RequestFacts {
+            host: "api.internal",
+            ..facts("m")
+        };
+        assert_eq!(served(&table, &internal).unwrap(), "elsewhere");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! [`decode`] rebuilds every index (route table, budgets, API keys) through its constructor,
 //! never trusting one from the wire, and refuses what the proxy could not serve: a value of
 //! the wrong shape, an unknown enum variant, a bad duration or time zone, a backend naming a
-//! provider that is not there, an argument rule whose regex does not compile.
+//! provider that is not there, an argument rule whose regex does not compile, a Service
+//! backend without a port or a rewrite to a path that is not one.
 
 mod checks;
 
@@ -17,7 +18,10 @@ use crate::{GatewayConfig, Snapshot, secret};
 
 /// The format [`encode`] writes and [`decode`] reads. A change that an older proxy would
 /// misread (a field whose meaning changes, one it must not ignore) takes the next number.
-const FORMAT: u64 = 1;
+///
+/// Format 2 added host names, HTTP match conditions and Service routes, which a proxy of
+/// format 1 would ignore and so serve requests meant for nobody.
+const FORMAT: u64 = 2;
 
 /// Why bytes could not be decoded into a snapshot.
 #[derive(Debug, thiserror::Error)]

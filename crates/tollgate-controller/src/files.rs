@@ -107,12 +107,16 @@ fn parse_resource(mut value: Value) -> Result<Option<Resource>, Box<Diagnostic>>
         ("gateway.networking.k8s.io", "GatewayClass") => typed(value).map(Resource::GatewayClass),
         ("gateway.networking.k8s.io", "Gateway") => typed(value).map(Resource::Gateway),
         ("gateway.networking.k8s.io", "HTTPRoute") => typed(value).map(Resource::HttpRoute),
+        ("gateway.networking.k8s.io", "ReferenceGrant") => {
+            typed(value).map(Resource::ReferenceGrant)
+        }
         ("tollgate.dev", "AIRoute") => typed(value).map(Resource::AIRoute),
         ("tollgate.dev", "ModelProvider") => typed(value).map(Resource::ModelProvider),
         ("tollgate.dev", "BudgetPolicy") => typed(value).map(Resource::BudgetPolicy),
         ("tollgate.dev", "MCPServer") => typed(value).map(Resource::MCPServer),
         ("tollgate.dev", "JWTProvider") => typed(value).map(Resource::JWTProvider),
         ("", "Secret") if api_version == "v1" => typed(value).map(Resource::Secret),
+        ("", "Service") if api_version == "v1" => typed(value).map(Resource::Service),
         _ => {
             return Err(Box::new(
                 Diagnostic::error(
@@ -254,10 +258,12 @@ mod tests {
 
     #[test]
     fn parses_known_kinds_and_defaults_namespace() {
-        let text = "apiVersion: tollgate.dev/v1alpha1\nkind: ModelProvider\nmetadata: {name: openai}\nspec: {type: OpenAI}\n---\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: team-a}\nstringData: {apiKey: x}\n";
+        let text = "apiVersion: tollgate.dev/v1alpha1\nkind: ModelProvider\nmetadata: {name: openai}\nspec: {type: OpenAI}\n---\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: team-a}\nstringData: {apiKey: x}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {type: ExternalName, externalName: 127.0.0.1}\n---\napiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: {name: g, namespace: models}\nspec: {from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: default}], to: [{group: tollgate.dev, kind: ModelProvider}]}\n";
         let (resources, diagnostics) = parse_documents(text, "test.yaml");
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
-        assert_eq!(resources.len(), 2);
+        assert_eq!(resources.len(), 4);
+        assert_eq!(resources[2].kind(), "Service");
+        assert_eq!(resources[3].kind(), "ReferenceGrant");
         let Resource::ModelProvider(provider) = &resources[0] else {
             panic!("not a provider")
         };

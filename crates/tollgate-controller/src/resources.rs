@@ -1,7 +1,7 @@
 //! The set of resources translation reads.
 
 use tollgate_api::upstream::{
-    Gateway, GatewayClass, HttpRoute, ObjectMeta, ReferenceGrant, Secret,
+    Gateway, GatewayClass, HttpRoute, ObjectMeta, ReferenceGrant, Secret, Service,
 };
 use tollgate_api::{AIRoute, BudgetPolicy, JWTProvider, MCPServer, ModelProvider};
 
@@ -26,6 +26,10 @@ pub enum Resource {
     JWTProvider(Box<JWTProvider>),
     /// A core Secret.
     Secret(Box<Secret>),
+    /// A core Service, an HTTPRoute backend.
+    Service(Box<Service>),
+    /// A Gateway API ReferenceGrant.
+    ReferenceGrant(Box<ReferenceGrant>),
 }
 
 impl Resource {
@@ -41,6 +45,8 @@ impl Resource {
             Resource::MCPServer(_) => "MCPServer",
             Resource::JWTProvider(_) => "JWTProvider",
             Resource::Secret(_) => "Secret",
+            Resource::Service(_) => "Service",
+            Resource::ReferenceGrant(_) => "ReferenceGrant",
         }
     }
 
@@ -56,6 +62,8 @@ impl Resource {
             Resource::MCPServer(r) => &r.metadata,
             Resource::JWTProvider(r) => &r.metadata,
             Resource::Secret(r) => &r.metadata,
+            Resource::Service(r) => &r.metadata,
+            Resource::ReferenceGrant(r) => &r.metadata,
         }
     }
 }
@@ -84,6 +92,8 @@ pub struct Resources {
     pub secrets: Vec<Secret>,
     /// ReferenceGrants: which cross-namespace references their target namespaces allow.
     pub reference_grants: Vec<ReferenceGrant>,
+    /// Services: where HTTPRoutes that name them send requests.
+    pub services: Vec<Service>,
 }
 
 impl Resources {
@@ -99,6 +109,8 @@ impl Resources {
             Resource::MCPServer(r) => self.mcp_servers.push(*r),
             Resource::JWTProvider(r) => self.jwt_providers.push(*r),
             Resource::Secret(r) => self.secrets.push(*r),
+            Resource::Service(r) => self.services.push(*r),
+            Resource::ReferenceGrant(r) => self.reference_grants.push(*r),
         }
     }
 }

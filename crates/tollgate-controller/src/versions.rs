@@ -44,6 +44,7 @@ mod tests {
             listeners: vec![tollgate_config::Listener {
                 name: "http".into(),
                 port: listener_port,
+                hostname: None,
                 tls: None,
             }],
             ..GatewayConfig::default()

@@ -181,6 +181,7 @@ mod tests {
             access: Vec::new(),
             route: ObjectRef::new("default", "chat"),
             name: "0".into(),
+            hostnames: Vec::new(),
             matches: vec![tollgate_config::Match::model(
                 tollgate_config::ModelMatch::Exact("m".into()),
             )],

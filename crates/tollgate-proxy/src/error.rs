@@ -148,6 +148,29 @@ pub enum ProxyError {
         /// The policy that refused.
         policy: String,
     },
+    /// A Service rule has no backend that may take requests: none of its backendRefs
+    /// resolved, or all have weight 0 (the Gateway API asks for a 500).
+    #[error("route {route} has no valid backend; ask its owner to check its backendRefs")]
+    NoServiceBackend {
+        /// The HTTPRoute.
+        route: String,
+    },
+    /// A Service backend could not be reached.
+    #[error("backend {backend} is unreachable: {reason}")]
+    ServiceUnreachable {
+        /// The Service and port.
+        backend: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A Service backend did not answer in time.
+    #[error("backend {backend} did not respond within {seconds:.1}s")]
+    ServiceTimeout {
+        /// The Service and port.
+        backend: String,
+        /// The timeout that expired.
+        seconds: f64,
+    },
     /// Tollgate failed to build something it should always be able to build.
     #[error("internal error: {0}")]
     Internal(String),
@@ -183,7 +206,11 @@ impl ProxyError {
             ProxyError::UpstreamUnreachable { .. }
             | ProxyError::UpstreamAuth { .. }
             | ProxyError::UpstreamCredential { .. } => ErrorKind::Upstream,
-            ProxyError::UpstreamTimeout { .. } => ErrorKind::Timeout,
+            ProxyError::UpstreamTimeout { .. } | ProxyError::ServiceTimeout { .. } => {
+                ErrorKind::Timeout
+            }
+            ProxyError::ServiceUnreachable { .. } => ErrorKind::Upstream,
+            ProxyError::NoServiceBackend { .. } => ErrorKind::Internal,
             ProxyError::NoBackend { .. } | ProxyError::BudgetStoreUnavailable { .. } => {
                 ErrorKind::Unavailable
             }
@@ -220,6 +247,9 @@ impl ProxyError {
             ProxyError::NoBackend { .. } => "no_backend_available",
             ProxyError::LimitReached { code, .. } => code,
             ProxyError::BudgetStoreUnavailable { .. } => "budget_store_unavailable",
+            ProxyError::NoServiceBackend { .. } => "no_valid_backend",
+            ProxyError::ServiceUnreachable { .. } => "backend_unreachable",
+            ProxyError::ServiceTimeout { .. } => "backend_timeout",
             ProxyError::Internal(_) => "internal_error",
         }
     }

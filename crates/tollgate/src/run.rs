@@ -39,10 +39,12 @@ pub(crate) fn validate(args: &FilesArgs) -> anyhow::Result<ExitCode> {
     }
     for (gateway, config) in &translation.configs {
         println!(
-            "gateway {gateway}: {} listener(s), {} provider(s), {} rule(s), {} API key(s)",
+            "gateway {gateway}: {} listener(s), {} provider(s), {} rule(s), {} MCP endpoint(s), {} Service rule(s), {} API key(s)",
             config.listeners.len(),
             config.providers.len(),
             config.routes.rules().len(),
+            config.mcp.len(),
+            config.service_routes.rules().len(),
             config.api_keys.len()
         );
     }

@@ -5,10 +5,10 @@
 use tollgate_mcp::policy::{PolicyError, ToolPolicy};
 
 use super::WireError;
-use crate::GatewayConfig;
+use crate::{GatewayConfig, PathRewrite};
 
-/// Whether every backend names a provider of the snapshot and every MCP server's tool policy
-/// compiles.
+/// Whether every backend names a provider of the snapshot, every MCP server's tool policy
+/// compiles, and every Service route can be sent on.
 pub(super) fn servable(config: &GatewayConfig) -> Result<(), WireError> {
     for (r, rule) in config.routes.rules().iter().enumerate() {
         for (b, backend) in rule.backends.iter().enumerate() {
@@ -41,6 +41,38 @@ pub(super) fn servable(config: &GatewayConfig) -> Result<(), WireError> {
                     reason: error.to_string(),
                 });
             }
+        }
+    }
+    service_routes(config)
+}
+
+/// Whether every Service backend has a host and a port, and every rewrite gives a path.
+fn service_routes(config: &GatewayConfig) -> Result<(), WireError> {
+    for (r, rule) in config.service_routes.rules().iter().enumerate() {
+        for (b, backend) in rule.backends.iter().enumerate() {
+            let path = |field: &str| format!("config.service_routes[{r}].backends[{b}].{field}");
+            if backend.port == 0 {
+                return Err(WireError::Invalid {
+                    path: path("port"),
+                    reason: "port 0 cannot be connected to".into(),
+                });
+            }
+            if backend.host.is_empty() {
+                return Err(WireError::Invalid {
+                    path: path("host"),
+                    reason: "a backend needs a host".into(),
+                });
+            }
+        }
+        let rewritten = match &rule.rewrite {
+            Some(PathRewrite::FullPath(path) | PathRewrite::PrefixMatch(path)) => Some(path),
+            None => None,
+        };
+        if rewritten.is_some_and(|path| !path.starts_with('/')) {
+            return Err(WireError::Invalid {
+                path: format!("config.service_routes[{r}].rewrite"),
+                reason: "a rewritten path must start with /".into(),
+            });
         }
     }
     Ok(())

@@ -85,10 +85,14 @@ fn rules() -> Vec<Rule> {
         Rule {
             route: ObjectRef::new("ai", "chat"),
             name: "gold".into(),
+            hostnames: vec!["api.example.com".into(), "*.ai.example.com".into()],
             matches: vec![Match {
                 model: ModelMatch::Prefix("gpt".into()),
                 headers: vec![("x-tier".into(), "gold".into())],
                 path: Some("/v1/chat/completions".into()),
+                path_prefix: Some("/v1".into()),
+                method: Some("POST".into()),
+                query: vec![("tier".into(), "gold".into())],
                 min_prompt_tokens: Some(10),
                 max_prompt_tokens: Some(900),
                 has_tools: Some(true),
@@ -170,6 +174,7 @@ fn mcp() -> McpEndpoint {
         route: ObjectRef::new("ai", "tools"),
         rule: "tools".into(),
         paths: vec!["/mcp".into()],
+        hostnames: vec!["tools.example.com".into()],
         servers: vec![McpServer {
             name: ObjectRef::new("ai", "github"),
             prefix: "github".into(),
@@ -197,6 +202,54 @@ fn mcp() -> McpEndpoint {
         session_key: secret("session-key-0123456789abcdef"),
         access: vec![Access::default()],
     }
+}
+
+fn service_routes() -> ServiceRoutes {
+    ServiceRoutes::new(vec![
+        ServiceRule {
+            route: ObjectRef::new("web", "site"),
+            name: "api".into(),
+            hostnames: vec!["*.example.com".into()],
+            matches: vec![Match {
+                path_prefix: Some("/api".into()),
+                method: Some("GET".into()),
+                headers: vec![("x-canary".into(), "1".into())],
+                query: vec![("v".into(), "2".into())],
+                ..Match::default()
+            }],
+            backends: vec![
+                ServiceBackend {
+                    service: ObjectRef::new("web", "api"),
+                    host: "10.0.0.7".into(),
+                    port: 8080,
+                    weight: 9,
+                },
+                ServiceBackend {
+                    service: ObjectRef::new("other", "api"),
+                    host: "api.other.svc.cluster.local".into(),
+                    port: 80,
+                    weight: 1,
+                },
+            ],
+            request_headers: HeaderModifier {
+                set: vec![("x-env".into(), "prod".into())],
+                add: vec![("x-via".into(), "tollgate".into())],
+                remove: vec!["x-debug".into()],
+            },
+            rewrite: Some(PathRewrite::PrefixMatch("/v2".into())),
+            rewrite_host: Some("api.internal".into()),
+            timeouts: ServiceTimeouts {
+                request: Some(Duration::from_secs(30)),
+                backend_request: Some(Duration::from_secs(5)),
+            },
+        },
+        ServiceRule {
+            route: ObjectRef::new("web", "site"),
+            name: "1".into(),
+            rewrite: Some(PathRewrite::FullPath("/index.html".into())),
+            ..ServiceRule::default()
+        },
+    ])
 }
 
 /// A snapshot using every type and every variant the proxy reads.
@@ -236,11 +289,13 @@ fn sample() -> Snapshot {
                 Listener {
                     name: "http".into(),
                     port: 8080,
+                    hostname: None,
                     tls: None,
                 },
                 Listener {
                     name: "https".into(),
                     port: 8443,
+                    hostname: Some("*.example.com".into()),
                     tls: Some(TlsCertificate {
                         certificate_chain_pem: "-----BEGIN CERTIFICATE-----\n".into(),
                         private_key_pem: secret("tls-private-key"),
@@ -260,6 +315,7 @@ fn sample() -> Snapshot {
                 ),
             ],
             mcp: vec![mcp()],
+            service_routes: service_routes(),
         },
     }
 }
@@ -292,13 +348,24 @@ fn a_snapshot_round_trips_with_its_indexes_rebuilt() {
     let facts = RequestFacts {
         model: "claude",
         path: "/v1/messages",
+        method: "POST",
+        host: "api.example.com",
         header_is: &no_headers,
+        query_is: &no_headers,
         prompt_tokens: 1,
         has_tools: false,
         has_images: false,
     };
     let rule = decoded.config.routes.lookup(&facts).unwrap();
     assert_eq!(decoded.config.routes.rule(rule).name, "exact");
+    let web = RequestFacts {
+        path: "/api/users",
+        method: "GET",
+        host: "www.example.com",
+        ..facts
+    };
+    let found = decoded.config.service_routes.lookup(&web).unwrap();
+    assert_eq!(decoded.config.service_routes.rule(found.rule).name, "1");
     assert_eq!(
         decoded.config.budgets.counter_key(0, 1),
         "ai/team/1/tokens/minute"
@@ -308,7 +375,7 @@ fn a_snapshot_round_trips_with_its_indexes_rebuilt() {
 #[test]
 fn the_envelope_names_its_format_and_version() {
     let value = encoded_value();
-    assert_eq!(value["format"], 1);
+    assert_eq!(value["format"], 2);
     assert_eq!(value["version"], 42);
     assert_eq!(value["config"]["gateway"], "ai/gateway");
 }
@@ -351,18 +418,18 @@ fn only_the_encoding_carries_secrets_and_key_digests() {
 #[test]
 fn an_unknown_format_names_both_formats() {
     let mut value = encoded_value();
-    value["format"] = 2.into();
+    value["format"] = 1.into();
     let error = decode_value(&value).unwrap_err();
     assert!(matches!(
         error,
         WireError::UnsupportedFormat {
-            found: 2,
-            supported: 1
+            found: 1,
+            supported: 2
         }
     ));
     let message = error.to_string();
     assert!(
-        message.contains("format 2") && message.contains("format 1"),
+        message.contains("format 1") && message.contains("format 2"),
         "{message}"
     );
     let future = br#"{"format": 7, "snapshot": "elsewhere"}"#;
@@ -391,7 +458,7 @@ fn corrupt_input_is_not_a_snapshot() {
 
 #[test]
 fn invalid_content_is_reported_with_its_path() {
-    let cases: [(&str, serde_json::Value, &str, &str); 8] = [
+    let cases: [(&str, serde_json::Value, &str, &str); 10] = [
         (
             "/config/providers/0/kind",
             "OpenAl".into(),
@@ -433,6 +500,18 @@ fn invalid_content_is_reported_with_its_path() {
             7.into(),
             "config.routes[2].backends[0].provider",
             "provider 7 does not exist",
+        ),
+        (
+            "/config/service_routes/0/backends/1/port",
+            0.into(),
+            "config.service_routes[0].backends[1].port",
+            "port 0",
+        ),
+        (
+            "/config/service_routes/0/rewrite",
+            serde_json::json!({"PrefixMatch": "v2"}),
+            "config.service_routes[0].rewrite",
+            "must start with /",
         ),
         (
             "/config/mcp/0/servers/0/argument_rules/0/deny",

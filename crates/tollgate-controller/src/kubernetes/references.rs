@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeSet, HashSet};
 use tollgate_api::upstream::ObjectMeta;
+use tollgate_api::{MCP_SESSION_KEY_ANNOTATION, SecretKeyRef};
 use tollgate_config::ObjectRef;
 
 use crate::{CONTROLLER_NAME, Resources};
 
-/// The Secrets that ModelProviders, MCPServers, AIRoutes and the listeners of Tollgate's
-/// Gateways refer to, by namespace and name.
+/// The Secrets that ModelProviders, MCPServers, AIRoutes, HTTPRoutes (their MCP session key)
+/// and the listeners of Tollgate's Gateways refer to, by namespace and name.
 pub(super) fn referenced_secrets(resources: &Resources) -> BTreeSet<ObjectRef> {
     let mut found = BTreeSet::new();
     let mut add = |meta: &ObjectMeta, namespace: Option<&str>, name: &str| {
@@ -44,6 +45,14 @@ pub(super) fn referenced_secrets(resources: &Resources) -> BTreeSet<ObjectRef> {
     for route in &resources.ai_routes {
         for mcp in route.spec.rules.iter().filter_map(|r| r.mcp.as_ref()) {
             add(&route.metadata, None, &mcp.session_key_ref.name);
+        }
+    }
+    for route in &resources.http_routes {
+        let session_key = (route.metadata.annotations.as_ref())
+            .and_then(|a| a.get(MCP_SESSION_KEY_ANNOTATION))
+            .and_then(|value| SecretKeyRef::parse(value));
+        if let Some(key) = session_key {
+            add(&route.metadata, None, &key.name);
         }
     }
     let classes: HashSet<&str> = resources
@@ -135,6 +144,13 @@ metadata: {name: mcp, namespace: ai}
 spec:
   parentRefs: [{name: gw, namespace: edge}]
   rules: [{mcp: {servers: [tools], sessionKeyRef: {name: session, key: key}}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: tools, namespace: web, annotations: {tollgate.dev/mcp-session-key: web-session/key}}
+spec:
+  parentRefs: [{name: gw, namespace: edge}]
+  rules: [{backendRefs: [{group: tollgate.dev, kind: MCPServer, name: tools, namespace: ai}]}]
 "#;
         let found: Vec<String> = referenced_secrets(&resources(manifests))
             .iter()
@@ -152,6 +168,7 @@ spec:
                 "ai/tools-token",
                 "certs/shared-cert",
                 "edge/gw-cert",
+                "web/web-session",
             ]
         );
     }

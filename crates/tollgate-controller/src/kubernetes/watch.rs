@@ -73,8 +73,9 @@ pub(super) struct Stores {
 }
 
 impl Stores {
-    /// Starts every reflector on `tasks`. API key Secrets are found by their label, Services by
-    /// [`GATEWAY_LABEL`]; other Secrets are watched one by one (see `secrets`).
+    /// Starts every reflector on `tasks`. API key Secrets are found by their label; other
+    /// Secrets are watched one by one (see `secrets`). Services are all watched: HTTPRoutes
+    /// may send to any, and those labelled [`GATEWAY_LABEL`] expose Gateways.
     pub(super) fn start(client: &Client, changes: &Changes, tasks: &mut JoinSet<()>) -> Self {
         let everything = watcher::Config::default;
         Self {
@@ -93,7 +94,7 @@ impl Stores {
                 changes,
                 tasks,
             ),
-            services: start(client, everything().labels(GATEWAY_LABEL), changes, tasks),
+            services: start(client, everything(), changes, tasks),
         }
     }
 
@@ -129,12 +130,15 @@ impl Stores {
             jwt_providers: snapshot(&self.jwt_providers),
             secrets: snapshot(&self.api_keys),
             reference_grants: snapshot(&self.reference_grants),
+            services: snapshot(&self.services),
         }
     }
 
     /// The Services labelled [`GATEWAY_LABEL`].
     pub(super) fn services(&self) -> Vec<Service> {
-        snapshot(&self.services)
+        let mut labelled = snapshot(&self.services);
+        labelled.retain(|s| s.labels().contains_key(GATEWAY_LABEL));
+        labelled
     }
 }
 
@@ -199,7 +203,7 @@ mod tests {
             lists,
             [
                 "GET /api/v1/secrets?&labelSelector=tollgate.dev%2Fapi-key%3Dtrue",
-                "GET /api/v1/services?&labelSelector=tollgate.dev%2Fgateway",
+                "GET /api/v1/services?",
                 "GET /apis/gateway.networking.k8s.io/v1/gatewayclasses?",
                 "GET /apis/gateway.networking.k8s.io/v1/gateways?",
                 "GET /apis/gateway.networking.k8s.io/v1/httproutes?",

@@ -11,6 +11,8 @@ pub(super) const ACCEPTED: &str = "Accepted";
 pub(super) const RESOLVED_REFS: &str = "ResolvedRefs";
 /// The proxies run the resource's latest configuration.
 pub(super) const PROGRAMMED: &str = "Programmed";
+/// A route is served, but some of its rules are not (they are invalid and left out).
+pub(super) const PARTIALLY_INVALID: &str = "PartiallyInvalid";
 /// A listener clashes with another one.
 pub(super) const CONFLICTED: &str = "Conflicted";
 

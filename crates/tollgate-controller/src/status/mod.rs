@@ -12,6 +12,8 @@ mod gateways;
 mod routes;
 
 #[cfg(test)]
+mod http_route_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 use k8s_openapi::jiff::Timestamp;

@@ -1,5 +1,6 @@
 //! Status of AIRoutes and HTTPRoutes: one `status.parents` entry per parentRef that names a
-//! Gateway Tollgate serves, with `Accepted` and `ResolvedRefs`.
+//! Gateway Tollgate serves, with `Accepted` and `ResolvedRefs`, and `PartiallyInvalid` where
+//! an HTTPRoute serves only some of its rules.
 //!
 //! `status.parents` is shared with other controllers: their entries are kept as they are, and
 //! the patch carries the route's `resourceVersion` so that a concurrent write by one of them is
@@ -11,7 +12,8 @@ use tollgate_api::upstream::ObjectMeta;
 use tollgate_config::ObjectRef;
 
 use super::conditions::{
-    ACCEPTED, Desired, REASON_ACCEPTED, REASON_RESOLVED_REFS, RESOLVED_REFS, conditions,
+    ACCEPTED, Desired, PARTIALLY_INVALID, REASON_ACCEPTED, REASON_RESOLVED_REFS, RESOLVED_REFS,
+    conditions,
 };
 use super::{
     Findings, StatusInputs, StatusKind, StatusPatch, describe_first, name_of, namespace_of,
@@ -123,7 +125,9 @@ impl Route<'_> {
                 .find(|e| e["parentRef"] == *parent_ref)
                 .and_then(|e| serde_json::from_value(e["conditions"].clone()).ok())
                 .unwrap_or_default();
-            let desired = vec![accepted, verdict.resolved.clone()];
+            let attached = matches!(outcome, ParentAttachment::Attached { .. });
+            let mut desired = vec![accepted, verdict.resolved.clone()];
+            desired.extend(verdict.partial.clone().filter(|_| attached));
             ours.push(json!({
                 "parentRef": parent_ref,
                 "controllerName": CONTROLLER_NAME,
@@ -149,6 +153,8 @@ struct Verdict {
     refused: Option<Desired>,
     /// `ResolvedRefs`.
     resolved: Desired,
+    /// `PartiallyInvalid`, when the route is served but some of its rules are not.
+    partial: Option<Desired>,
 }
 
 impl Verdict {
@@ -167,6 +173,19 @@ impl Verdict {
             .copied()
             .filter(|d| !d.field.starts_with("spec.parentRefs"))
             .collect();
+        let invalid: Vec<&Diagnostic> = own
+            .iter()
+            .copied()
+            .filter(|d| d.is_error() && !REFERENCE_REASONS.contains(&d.reason))
+            .collect();
+        let partial = match invalid.first() {
+            Some(first) if attachments.served => Some(Desired::yes(
+                PARTIALLY_INVALID,
+                first.reason,
+                format!("some rules are not served: {}", describe_first(&invalid)),
+            )),
+            _ => None,
+        };
         let refused = (!attachments.served).then(|| match own.first() {
             Some(first) => Desired::no(
                 ACCEPTED,
@@ -178,7 +197,11 @@ impl Verdict {
             ),
             None => Desired::no(ACCEPTED, "Invalid", "the route serves nothing"),
         });
-        Self { refused, resolved }
+        Self {
+            refused,
+            resolved,
+            partial,
+        }
     }
 
     /// `Accepted` for a parent the route attached to through `listeners`.

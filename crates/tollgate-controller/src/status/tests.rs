@@ -490,7 +490,7 @@ spec:
             "parentRef": {"name": "ai-gateway"},
             "controllerName": "tollgate.dev/gateway-controller",
             "conditions": [
-                condition("Accepted", "False", "NotImplemented", "the route serves nothing until this is fixed: spec: HTTPRoutes are not enforced by this version of Tollgate; this resource has no effect", 1),
+                condition("Accepted", "True", "Accepted", "attached to Gateway default/ai-gateway through listener http", 1),
                 condition("ResolvedRefs", "True", "ResolvedRefs", "references resolved", 1),
             ],
         }]),

@@ -6,6 +6,7 @@ use tollgate_config::{Listener, ObjectRef, Secret, TlsCertificate};
 
 use gateway_api::gateways::{GatewayListeners, GatewayListenersAllowedRoutesNamespacesFrom};
 
+use super::parents::RouteKind;
 use super::secrets::SecretIndex;
 use super::{CONTROLLER_NAME, TranslateOptions, name_of, namespace_of};
 use crate::{Diagnostic, Resources};
@@ -16,8 +17,20 @@ const KIND: &str = "Gateway";
 pub(super) struct ServedGateway {
     pub(super) name: ObjectRef,
     pub(super) listeners: Vec<Listener>,
-    /// For each listener name, which route namespaces may attach: `None` means any.
-    pub(super) allowed_namespaces: BTreeMap<String, Option<String>>,
+    /// For each listener name, which routes it lets attach.
+    pub(super) admission: BTreeMap<String, Admission>,
+}
+
+/// Which routes one listener lets attach.
+pub(super) struct Admission {
+    /// The namespace routes must live in; `None` means any.
+    pub(super) namespace: Option<String>,
+    /// The kinds of route allowed; `None` means every kind Tollgate serves.
+    pub(super) kinds: Option<Vec<RouteKind>>,
+    /// The listener's port.
+    pub(super) port: u16,
+    /// The listener's host name, lower-cased; any when unset.
+    pub(super) hostname: Option<String>,
 }
 
 pub(super) fn translate_all(
@@ -50,7 +63,7 @@ fn translate(
 ) -> ServedGateway {
     let name = ObjectRef::new(namespace_of(&gateway.metadata), name_of(&gateway.metadata));
     let mut listeners: Vec<Listener> = Vec::new();
-    let mut allowed_namespaces = BTreeMap::new();
+    let mut admission: BTreeMap<String, Admission> = BTreeMap::new();
     for (index, spec) in gateway.spec.listeners.iter().enumerate() {
         let field = format!("spec.listeners[{index}]");
         let error = |sub: &str, reason: &'static str, message: String| {
@@ -95,9 +108,7 @@ fn translate(
                 continue;
             }
         };
-        if listeners.iter().any(|l| l.name == spec.name)
-            || allowed_namespaces.contains_key(&spec.name)
-        {
+        if listeners.iter().any(|l| l.name == spec.name) || admission.contains_key(&spec.name) {
             diagnostics.push(error(
                 "",
                 "DuplicateListener",
@@ -119,18 +130,52 @@ fn translate(
             ));
             continue;
         }
-        allowed_namespaces.insert(spec.name.clone(), allowed_namespace(&name, spec));
+        let hostname = spec.hostname.as_ref().map(|h| h.to_ascii_lowercase());
+        admission.insert(
+            spec.name.clone(),
+            Admission {
+                namespace: allowed_namespace(&name, spec),
+                kinds: allowed_kinds(spec),
+                port,
+                hostname: hostname.clone(),
+            },
+        );
         listeners.push(Listener {
             name: spec.name.clone(),
             port,
+            hostname,
             tls,
         });
     }
     ServedGateway {
         name,
         listeners,
-        allowed_namespaces,
+        admission,
     }
+}
+
+/// The route kinds a listener's `allowedRoutes.kinds` lets attach; `None` when it does not
+/// say, which lets every kind Tollgate serves attach. Kinds Tollgate does not serve are
+/// reported in the Gateway's status.
+fn allowed_kinds(listener: &GatewayListeners) -> Option<Vec<RouteKind>> {
+    let kinds = listener
+        .allowed_routes
+        .as_ref()
+        .and_then(|a| a.kinds.as_deref())
+        .filter(|kinds| !kinds.is_empty())?;
+    Some(
+        kinds
+            .iter()
+            .filter_map(|k| {
+                let group = k.group.as_deref().unwrap_or("gateway.networking.k8s.io");
+                match (group, k.kind.as_str()) {
+                    ("gateway.networking.k8s.io", "HTTPRoute") => Some(RouteKind::HTTPRoute),
+                    ("tollgate.dev", "AIRoute") => Some(RouteKind::AIRoute),
+                    _ => None,
+                }
+            })
+            .collect(),
+    )
 }
 
 /// Which namespace routes must live in to attach to a listener; `None` means any. Selector

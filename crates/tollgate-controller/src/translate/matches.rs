@@ -65,11 +65,12 @@ pub(super) fn translate(matched: &AIRouteMatch) -> Result<Match, Vec<PolicyError
         max_prompt_tokens: max,
         has_tools: matched.has_tools,
         has_images: matched.has_images,
+        ..Match::default()
     })
 }
 
 /// Whether a header name is an HTTP token (RFC 9110 §5.6.2).
-fn http_token(name: &str) -> bool {
+pub(super) fn http_token(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()

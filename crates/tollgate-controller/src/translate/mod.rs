@@ -8,16 +8,19 @@
 mod budgets;
 mod cloud;
 mod gateways;
+mod grants;
+mod hostnames;
+mod http_routes;
 mod jwt;
 mod keys;
 mod matches;
 mod mcp;
 mod parents;
-mod pending;
 mod policy;
 mod providers;
 mod routes;
 mod secrets;
+mod services;
 
 #[cfg(test)]
 mod tests;
@@ -70,10 +73,14 @@ pub fn translate(resources: &Resources, options: &TranslateOptions) -> Translati
     let jwt_providers = jwt::translate_all(&resources.jwt_providers, &mut diagnostics);
     let gateways = gateways::translate_all(resources, options, &secrets, &mut diagnostics);
     let mcp_servers = mcp::translate_all(&resources.mcp_servers, &secrets, &mut diagnostics);
+    let grants = grants::Grants::new(&resources.reference_grants);
+    let services = services::ServiceIndex::new(&resources.services);
     let references = routes::References {
         providers: &providers,
         mcp_servers: &mcp_servers,
         secrets: &secrets,
+        grants: &grants,
+        services: &services,
     };
     let parents = parents::Parents {
         served: &gateways,
@@ -83,52 +90,31 @@ pub fn translate(resources: &Resources, options: &TranslateOptions) -> Translati
             .map(|g| ObjectRef::new(namespace_of(&g.metadata), name_of(&g.metadata)))
             .collect(),
     };
-    let (mut configs, mut routes) = routes::attach_all(
-        &resources.ai_routes,
+    let (http_rules, http_attachments) = http_routes::attach_all(
+        &resources.http_routes,
         &parents,
         &references,
         &mut diagnostics,
     );
-    routes.extend(http_route_attachments(resources, &parents));
+    let (mut configs, mut routes) = routes::attach_all(
+        &resources.ai_routes,
+        http_rules,
+        &parents,
+        &references,
+        &mut diagnostics,
+    );
+    routes.extend(http_attachments);
     for config in configs.values_mut() {
         config.api_keys = api_keys.clone();
         config.budgets = budgets.clone();
         config.jwt_providers = jwt_providers.clone();
     }
-    pending::report(resources, &mut diagnostics);
     diagnostics.sort_by_key(|d| d.severity);
     Translation {
         configs,
         diagnostics,
         routes,
     }
-}
-
-/// Where HTTPRoutes attach. They serve nothing yet (see [`pending`]), but their parents are
-/// resolved so that status can say so on the Gateways they name.
-fn http_route_attachments<'r>(
-    resources: &'r Resources,
-    parents: &'r parents::Parents<'_>,
-) -> impl Iterator<Item = (RouteId, RouteAttachments)> + 'r {
-    resources.http_routes.iter().map(|route| {
-        let name = ObjectRef::new(namespace_of(&route.metadata), name_of(&route.metadata));
-        let outcomes = route
-            .spec
-            .parent_refs
-            .iter()
-            .flatten()
-            .map(|parent| parents.resolve(&parents::from_http_route(parent), &name))
-            .collect();
-        let id = RouteId {
-            kind: RouteKind::HTTPRoute,
-            route: name,
-        };
-        let attachments = RouteAttachments {
-            parents: outcomes,
-            served: false,
-        };
-        (id, attachments)
-    })
 }
 
 /// The namespace of a resource; sources always set it, but a missing one reads as `default`.

@@ -4,11 +4,12 @@
 //! by `sectionName`), and attaches to the listeners it names that allow routes from the route's
 //! namespace. The outcome of every parentRef is kept, so that status can report per parent.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use tollgate_api::ParentReference;
 use tollgate_config::ObjectRef;
 
-use super::gateways::ServedGateway;
+use super::gateways::{Admission, ServedGateway};
+use super::hostnames::{intersect, union};
 
 const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
@@ -19,6 +20,16 @@ pub enum RouteKind {
     AIRoute,
     /// A Gateway API `HTTPRoute`.
     HTTPRoute,
+}
+
+impl RouteKind {
+    /// The kind as written in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::AIRoute => "AIRoute",
+            RouteKind::HTTPRoute => "HTTPRoute",
+        }
+    }
 }
 
 /// One route, by kind, namespace and name.
@@ -44,7 +55,8 @@ pub enum ParentAttachment {
     Refused {
         /// The Gateway.
         gateway: ObjectRef,
-        /// A stable reason: `NoMatchingParent`, `NotAllowedByListeners`.
+        /// A stable reason: `NoMatchingParent`, `NotAllowedByListeners`,
+        /// `NoMatchingListenerHostname`.
         reason: &'static str,
         /// What is wrong, for a person.
         message: String,
@@ -82,9 +94,24 @@ pub(super) struct Parents<'a> {
     pub(super) existing: HashSet<ObjectRef>,
 }
 
+/// The route a parentRef belongs to, as far as attaching is concerned.
+pub(super) struct Attaching<'a> {
+    /// Its kind.
+    pub(super) kind: RouteKind,
+    /// Its namespace and name.
+    pub(super) name: &'a ObjectRef,
+    /// Its host names, lower-cased; none means every host.
+    pub(super) hostnames: &'a [String],
+}
+
 impl Parents<'_> {
-    /// Resolves one parentRef of the route `route`.
-    pub(super) fn resolve(&self, parent: &ParentReference, route: &ObjectRef) -> ParentAttachment {
+    /// Resolves one parentRef (with the listener port it names, if any) of `route`.
+    pub(super) fn resolve(
+        &self,
+        parent: &ParentReference,
+        port: Option<i32>,
+        route: &Attaching<'_>,
+    ) -> ParentAttachment {
         let group = parent.group.as_deref().unwrap_or(GATEWAY_GROUP);
         let kind = parent.kind.as_deref().unwrap_or("Gateway");
         if group != GATEWAY_GROUP || kind != "Gateway" {
@@ -96,7 +123,7 @@ impl Parents<'_> {
             };
         }
         let wanted = ObjectRef::new(
-            parent.namespace.as_deref().unwrap_or(&route.namespace),
+            parent.namespace.as_deref().unwrap_or(&route.name.namespace),
             &parent.name,
         );
         let Some(gateway) = self.served.iter().find(|g| g.name == wanted) else {
@@ -113,31 +140,68 @@ impl Parents<'_> {
             reason,
             message,
         };
-        let named: Vec<&String> = gateway
-            .allowed_namespaces
-            .keys()
-            .filter(|l| parent.section_name.as_ref().is_none_or(|s| s == *l))
+        let named: Vec<(&String, &Admission)> = gateway
+            .admission
+            .iter()
+            .filter(|(l, _)| parent.section_name.as_ref().is_none_or(|s| s == *l))
+            .filter(|(_, a)| port.is_none_or(|p| p == i32::from(a.port)))
             .collect();
         if named.is_empty() {
             return refused(
                 "NoMatchingParent",
-                match &parent.section_name {
-                    Some(section) => format!("Gateway {wanted} has no listener {section:?}"),
-                    None => format!("Gateway {wanted} has no usable listener"),
+                match (&parent.section_name, port) {
+                    (Some(section), _) => format!(
+                        "Gateway {wanted} has no listener {section:?}{}",
+                        port.map(|p| format!(" on port {p}")).unwrap_or_default()
+                    ),
+                    (None, Some(port)) => {
+                        format!("Gateway {wanted} has no listener on port {port}")
+                    }
+                    (None, None) => format!("Gateway {wanted} has no usable listener"),
                 },
             );
         }
-        let listeners: Vec<String> = named
+        let in_namespace: Vec<(&String, &Admission)> = named
             .into_iter()
-            .filter(|l| admits(&gateway.allowed_namespaces, l, &route.namespace))
-            .cloned()
+            .filter(|(_, a)| {
+                a.namespace
+                    .as_deref()
+                    .is_none_or(|ns| ns == route.name.namespace)
+            })
             .collect();
-        if listeners.is_empty() {
+        if in_namespace.is_empty() {
             return refused(
                 "NotAllowedByListeners",
                 format!(
                     "Gateway {wanted}'s listeners do not allow routes from namespace {}",
-                    route.namespace
+                    route.name.namespace
+                ),
+            );
+        }
+        let of_kind: Vec<(&String, &Admission)> = in_namespace
+            .into_iter()
+            .filter(|(_, a)| a.kinds.as_ref().is_none_or(|k| k.contains(&route.kind)))
+            .collect();
+        if of_kind.is_empty() {
+            return refused(
+                "NotAllowedByListeners",
+                format!(
+                    "Gateway {wanted}'s listeners do not allow {}s (allowedRoutes.kinds)",
+                    route.kind.as_str()
+                ),
+            );
+        }
+        let listeners: Vec<String> = of_kind
+            .into_iter()
+            .filter(|(_, a)| intersect(a.hostname.as_deref(), route.hostnames).is_some())
+            .map(|(l, _)| l.clone())
+            .collect();
+        if listeners.is_empty() {
+            return refused(
+                "NoMatchingListenerHostname",
+                format!(
+                    "none of the route's hostnames ({}) is served by a listener of Gateway {wanted}",
+                    route.hostnames.join(", ")
                 ),
             );
         }
@@ -146,24 +210,35 @@ impl Parents<'_> {
             listeners,
         }
     }
+
+    /// The host names a route with `hostnames` serves on `gateway` through `listeners` (as
+    /// [`ParentAttachment::Attached`] lists them); every host when empty.
+    pub(super) fn hostnames_through<'l>(
+        &self,
+        gateway: &ObjectRef,
+        listeners: impl IntoIterator<Item = &'l String>,
+        hostnames: &[String],
+    ) -> Vec<String> {
+        let Some(served) = self.served.iter().find(|g| g.name == *gateway) else {
+            return Vec::new();
+        };
+        union(listeners.into_iter().filter_map(|listener| {
+            let admission = served.admission.get(listener)?;
+            intersect(admission.hostname.as_deref(), hostnames)
+        }))
+    }
 }
 
-/// Whether the listener `listener` admits routes from `namespace`.
-fn admits(allowed: &BTreeMap<String, Option<String>>, listener: &str, namespace: &str) -> bool {
-    allowed
-        .get(listener)
-        .is_some_and(|ns| ns.as_deref().is_none_or(|ns| ns == namespace))
-}
-
-/// An HTTPRoute's parentRef in the shape Tollgate's routes use.
+/// An HTTPRoute's parentRef in the shape Tollgate's routes use, and the port it names.
 pub(super) fn from_http_route(
     parent: &gateway_api::httproutes::HttpRouteParentRefs,
-) -> ParentReference {
-    ParentReference {
+) -> (ParentReference, Option<i32>) {
+    let reference = ParentReference {
         group: parent.group.clone(),
         kind: parent.kind.clone(),
         namespace: parent.namespace.clone(),
         name: parent.name.clone(),
         section_name: parent.section_name.clone(),
-    }
+    };
+    (reference, parent.port)
 }

@@ -4,22 +4,26 @@ use std::collections::{BTreeMap, HashMap};
 use tollgate_api::{AIRoute, AIRouteRule, Access as ApiAccess};
 use tollgate_config::{
     Access, Backend, GatewayConfig, McpEndpoint, ObjectRef, ProviderId, RouteTable, Rule, Secret,
+    ServiceRoutes,
 };
 
 use super::gateways::ServedGateway;
+use super::grants::Grants;
+use super::http_routes::HttpRouteRules;
 use super::mcp::McpServers;
-use super::parents::{ParentAttachment, Parents, RouteAttachments, RouteId, RouteKind};
+use super::parents::{Attaching, ParentAttachment, Parents, RouteAttachments, RouteId, RouteKind};
 use super::providers::Providers;
 use super::secrets::SecretIndex;
+use super::services::ServiceIndex;
 use super::{matches, policy};
 use super::{name_of, namespace_of};
 use crate::Diagnostic;
 
 const KIND: &str = "AIRoute";
 /// The path an MCP rule without path matches serves.
-const DEFAULT_MCP_PATH: &str = "/mcp";
+pub(super) const DEFAULT_MCP_PATH: &str = "/mcp";
 /// The shortest session key accepted: 32 characters.
-const MIN_SESSION_KEY: usize = 32;
+pub(super) const MIN_SESSION_KEY: usize = 32;
 
 /// What routes refer to besides providers.
 pub(super) struct References<'a> {
@@ -29,12 +33,17 @@ pub(super) struct References<'a> {
     pub(super) mcp_servers: &'a McpServers,
     /// Secrets.
     pub(super) secrets: &'a SecretIndex<'a>,
+    /// ReferenceGrants, for HTTPRoutes' references to other namespaces.
+    pub(super) grants: &'a Grants<'a>,
+    /// Services, for HTTPRoutes' Service backends.
+    pub(super) services: &'a ServiceIndex<'a>,
 }
 
-/// Builds every served Gateway's configuration from the routes that attach to it, and tells
-/// how every parentRef of every route fared.
+/// Builds every served Gateway's configuration from the AIRoutes that attach to it and what
+/// HTTPRoutes add (`http`), and tells how every parentRef of every AIRoute fared.
 pub(super) fn attach_all(
     routes: &[AIRoute],
+    mut http: BTreeMap<ObjectRef, HttpRouteRules>,
     parents: &Parents<'_>,
     references: &References<'_>,
     diagnostics: &mut Vec<Diagnostic>,
@@ -59,30 +68,28 @@ pub(super) fn attach_all(
     for route in ordered {
         let route_name = ObjectRef::new(namespace_of(&route.metadata), name_of(&route.metadata));
         let served = rules_are_valid(route, &route_name, references, diagnostics);
+        let attaching = Attaching {
+            kind: RouteKind::AIRoute,
+            name: &route_name,
+            hostnames: &[],
+        };
         let outcomes: Vec<ParentAttachment> = route
             .spec
             .parent_refs
             .iter()
-            .map(|parent| parents.resolve(parent, &route_name))
+            .map(|parent| parents.resolve(parent, None, &attaching))
             .collect();
         // A Gateway's rules are shared by all its listeners: a route attached to it through
-        // several parentRefs (one per listener, say) adds its rules once.
-        let mut attached: Vec<&ObjectRef> = Vec::new();
+        // several parentRefs (one per listener, say) adds its rules once, serving the host
+        // names of all the listeners it attached through.
+        let mut listeners_by_gateway: BTreeMap<&ObjectRef, Vec<&String>> = BTreeMap::new();
         for (index, outcome) in outcomes.iter().enumerate() {
             let (reason, message) = match outcome {
-                ParentAttachment::Attached { gateway, .. } => {
-                    if served && !attached.contains(&gateway) {
-                        attached.push(gateway);
-                        let rules = rules_by_gateway.entry(gateway.clone()).or_default();
-                        rules.extend(route.spec.rules.iter().enumerate().map(|(i, r)| {
-                            AttachedRule {
-                                route: route_name.clone(),
-                                index: i,
-                                rule: r,
-                                route_access: route.spec.access.as_ref(),
-                            }
-                        }));
-                    }
+                ParentAttachment::Attached { gateway, listeners } => {
+                    listeners_by_gateway
+                        .entry(gateway)
+                        .or_default()
+                        .extend(listeners);
                     continue;
                 }
                 ParentAttachment::Refused {
@@ -106,6 +113,24 @@ pub(super) fn attach_all(
                 .warning(),
             );
         }
+        for (gateway, listeners) in listeners_by_gateway.into_iter().filter(|_| served) {
+            let hostnames = parents.hostnames_through(gateway, listeners, &[]);
+            let rules = rules_by_gateway.entry(gateway.clone()).or_default();
+            rules.extend(
+                route
+                    .spec
+                    .rules
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| AttachedRule {
+                        route: route_name.clone(),
+                        index: i,
+                        rule: r,
+                        route_access: route.spec.access.as_ref(),
+                        hostnames: hostnames.clone(),
+                    }),
+            );
+        }
         attachments.insert(
             RouteId {
                 kind: RouteKind::AIRoute,
@@ -123,9 +148,10 @@ pub(super) fn attach_all(
         .iter()
         .map(|gateway| {
             let rules = rules_by_gateway.remove(&gateway.name).unwrap_or_default();
+            let from_http = http.remove(&gateway.name).unwrap_or_default();
             (
                 gateway.name.clone(),
-                build_config(gateway, rules, references),
+                build_config(gateway, rules, from_http, references),
             )
         })
         .collect();
@@ -338,6 +364,8 @@ struct AttachedRule<'a> {
     index: usize,
     rule: &'a AIRouteRule,
     route_access: Option<&'a ApiAccess>,
+    /// The host names it serves on this Gateway; every host when empty.
+    hostnames: Vec<String>,
 }
 
 /// Access lists as the snapshot holds them: key Secrets named by their key id.
@@ -354,14 +382,26 @@ fn access_of(namespace: &str, access: &ApiAccess) -> Access {
 }
 
 /// Builds one Gateway's configuration; rules arrive in precedence order and already valid.
+/// AIRoute rules come before HTTPRoute model rules, MCP endpoints of AIRoutes before those of
+/// HTTPRoutes.
 fn build_config(
     gateway: &ServedGateway,
     rules: Vec<AttachedRule<'_>>,
+    from_http: HttpRouteRules,
     references: &References<'_>,
 ) -> GatewayConfig {
     let providers = references.providers;
     let mut provider_ids: BTreeMap<ObjectRef, ProviderId> = BTreeMap::new();
     let mut config_providers = Vec::new();
+    let mut provider_id = |provider_ref: &ObjectRef| {
+        *provider_ids.entry(provider_ref.clone()).or_insert_with(|| {
+            let provider = providers[provider_ref]
+                .clone()
+                .expect("rules were validated");
+            config_providers.push(provider);
+            ProviderId(config_providers.len() - 1)
+        })
+    };
     let mut config_rules = Vec::new();
     let mut mcp_endpoints = Vec::new();
     for AttachedRule {
@@ -369,6 +409,7 @@ fn build_config(
         index,
         rule,
         route_access,
+        hostnames,
     } in rules
     {
         let access = route_access
@@ -401,6 +442,7 @@ fn build_config(
                 ),
                 rule: rule.name.clone().unwrap_or_else(|| index.to_string()),
                 route,
+                hostnames,
                 access,
             });
             continue;
@@ -410,15 +452,8 @@ fn build_config(
             .iter()
             .map(|backend| {
                 let provider_ref = ObjectRef::new(&route.namespace, &backend.provider);
-                let id = *provider_ids.entry(provider_ref.clone()).or_insert_with(|| {
-                    let provider = providers[&provider_ref]
-                        .clone()
-                        .expect("rules were validated");
-                    config_providers.push(provider);
-                    ProviderId(config_providers.len() - 1)
-                });
                 Backend {
-                    provider: id,
+                    provider: provider_id(&provider_ref),
                     model: backend.model.clone(),
                     weight: backend.weight.unwrap_or(1),
                     priority: backend.priority.unwrap_or(0),
@@ -428,6 +463,7 @@ fn build_config(
         config_rules.push(Rule {
             route,
             name: rule.name.clone().unwrap_or_else(|| index.to_string()),
+            hostnames,
             policy: policy::translate(rule).expect("rules were validated"),
             matches: rule
                 .matches
@@ -438,6 +474,27 @@ fn build_config(
             access,
         });
     }
+    for model in from_http.models {
+        config_rules.push(Rule {
+            backends: model
+                .providers
+                .iter()
+                .map(|(provider, weight)| Backend {
+                    provider: provider_id(provider),
+                    model: None,
+                    weight: *weight,
+                    priority: 0,
+                })
+                .collect(),
+            route: model.route,
+            name: model.name,
+            hostnames: model.hostnames,
+            matches: model.matched.into_iter().collect(),
+            policy: model.policy,
+            access: Vec::new(),
+        });
+    }
+    mcp_endpoints.extend(from_http.mcp);
     GatewayConfig {
         gateway: gateway.name.clone(),
         listeners: gateway.listeners.clone(),
@@ -447,5 +504,6 @@ fn build_config(
         budgets: Default::default(),
         jwt_providers: Vec::new(),
         mcp: mcp_endpoints,
+        service_routes: ServiceRoutes::new(from_http.services),
     }
 }

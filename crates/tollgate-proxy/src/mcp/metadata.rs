@@ -129,10 +129,12 @@ mod tests {
                 listeners: vec![Listener {
                     name: "http".into(),
                     port: 8080,
+                    hostname: None,
                     tls: None,
                 }],
                 mcp: vec![McpEndpoint {
                     paths: paths.iter().map(|p| p.to_string()).collect(),
+                    hostnames: Vec::new(),
                     servers: Vec::new(),
                     session_key: Secret::new("k".repeat(32)),
                     rule: "mcp".into(),

@@ -14,6 +14,7 @@ use super::StageFuture;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::exchange::caller;
+use crate::request_facts;
 
 /// The index of the rule chosen for a request, in the snapshot's route table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,17 +71,16 @@ fn find_rule(request: &Request<InspectedRequest>) -> Result<usize, ProxyError> {
         .get::<Arc<Snapshot>>()
         .ok_or_else(|| ProxyError::Internal("no snapshot".into()))?;
     let inspected = request.body();
-    let header_is = |name: &str, value: &str| {
-        request
-            .headers()
-            .get_all(name)
-            .iter()
-            .any(|v| v.as_bytes() == value.as_bytes())
-    };
+    let header_is = |name: &str, value: &str| request_facts::header_is(request, name, value);
+    let query = request.uri().query();
+    let query_is = |name: &str, value: &str| request_facts::query_is(query, name, value);
     let facts = RequestFacts {
         model: &inspected.model,
         path: request.uri().path(),
+        method: request.method().as_str(),
+        host: request_facts::host(request),
         header_is: &header_is,
+        query_is: &query_is,
         prompt_tokens: inspected.prompt_tokens_estimate,
         has_tools: inspected.has_tools,
         has_images: inspected.has_images,

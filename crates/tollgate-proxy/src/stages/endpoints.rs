@@ -1,12 +1,14 @@
-//! Sends each path to what serves it: the model listing, which needs only an identity, or the
-//! AI pipeline (inspect → authorize → route) for chat (OpenAI's completions and Anthropic's
-//! messages) and embeddings.
+//! Sends each path to what serves it: an MCP endpoint, a Service rule of an HTTPRoute (plain
+//! HTTP, see [`crate::forward`]), the model listing, which needs only an identity, or the AI
+//! pipeline (inspect → authorize → route) for chat (OpenAI's completions and Anthropic's
+//! messages) and embeddings. On a Gateway with AI rules, the AI endpoints go to them unless a
+//! Service rule matches their exact path.
 
 use http::{HeaderValue, Method, Request, Response, header};
 use serde_json::json;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tollgate_config::Snapshot;
+use tollgate_config::{ServiceMatch, Snapshot};
 use tower::{Layer, Service};
 
 use super::StageFuture;
@@ -15,6 +17,7 @@ use crate::body::{BoxError, ProxyBody};
 use crate::budget::Ledger;
 use crate::error::ProxyError;
 use crate::exchange::caller;
+use crate::forward::ServiceClient;
 use crate::metrics::Metrics;
 use crate::stack::RequestLimits;
 use crate::stages::record::{Audit, RequestIdValue};
@@ -63,6 +66,7 @@ impl Operation {
 #[derive(Clone)]
 pub(crate) struct EndpointsLayer {
     clients: Arc<UpstreamClients>,
+    services: Arc<ServiceClient>,
     metrics: Metrics,
     limits: RequestLimits,
     ledger: Arc<Ledger>,
@@ -79,6 +83,7 @@ impl EndpointsLayer {
     ) -> Self {
         Self {
             clients,
+            services: Arc::new(ServiceClient::default()),
             metrics,
             limits,
             ledger,
@@ -93,6 +98,7 @@ impl<S> Layer<S> for EndpointsLayer {
         Endpoints {
             pipeline,
             clients: self.clients.clone(),
+            services: self.services.clone(),
             metrics: self.metrics.clone(),
             limits: self.limits,
             ledger: self.ledger.clone(),
@@ -105,6 +111,7 @@ impl<S> Layer<S> for EndpointsLayer {
 pub(crate) struct Endpoints<S> {
     pipeline: S,
     clients: Arc<UpstreamClients>,
+    services: Arc<ServiceClient>,
     metrics: Metrics,
     limits: RequestLimits,
     ledger: Arc<Ledger>,
@@ -126,24 +133,36 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let path = request.uri().path();
-        let mcp = request
+        let operation = Operation::of(request.method(), request.uri().path());
+        let target = request
             .extensions()
             .get::<Arc<Snapshot>>()
-            .and_then(|snapshot| crate::mcp::endpoint_for(snapshot, path));
-        if let Some(index) = mcp {
-            return Box::pin(serve_mcp(
-                request,
-                index,
-                McpShared {
-                    clients: self.clients.clone(),
-                    metrics: self.metrics.clone(),
-                    limits: self.limits,
-                    ledger: self.ledger.clone(),
-                },
-            ));
+            .and_then(|snapshot| plain_target(snapshot, &request, operation.is_some()));
+        match target {
+            Some(PlainTarget::Mcp(index)) => {
+                return Box::pin(serve_mcp(
+                    request,
+                    index,
+                    McpShared {
+                        clients: self.clients.clone(),
+                        metrics: self.metrics.clone(),
+                        limits: self.limits,
+                        ledger: self.ledger.clone(),
+                    },
+                ));
+            }
+            Some(PlainTarget::Service(found)) => {
+                return Box::pin(crate::forward::serve(
+                    request,
+                    found,
+                    self.services.clone(),
+                    self.limits,
+                ));
+            }
+            None => {}
         }
-        if let Some(operation) = Operation::of(request.method(), path) {
+        let path = request.uri().path();
+        if let Some(operation) = operation {
             request.extensions_mut().insert(operation);
             return Box::pin(self.pipeline.call(request));
         }
@@ -160,7 +179,29 @@ where
     }
 }
 
-/// A request to the MCP endpoint `index` of the snapshot.
+/// What serves a request outside the AI pipeline.
+enum PlainTarget {
+    /// The MCP endpoint at this index of the snapshot.
+    Mcp(usize),
+    /// A Service rule.
+    Service(ServiceMatch),
+}
+
+/// The MCP endpoint or Service rule that serves a request, if any; `operation`: whether the
+/// path is an AI operation's.
+fn plain_target<B>(
+    snapshot: &Snapshot,
+    request: &Request<B>,
+    operation: bool,
+) -> Option<PlainTarget> {
+    if let Some(index) = crate::forward::mcp_endpoint(snapshot, request) {
+        return Some(PlainTarget::Mcp(index));
+    }
+    let models = request.method() == Method::GET && request.uri().path() == "/v1/models";
+    let ai_endpoint = (operation || models) && !snapshot.config.routes.rules().is_empty();
+    crate::forward::service_rule(snapshot, request, ai_endpoint).map(PlainTarget::Service)
+}
+
 /// What every MCP request shares.
 struct McpShared {
     clients: Arc<UpstreamClients>,
@@ -169,6 +210,7 @@ struct McpShared {
     ledger: Arc<Ledger>,
 }
 
+/// A request to the MCP endpoint `index` of the snapshot.
 async fn serve_mcp<B>(
     request: Request<B>,
     index: usize,

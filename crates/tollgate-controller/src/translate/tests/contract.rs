@@ -8,7 +8,6 @@ use tollgate_config::{
 
 use super::{
     CONTRACT, assert_clean, diagnostic, find, reasons, resources, route, run, run_options,
-    summaries,
 };
 use crate::Severity::Error;
 use crate::translate::{TranslateOptions, Translation, translate};
@@ -34,6 +33,7 @@ fn contract_manifest_translates_to_one_gateway_config() {
         [Listener {
             name: "http".into(),
             port: 8080,
+            hostname: None,
             tls: None,
         }]
     );
@@ -139,32 +139,6 @@ fn gateways_of_other_classes_are_ignored() {
     let translation = run(&[&other]);
     assert!(translation.configs.is_empty());
     assert_eq!(reasons(&translation), ["NoMatchingParent"]);
-}
-
-#[test]
-fn resources_not_enforced_yet_are_reported_as_not_implemented() {
-    let pending = r#"
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: web, namespace: default}
-spec: {parentRefs: [{name: ai-gateway}]}
-"#;
-    let translation = run(&[CONTRACT, pending]);
-    assert_eq!(
-        summaries(&translation),
-        ["warning HTTPRoute default/web spec NotImplemented"]
-    );
-    assert!(
-        translation.diagnostics[0]
-            .message
-            .contains("HTTPRoutes are not enforced")
-    );
-    assert!(!translation.has_errors());
-    assert_eq!(
-        translation.configs,
-        run(&[CONTRACT]).configs,
-        "they change nothing"
-    );
 }
 
 #[test]

@@ -32,6 +32,7 @@ fn every_condition_is_read() {
                 max_prompt_tokens: Some(900),
                 has_tools: Some(true),
                 has_images: Some(false),
+                ..Match::default()
             },
             Match::model(ModelMatch::Exact("fast".into())),
         ]

@@ -4,6 +4,7 @@
 mod budgets;
 mod contract;
 mod gateways;
+mod http_routes;
 mod jwt;
 mod keys;
 mod matches;
@@ -182,7 +183,10 @@ fn find<'t>(routes: &'t RouteTable, model: &str) -> Option<&'t Rule> {
     let facts = RequestFacts {
         model,
         path: "/v1/chat/completions",
+        method: "POST",
+        host: "gateway.example.com",
         header_is: &no_headers,
+        query_is: &no_headers,
         prompt_tokens: 10,
         has_tools: false,
         has_images: false,

@@ -674,8 +674,9 @@ fn the_outcome_of_every_parent_ref_is_kept_for_status() {
                 gateway: gw,
                 listeners: both
             }],
-            served: false,
-        }
+            served: true,
+        },
+        "an HTTPRoute without rules serves every path (with no backend)"
     );
     assert_eq!(rule_names(&translation), ["default/chat#0"]);
 }
