@@ -124,7 +124,9 @@ impl<'de> Deserialize<'de> for ObjectRef {
     }
 }
 
-/// One port the proxy listens on.
+/// One Gateway listener: a port the proxy listens on, for a host name or any. Listeners of a
+/// Gateway may share a port when they all speak plain HTTP or all TLS, with different host
+/// names; the proxy then binds the port once and picks the certificate by SNI.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Listener {
     /// The Gateway listener's name.

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tollgate_config::{ObjectRef, Snapshot};
+use tollgate_config::{Listener, ObjectRef, Snapshot};
 
 pub use audit::CaptureSettings;
 pub use budget::{
@@ -87,6 +87,20 @@ pub enum ApplyError {
         first: ObjectRef,
         /// The other.
         second: ObjectRef,
+    },
+    /// Listeners of one Gateway share a port but not whether they speak TLS.
+    #[error(
+        "listeners {plain:?} and {tls:?} of Gateway {gateway} share port {port}, but only one speaks TLS"
+    )]
+    MixedProtocols {
+        /// The Gateway.
+        gateway: ObjectRef,
+        /// The port.
+        port: u16,
+        /// A plain HTTP listener on it.
+        plain: String,
+        /// An HTTPS listener on it.
+        tls: String,
     },
     /// A listener's certificate cannot be used.
     #[error("listener {listener} of Gateway {gateway}: {reason}")]
@@ -177,30 +191,28 @@ impl Proxy {
         let mut control = self.control.lock().await;
         let graceful = control.graceful.clone().ok_or(ApplyError::ShuttingDown)?;
 
-        // What should listen where, with which certificate.
-        let mut wanted: HashMap<u16, (ObjectRef, Option<TlsAcceptor>)> = HashMap::new();
+        // What should listen where: one socket per port, shared by the listeners of one
+        // Gateway on that port, with one acceptor choosing among their certificates.
+        let mut by_port: HashMap<u16, (&ObjectRef, Vec<&Listener>)> = HashMap::new();
         for (gateway, snapshot) in snapshots {
             for listener in &snapshot.config.listeners {
-                let acceptor =
-                    match &listener.tls {
-                        None => None,
-                        Some(certificate) => Some(tls::acceptor(certificate).map_err(
-                            |reason| ApplyError::Tls {
-                                gateway: gateway.clone(),
-                                listener: listener.name.clone(),
-                                reason,
-                            },
-                        )?),
-                    };
-                if let Some((first, _)) = wanted.get(&listener.port) {
+                let (owner, listeners) = by_port
+                    .entry(listener.port)
+                    .or_insert_with(|| (gateway, Vec::new()));
+                if *owner != gateway {
                     return Err(ApplyError::PortConflict {
                         port: listener.port,
-                        first: first.clone(),
+                        first: (*owner).clone(),
                         second: gateway.clone(),
                     });
                 }
-                wanted.insert(listener.port, (gateway.clone(), acceptor));
+                listeners.push(listener);
             }
+        }
+        let mut wanted: HashMap<u16, (ObjectRef, Option<TlsAcceptor>)> = HashMap::new();
+        for (port, (gateway, listeners)) in by_port {
+            let acceptor = port_acceptor(gateway, port, &listeners)?;
+            wanted.insert(port, (gateway.clone(), acceptor));
         }
 
         // Bind every port not already served by the same Gateway, before changing anything.
@@ -444,5 +456,83 @@ impl Proxy {
             .flush(deadline.saturating_sub(started.elapsed()))
             .await;
         drained && settled
+    }
+}
+
+/// The TLS acceptor of the listeners of `gateway` that share `port`; `None` when they all
+/// speak plain HTTP.
+fn port_acceptor(
+    gateway: &ObjectRef,
+    port: u16,
+    listeners: &[&Listener],
+) -> Result<Option<TlsAcceptor>, ApplyError> {
+    let (secure, plain): (Vec<&Listener>, Vec<&Listener>) =
+        listeners.iter().copied().partition(|l| l.tls.is_some());
+    match (secure.first(), plain.first()) {
+        (None, _) => Ok(None),
+        (Some(tls), Some(plain)) => Err(ApplyError::MixedProtocols {
+            gateway: gateway.clone(),
+            port,
+            plain: plain.name.clone(),
+            tls: tls.name.clone(),
+        }),
+        (Some(_), None) => tls::acceptor(&secure)
+            .map(Some)
+            .map_err(|invalid| ApplyError::Tls {
+                gateway: gateway.clone(),
+                listener: invalid.listener,
+                reason: invalid.reason,
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_config::{Secret, TlsCertificate};
+
+    fn listener(name: &str, tls: bool) -> Listener {
+        Listener {
+            name: name.into(),
+            port: 8443,
+            hostname: Some(format!("{name}.example.test")),
+            tls: tls.then(|| TlsCertificate {
+                certificate_chain_pem: "not PEM".into(),
+                private_key_pem: Secret::new("not PEM"),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_port_of_plain_listeners_has_no_acceptor() {
+        let (a, b) = (listener("a", false), listener("b", false));
+        let gateway = ObjectRef::new("default", "gw");
+        assert!(matches!(port_acceptor(&gateway, 8443, &[&a, &b]), Ok(None)));
+    }
+
+    #[test]
+    fn plain_and_tls_listeners_cannot_share_a_port() {
+        let (plain, secure) = (listener("plain", false), listener("secure", true));
+        let gateway = ObjectRef::new("default", "gw");
+        let error = port_acceptor(&gateway, 8443, &[&secure, &plain]).err();
+        assert_eq!(
+            error.map(|e| e.to_string()).as_deref(),
+            Some(
+                "listeners \"plain\" and \"secure\" of Gateway default/gw share port 8443, but only one speaks TLS"
+            )
+        );
+    }
+
+    #[test]
+    fn an_unusable_certificate_names_its_listener() {
+        let secure = listener("secure", true);
+        let gateway = ObjectRef::new("default", "gw");
+        let error = port_acceptor(&gateway, 8443, &[&secure]).err();
+        assert_eq!(
+            error.map(|e| e.to_string()).as_deref(),
+            Some(
+                "listener secure of Gateway default/gw: the certificate chain holds no certificate"
+            )
+        );
     }
 }

@@ -25,6 +25,11 @@ const ROUTE_KINDS: [(&str, &str); 2] = [
     ("gateway.networking.k8s.io", "HTTPRoute"),
     ("tollgate.dev", "AIRoute"),
 ];
+/// Translation's reason for listeners on one port with different protocols, which is also
+/// the reason of their `Conflicted` condition.
+const PROTOCOL_CONFLICT: &str = "ProtocolConflict";
+/// Translation's reason for listeners on one port with the same protocol and host name.
+const HOSTNAME_CONFLICT: &str = "HostnameConflict";
 /// A Gateway's listeners are not all usable.
 const REASON_LISTENERS_NOT_VALID: &str = "ListenersNotValid";
 
@@ -226,15 +231,20 @@ fn listener_conditions(
     let with = |reasons: &[&str]| errors.iter().copied().find(|d| reasons.contains(&d.reason));
     let served = errors.is_empty() && config.listeners.iter().any(|l| l.name == spec.name);
 
-    let accepted = match with(&["InvalidPort", "PortConflict", "UnsupportedProtocol"]) {
+    let accepted = match with(&[
+        "InvalidPort",
+        PROTOCOL_CONFLICT,
+        HOSTNAME_CONFLICT,
+        "UnsupportedProtocol",
+    ]) {
         Some(d) if d.reason == "UnsupportedProtocol" => {
             Desired::no(ACCEPTED, "UnsupportedProtocol", describe(d))
         }
         Some(d) => Desired::no(ACCEPTED, "PortUnavailable", describe(d)),
         None => Desired::yes(ACCEPTED, REASON_ACCEPTED, "listener is valid"),
     };
-    let conflicted = match with(&["PortConflict"]) {
-        Some(d) => Desired::yes(CONFLICTED, conflict_reason(gateway, index), describe(d)),
+    let conflicted = match with(&[PROTOCOL_CONFLICT, HOSTNAME_CONFLICT]) {
+        Some(d) => Desired::yes(CONFLICTED, d.reason, describe(d)),
         None => Desired::no(CONFLICTED, REASON_NO_CONFLICTS, "no conflicts"),
     };
     let (_, unsupported) = supported_kinds(spec);
@@ -256,21 +266,6 @@ fn listener_conditions(
         None => programmed.clone(),
     };
     vec![accepted, conflicted, resolved, programmed]
-}
-
-/// `HostnameConflict` when an earlier listener on the same port speaks the same protocol,
-/// `ProtocolConflict` when it speaks another.
-fn conflict_reason(gateway: &Gateway, index: usize) -> &'static str {
-    let listeners = &gateway.spec.listeners;
-    let this = &listeners[index];
-    let same_protocol = listeners[..index]
-        .iter()
-        .filter(|l| l.port == this.port)
-        .all(|l| l.protocol == this.protocol);
-    match same_protocol {
-        true => "HostnameConflict",
-        false => "ProtocolConflict",
-    }
 }
 
 /// The route kinds a listener supports, and the ones its `allowedRoutes.kinds` asks for in

@@ -36,8 +36,8 @@ spec:
 /// The scenario's Gateway with a third listener for `*.example.com`, and [`ROUTES`].
 fn manifests() -> String {
     let scenario = SCENARIO.replace(
-        "    - {name: admin, protocol: HTTP, port: 8080}",
-        "    - {name: admin, protocol: HTTP, port: 8080}\n    - {name: tls, protocol: HTTP, port: 8443, hostname: \"*.example.com\"}",
+        "    - {name: metrics, protocol: HTTP, port: 9090}",
+        "    - {name: metrics, protocol: HTTP, port: 9090}\n    - {name: tls, protocol: HTTP, port: 8443, hostname: \"*.example.com\"}",
     );
     format!("{scenario}---\n{ROUTES}")
 }

@@ -33,7 +33,8 @@ spec:
   gatewayClassName: tollgate
   listeners:
     - {name: http, protocol: HTTP, port: 8080}
-    - {name: admin, protocol: HTTP, port: 8080}
+    - {name: admin, protocol: HTTP, port: 9090}
+    - {name: metrics, protocol: HTTP, port: 9090}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -278,14 +279,33 @@ fn an_ai_route_reports_on_each_of_our_parents_and_skips_foreign_gateways() {
 }
 
 #[test]
-fn a_gateway_reports_its_conflicting_listener_and_what_the_proxies_run() {
+fn a_gateway_reports_its_conflicting_listeners_and_what_the_proxies_run() {
     let service: Service = serde_json::from_value(json!({
         "metadata": {"name": "ai-gateway-proxy", "namespace": "default", "labels": {"tollgate.dev/gateway": "ai-gateway"}},
         "spec": {"clusterIP": "10.96.0.10"},
     }))
     .unwrap();
     let patches = patches_for(&resources(SCENARIO), &[service], &programmed_v1(), now());
-    let conflict = "spec.listeners[1].port: port 8080 is already used by listener \"http\"; give each listener its own port";
+    let conflict = |index: usize, other: &str| {
+        format!(
+            "spec.listeners[{index}].hostname: listener {other:?} also serves HTTP on port 9090 with no hostname; listeners sharing a port need different hostnames"
+        )
+    };
+    let (admin, metrics) = (conflict(1, "metrics"), conflict(2, "admin"));
+    let refused = |conflict: &str| {
+        json!([
+            condition("Accepted", "False", "PortUnavailable", conflict, 2),
+            condition("Conflicted", "True", "HostnameConflict", conflict, 2),
+            condition(
+                "ResolvedRefs",
+                "True",
+                "ResolvedRefs",
+                "references resolved",
+                2
+            ),
+            condition("Programmed", "False", "Invalid", conflict, 2),
+        ])
+    };
     let kinds = json!([
         {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"},
         {"group": "tollgate.dev", "kind": "AIRoute"},
@@ -295,7 +315,7 @@ fn a_gateway_reports_its_conflicting_listener_and_what_the_proxies_run() {
         patch_of(&patches, StatusKind::Gateway, "ai-gateway").unwrap(),
         &json!({"status": {
             "conditions": [
-                condition("Accepted", "True", "ListenersNotValid", &format!("some listeners are not served; listener \"admin\": {conflict}"), 2),
+                condition("Accepted", "True", "ListenersNotValid", &format!("some listeners are not served; listener \"admin\": {admin}; listener \"metrics\": {metrics}"), 2),
                 condition("Programmed", "True", "Programmed", runs, 2),
             ],
             "listeners": [
@@ -310,17 +330,8 @@ fn a_gateway_reports_its_conflicting_listener_and_what_the_proxies_run() {
                         condition("Programmed", "True", "Programmed", runs, 2),
                     ],
                 },
-                {
-                    "name": "admin",
-                    "attachedRoutes": 0,
-                    "supportedKinds": kinds,
-                    "conditions": [
-                        condition("Accepted", "False", "PortUnavailable", conflict, 2),
-                        condition("Conflicted", "True", "HostnameConflict", conflict, 2),
-                        condition("ResolvedRefs", "True", "ResolvedRefs", "references resolved", 2),
-                        condition("Programmed", "False", "Invalid", conflict, 2),
-                    ],
-                },
+                {"name": "admin", "attachedRoutes": 0, "supportedKinds": kinds, "conditions": refused(&admin)},
+                {"name": "metrics", "attachedRoutes": 0, "supportedKinds": kinds, "conditions": refused(&metrics)},
             ],
             "addresses": [{"type": "IPAddress", "value": "10.96.0.10"}],
         }})
@@ -506,9 +517,10 @@ fn a_gateway_without_proxies_or_valid_listeners() {
             "protocol: TCP, port: 8080}\n    - {name: admin",
         )
         .replace(
-            "{name: admin, protocol: HTTP, port: 8080}",
+            "{name: admin, protocol: HTTP, port: 9090}",
             "{name: admin, protocol: HTTPS, port: 8443}",
-        );
+        )
+        .replace("    - {name: metrics, protocol: HTTP, port: 9090}\n", "");
     let patches = patches_for(&resources(&manifests), &[], &BTreeMap::new(), now());
     let status = &patch_of(&patches, StatusKind::Gateway, "ai-gateway").unwrap()["status"];
     assert_eq!(status["conditions"][0]["status"], "False");
@@ -542,7 +554,7 @@ fn a_gateway_without_proxies_or_valid_listeners() {
 #[test]
 fn listeners_that_ask_for_route_kinds_tollgate_does_not_support() {
     let manifests = SCENARIO.replace(
-        "{name: admin, protocol: HTTP, port: 8080}",
+        "{name: admin, protocol: HTTP, port: 9090}",
         "{name: admin, protocol: HTTP, port: 8081, allowedRoutes: {kinds: [{kind: GRPCRoute}, {group: tollgate.dev, kind: AIRoute}]}}",
     );
     let patches = patches_for(&resources(&manifests), &[], &programmed_v1(), now());

@@ -7,6 +7,7 @@ use tollgate_config::{Listener, ObjectRef, Secret, TlsCertificate};
 use gateway_api::gateways::{GatewayListeners, GatewayListenersAllowedRoutesNamespacesFrom};
 
 use super::parents::RouteKind;
+use super::port_sharing::{Conflict, PortUse, conflicts};
 use super::secrets::SecretIndex;
 use super::{CONTROLLER_NAME, TranslateOptions, name_of, namespace_of};
 use crate::{Diagnostic, Resources};
@@ -62,54 +63,133 @@ fn translate(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> ServedGateway {
     let name = ObjectRef::new(namespace_of(&gateway.metadata), name_of(&gateway.metadata));
+    let error = |index: usize, sub: &str, reason: &'static str, message: String| {
+        Diagnostic::error(
+            KIND,
+            &name.namespace,
+            &name.name,
+            format!("spec.listeners[{index}]{sub}"),
+            reason,
+            message,
+        )
+    };
+    let candidates = candidates(gateway, diagnostics, error);
+    let uses: Vec<PortUse<'_>> = candidates.iter().map(Candidate::port_use).collect();
     let mut listeners: Vec<Listener> = Vec::new();
     let mut admission: BTreeMap<String, Admission> = BTreeMap::new();
-    for (index, spec) in gateway.spec.listeners.iter().enumerate() {
-        let field = format!("spec.listeners[{index}]");
-        let error = |sub: &str, reason: &'static str, message: String| {
-            Diagnostic::error(
-                KIND,
-                &name.namespace,
-                &name.name,
-                format!("{field}{sub}"),
-                reason,
-                message,
-            )
+    for ((candidate, usage), conflict) in candidates.iter().zip(&uses).zip(conflicts(&uses)) {
+        let spec = candidate.spec;
+        if let Some(conflict) = conflict {
+            let field = match conflict {
+                Conflict::Protocol { .. } => ".protocol",
+                Conflict::Hostname { .. } => ".hostname",
+            };
+            diagnostics.push(error(
+                candidate.index,
+                field,
+                conflict.reason(),
+                conflict.message(usage),
+            ));
+            continue;
+        }
+        let tls = match spec.protocol.as_str() {
+            "HTTPS" => match certificate(&name, spec, secrets) {
+                Ok(tls) => Some(tls),
+                Err((reason, message)) => {
+                    diagnostics.push(error(
+                        candidate.index,
+                        ".tls.certificateRefs",
+                        reason,
+                        message,
+                    ));
+                    continue;
+                }
+            },
+            _ => None,
         };
+        admission.insert(
+            spec.name.clone(),
+            Admission {
+                namespace: allowed_namespace(&name, spec),
+                kinds: allowed_kinds(spec),
+                port: candidate.port,
+                hostname: candidate.hostname.clone(),
+            },
+        );
+        listeners.push(Listener {
+            name: spec.name.clone(),
+            port: candidate.port,
+            hostname: candidate.hostname.clone(),
+            tls,
+        });
+    }
+    ServedGateway {
+        name,
+        listeners,
+        admission,
+    }
+}
+
+/// A listener that is valid on its own, before it is checked against the others on its port.
+struct Candidate<'g> {
+    /// Its index in `spec.listeners`.
+    index: usize,
+    spec: &'g GatewayListeners,
+    port: u16,
+    /// The host name, lower-cased.
+    hostname: Option<String>,
+}
+
+impl Candidate<'_> {
+    fn port_use(&self) -> PortUse<'_> {
+        PortUse {
+            name: &self.spec.name,
+            port: self.port,
+            protocol: &self.spec.protocol,
+            hostname: self.hostname.as_deref(),
+        }
+    }
+}
+
+/// The listeners with a valid port, a protocol Tollgate serves and a name of their own;
+/// the others are reported.
+fn candidates<'g>(
+    gateway: &'g Gateway,
+    diagnostics: &mut Vec<Diagnostic>,
+    error: impl Fn(usize, &str, &'static str, String) -> Diagnostic,
+) -> Vec<Candidate<'g>> {
+    let mut candidates: Vec<Candidate<'g>> = Vec::new();
+    for (index, spec) in gateway.spec.listeners.iter().enumerate() {
         let Ok(port) = u16::try_from(spec.port)
             .map_err(drop)
             .and_then(|p| if p == 0 { Err(()) } else { Ok(p) })
         else {
             diagnostics.push(error(
+                index,
                 ".port",
                 "InvalidPort",
                 format!("port {} is not between 1 and 65535", spec.port),
             ));
             continue;
         };
-        let tls = match spec.protocol.as_str() {
-            "HTTP" => None,
-            "HTTPS" => match certificate(&name, spec, secrets) {
-                Ok(tls) => Some(tls),
-                Err((reason, message)) => {
-                    diagnostics.push(error(".tls.certificateRefs", reason, message));
-                    continue;
-                }
-            },
-            other => {
-                diagnostics.push(
-                    error(
-                        ".protocol",
-                        "UnsupportedProtocol",
-                        format!("protocol {other:?} is not supported; use HTTP or HTTPS"),
-                    )
-                    .warning(),
-                );
-                continue;
-            }
-        };
-        if listeners.iter().any(|l| l.name == spec.name) || admission.contains_key(&spec.name) {
+        if !matches!(spec.protocol.as_str(), "HTTP" | "HTTPS") {
+            diagnostics.push(
+                error(
+                    index,
+                    ".protocol",
+                    "UnsupportedProtocol",
+                    format!(
+                        "protocol {:?} is not supported; use HTTP or HTTPS",
+                        spec.protocol
+                    ),
+                )
+                .warning(),
+            );
+            continue;
+        }
+        if candidates.iter().any(|c| c.spec.name == spec.name) {
             diagnostics.push(error(
+                index,
                 "",
                 "DuplicateListener",
                 format!(
@@ -119,39 +199,14 @@ fn translate(
             ));
             continue;
         }
-        if let Some(existing) = listeners.iter().find(|l| l.port == port) {
-            diagnostics.push(error(
-                ".port",
-                "PortConflict",
-                format!(
-                    "port {port} is already used by listener {:?}; give each listener its own port",
-                    existing.name
-                ),
-            ));
-            continue;
-        }
-        let hostname = spec.hostname.as_ref().map(|h| h.to_ascii_lowercase());
-        admission.insert(
-            spec.name.clone(),
-            Admission {
-                namespace: allowed_namespace(&name, spec),
-                kinds: allowed_kinds(spec),
-                port,
-                hostname: hostname.clone(),
-            },
-        );
-        listeners.push(Listener {
-            name: spec.name.clone(),
+        candidates.push(Candidate {
+            index,
+            spec,
             port,
-            hostname,
-            tls,
+            hostname: spec.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
         });
     }
-    ServedGateway {
-        name,
-        listeners,
-        admission,
-    }
+    candidates
 }
 
 /// The route kinds a listener's `allowedRoutes.kinds` lets attach; `None` when it does not

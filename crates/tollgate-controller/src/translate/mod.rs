@@ -17,6 +17,7 @@ mod matches;
 mod mcp;
 mod parents;
 mod policy;
+mod port_sharing;
 mod providers;
 mod routes;
 mod secrets;

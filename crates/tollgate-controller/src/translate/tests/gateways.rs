@@ -158,29 +158,100 @@ fn ports_outside_1_to_65535_are_refused() {
 }
 
 #[test]
-fn a_port_used_twice_keeps_the_first_listener() {
+fn a_port_with_two_protocols_serves_none_of_its_listeners() {
     let translation = run_gateway(
         r#"[{name: http, protocol: HTTP, port: 8080},
             {name: https, protocol: HTTPS, port: 8080, tls: {certificateRefs: [{name: ai-gateway-tls}]}},
-            {name: again, protocol: HTTP, port: 8080},
+            {name: again, protocol: HTTP, port: 8080, hostname: a.example.com},
             {name: other, protocol: HTTP, port: 8081}]"#,
         &[&tls_secret(CERTIFICATE, PRIVATE_KEY)],
     );
     assert_eq!(
         summaries(&translation),
         [
-            "error Gateway default/ai-gateway spec.listeners[1].port PortConflict",
-            "error Gateway default/ai-gateway spec.listeners[2].port PortConflict",
+            "error Gateway default/ai-gateway spec.listeners[0].protocol ProtocolConflict",
+            "error Gateway default/ai-gateway spec.listeners[1].protocol ProtocolConflict",
+            "error Gateway default/ai-gateway spec.listeners[2].protocol ProtocolConflict",
         ]
     );
     assert!(
         translation.diagnostics[0]
             .message
-            .contains("listener \"http\""),
+            .contains("listener \"https\" with protocol HTTPS"),
         "{}",
         translation.diagnostics[0]
     );
-    assert_eq!(listener_names(&translation), ["http", "other"]);
+    assert_eq!(listener_names(&translation), ["other"]);
+}
+
+#[test]
+fn listeners_with_one_protocol_and_different_hostnames_share_a_port() {
+    let secret_b = secret(
+        "default",
+        "b-tls",
+        "{}",
+        &format!(
+            "type: kubernetes.io/tls\nstringData: {{tls.crt: {CERTIFICATE:?}, tls.key: {PRIVATE_KEY:?}}}"
+        ),
+    );
+    let translation = run_gateway(
+        r#"[{name: a, protocol: HTTPS, port: 8443, hostname: A.example.com, tls: {certificateRefs: [{name: ai-gateway-tls}]}},
+            {name: b, protocol: HTTPS, port: 8443, hostname: "*.example.com", tls: {certificateRefs: [{name: b-tls}]}},
+            {name: default, protocol: HTTPS, port: 8443, tls: {certificateRefs: [{name: b-tls}]}},
+            {name: plain-a, protocol: HTTP, port: 8080, hostname: a.example.com},
+            {name: plain, protocol: HTTP, port: 8080}]"#,
+        &[&tls_secret(CERTIFICATE, PRIVATE_KEY), &secret_b],
+    );
+    assert_clean(&translation);
+    let listeners = &translation.configs[&ObjectRef::new("default", "ai-gateway")].listeners;
+    let summary: Vec<(&str, u16, Option<&str>, bool)> = listeners
+        .iter()
+        .map(|l| {
+            (
+                l.name.as_str(),
+                l.port,
+                l.hostname.as_deref(),
+                l.tls.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("a", 8443, Some("a.example.com"), true),
+            ("b", 8443, Some("*.example.com"), true),
+            ("default", 8443, None, true),
+            ("plain-a", 8080, Some("a.example.com"), false),
+            ("plain", 8080, None, false),
+        ]
+    );
+}
+
+#[test]
+fn listeners_with_the_same_hostname_on_a_port_are_all_refused() {
+    let translation = run_gateway(
+        r#"[{name: a, protocol: HTTP, port: 8080, hostname: a.example.com},
+            {name: a-again, protocol: HTTP, port: 8080, hostname: A.example.com},
+            {name: any, protocol: HTTP, port: 8080},
+            {name: any-again, protocol: HTTP, port: 8080},
+            {name: b, protocol: HTTP, port: 8080, hostname: b.example.com}]"#,
+        &[],
+    );
+    assert_eq!(
+        summaries(&translation),
+        [
+            "error Gateway default/ai-gateway spec.listeners[0].hostname HostnameConflict",
+            "error Gateway default/ai-gateway spec.listeners[1].hostname HostnameConflict",
+            "error Gateway default/ai-gateway spec.listeners[2].hostname HostnameConflict",
+            "error Gateway default/ai-gateway spec.listeners[3].hostname HostnameConflict",
+        ]
+    );
+    assert!(
+        translation.diagnostics[2].message.contains("no hostname"),
+        "{}",
+        translation.diagnostics[2]
+    );
+    assert_eq!(listener_names(&translation), ["b"]);
 }
 
 #[test]
@@ -195,20 +266,6 @@ fn listener_names_must_be_unique() {
         "error Gateway default/ai-gateway spec.listeners[1]",
     );
     assert_eq!(listener_names(&translation), ["http"]);
-}
-
-#[test]
-fn a_port_conflict_is_an_error_on_the_later_listener() {
-    let translation = run_gateway(
-        "[{name: a, protocol: HTTP, port: 8080}, {name: b, protocol: HTTP, port: 8080}]",
-        &[],
-    );
-    diagnostic(
-        &translation,
-        "PortConflict",
-        "error Gateway default/ai-gateway spec.listeners[1].port",
-    );
-    assert_eq!(reasons(&translation), ["PortConflict"]);
 }
 
 #[test]

@@ -581,7 +581,7 @@ fn http_route_model_rules_rank_by_match_after_ai_route_rules() {
 
 #[test]
 fn a_listener_left_out_for_a_port_or_protocol_conflict_takes_no_route() {
-    let listeners = "[{name: http, protocol: HTTP, port: 8080}, {name: clash, protocol: HTTP, port: 8080}, {name: tcp, protocol: TCP, port: 9000}]";
+    let listeners = "[{name: http, protocol: HTTP, port: 8080}, {name: clash, protocol: HTTP, port: 9090}, {name: clash-too, protocol: HTTP, port: 9090}, {name: tcp, protocol: TCP, port: 9000}]";
     let site = http_route(
         "default",
         "site",
