@@ -12,7 +12,7 @@ CHART := charts/tollgate
 RENDERED := target/rendered
 DEPLOY_NAMESPACE := tollgate-system
 
-.PHONY: build run test fmt-check lint test-rust test-chart test-e2e crds deploy-manifests tools venv bench
+.PHONY: build run test fmt-check lint test-rust test-chart test-e2e crds deploy-manifests tools venv bench bench-instructions
 
 ## Build the tollgate and tollgate-mock binaries (debug).
 build:
@@ -60,6 +60,11 @@ test-e2e: build venv tools
 bench:
 	./bench/run.sh
 	$(CARGO) bench --workspace
+
+## Tollgate's own cost per request in CPU instructions, counted by callgrind (repeatable where
+## wall-clock numbers are not): bench/callgrind.py. ARGS="--syscalls" counts system calls instead.
+bench-instructions:
+	./bench/callgrind.sh $(ARGS)
 
 ## Regenerate crds/ and the chart's copy from the resource types (a unit test fails on drift).
 crds:

@@ -43,6 +43,7 @@
 //! ```
 
 mod line;
+mod record;
 mod verify;
 mod writer;
 

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::line::{self, GENESIS, Hash};
+use crate::record;
 
 /// How long the writer waits before it tries again after an I/O error, and the least time
 /// between two "record dropped" errors in the log.
@@ -83,8 +84,8 @@ impl AuditCounters {
 
 /// What the queue carries.
 enum Message {
-    /// A record's JSON object without its closing brace ([`line::body`]).
-    Record(String),
+    /// A record's JSON object without its closing brace ([`record::body`]).
+    Record(Vec<u8>),
     /// Stop accepting, write what is queued, sync.
     Close,
 }
@@ -132,7 +133,7 @@ impl AuditLog {
     /// most once a second) when the buffer is full, the log is closed, or the record is not an
     /// object.
     pub fn record<T: Serialize + ?Sized>(&self, record: &T) -> bool {
-        match line::body(record) {
+        match record::body(record) {
             Ok(body) => match self.queue.try_send(Message::Record(body)) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => self.drop_one(&"the buffer is full"),
@@ -273,7 +274,7 @@ async fn run(
 /// and empty, or every sender gone).
 fn take(
     message: Option<Message>,
-    pending: &mut VecDeque<String>,
+    pending: &mut VecDeque<Vec<u8>>,
     queue: &mut mpsc::Receiver<Message>,
     closing: &mut bool,
 ) -> bool {
@@ -299,6 +300,8 @@ struct Sink {
     file: Option<File>,
     /// The size of `file`.
     size: u64,
+    /// Which file `file` is, to notice when `path` names another (see [`FileId`]).
+    file_id: FileId,
     /// The `seq` and `prev` of the next record.
     seq: u64,
     prev: Hash,
@@ -320,6 +323,7 @@ impl Sink {
             max_files: options.max_files,
             file: None,
             size: 0,
+            file_id: FileId::default(),
             seq,
             prev,
             counters,
@@ -338,9 +342,10 @@ impl Sink {
     /// Writes the records of `pending` in order, removing each one written; rotates the file
     /// when the next record would not fit. Returns false on an I/O error, with the unwritten
     /// records still in `pending`.
-    fn write(&mut self, pending: &mut VecDeque<String>) -> bool {
+    fn write(&mut self, pending: &mut VecDeque<Vec<u8>>) -> bool {
         let mut ignore_limit = false;
-        let mut buf = Vec::new();
+        // Each line is its record and the writer's fields (about 180 bytes).
+        let mut buf = Vec::with_capacity(pending.iter().map(|body| body.len() + 192).sum());
         while !pending.is_empty() {
             if let Err(error) = self.ensure_open() {
                 self.failed("cannot open the audit log", &error);
@@ -394,8 +399,8 @@ impl Sink {
 
     /// Makes sure `file` is open and is still the file at `path`.
     fn ensure_open(&mut self) -> io::Result<()> {
-        if let Some(file) = &self.file {
-            if still_at(file, &self.path) {
+        if self.file.is_some() {
+            if FileId::at(&self.path).is_some_and(|at| at == self.file_id) {
                 return Ok(());
             }
             self.file = None;
@@ -435,7 +440,8 @@ impl Sink {
             .create(true)
             .append(true)
             .open(&self.path)?;
-        self.size = file.metadata()?.len();
+        let metadata = file.metadata()?;
+        (self.size, self.file_id) = (metadata.len(), FileId::of(&metadata));
         self.file = Some(file);
         Ok(())
     }
@@ -520,18 +526,36 @@ fn remove_if_exists(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Whether `path` still names the open `file` (not deleted, moved or replaced).
-#[cfg(unix)]
-fn still_at(file: &File, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), std::fs::metadata(path)) {
-        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
-        _ => false,
-    }
+/// Which file a path names: its device and inode, read once when the file is opened, so that
+/// checking that the path still names it takes one `stat` of the path.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    #[cfg(unix)]
+    device: u64,
+    #[cfg(unix)]
+    inode: u64,
 }
 
-/// Whether `path` still names the open `file` (here: whether it exists).
-#[cfg(not(unix))]
-fn still_at(_file: &File, path: &Path) -> bool {
-    path.exists()
+impl FileId {
+    #[cfg(unix)]
+    fn of(metadata: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        }
+    }
+
+    /// Elsewhere, only whether the path exists is checked.
+    #[cfg(not(unix))]
+    fn of(_metadata: &std::fs::Metadata) -> Self {
+        Self {}
+    }
+
+    /// The file `path` names now, if any.
+    fn at(path: &Path) -> Option<Self> {
+        std::fs::metadata(path)
+            .ok()
+            .map(|metadata| Self::of(&metadata))
+    }
 }

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::sync::{PoisonError, RwLock};
 use tiktoken_rs::CoreBPE;
 
 /// Tokens OpenAI adds around every message (its role and separators), per its cookbook.
@@ -15,6 +16,19 @@ const REPLY_PRIMING: u64 = 3;
 /// An image's tokens: a 1024×1024 image at high detail. Its real size is unknown until the
 /// upstream fetches or decodes it, so this is an estimate.
 const PER_IMAGE: u64 = 765;
+
+/// The roles messages carry: the same few words in almost every message of every request.
+const ROLES: [&str; 6] = [
+    "system",
+    "user",
+    "assistant",
+    "tool",
+    "developer",
+    "function",
+];
+
+/// The tokens of each of [`ROLES`], per tokenizer, counted once.
+static ROLE_TOKENS: RwLock<Vec<(Tokenizer, [u64; ROLES.len()])>> = RwLock::new(Vec::new());
 
 /// A tokenizer that tiktoken knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +54,7 @@ impl Tokenizer {
         let count = |text: &str| bpe.count_ordinary(text) as u64;
         let mut total = REPLY_PRIMING;
         for message in &messages {
-            total += PER_MESSAGE + count(&message.role);
+            total += PER_MESSAGE + self.count_role(bpe, &message.role);
             if let Some(name) = &message.name {
                 total += 1 + count(name);
             }
@@ -72,7 +86,8 @@ impl Tokenizer {
             total += match item.kind.as_deref() {
                 None | Some("message") => {
                     let content = item.content.map_or(0, |c| count_content(c.get(), count));
-                    PER_MESSAGE + count(item.role.as_deref().unwrap_or_default()) + content
+                    let role = item.role.as_deref().unwrap_or_default();
+                    PER_MESSAGE + self.count_role(bpe, role) + content
                 }
                 Some("function_call") => {
                     let name = item.name.as_deref().unwrap_or_default();
@@ -87,6 +102,29 @@ impl Tokenizer {
             };
         }
         Some(total)
+    }
+
+    /// The tokens of a message's role, counted once per tokenizer for the usual roles.
+    fn count_role(self, bpe: &CoreBPE, role: &str) -> u64 {
+        let count = |text: &str| bpe.count_ordinary(text) as u64;
+        let Some(index) = ROLES.iter().position(|known| *known == role) else {
+            return count(role);
+        };
+        let counted = ROLE_TOKENS
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(tokenizer, _)| *tokenizer == self)
+            .map(|(_, counts)| counts[index]);
+        if let Some(tokens) = counted {
+            return tokens;
+        }
+        let counts = ROLES.map(count);
+        let mut cache = ROLE_TOKENS.write().unwrap_or_else(PoisonError::into_inner);
+        if !cache.iter().any(|(tokenizer, _)| *tokenizer == self) {
+            cache.push((self, counts));
+        }
+        counts[index]
     }
 
     /// Counts the tokens of a text: an embedding input, or tool definitions as JSON text
@@ -200,6 +238,21 @@ mod tests {
         let counted = tokenizer.count_openai_messages(call).unwrap();
         assert!(counted > REPLY_PRIMING + PER_MESSAGE, "{counted}");
         assert_eq!(tokenizer.count_openai_messages("{}"), None);
+    }
+
+    #[test]
+    fn usual_roles_count_as_any_text_does() {
+        for model in ["gpt-4o", "gpt-4", "text-davinci-003"] {
+            let tokenizer = Tokenizer::of_model(model).unwrap();
+            let bpe = tokenizer.bpe().unwrap();
+            for role in ROLES.into_iter().chain(["critic"]) {
+                assert_eq!(
+                    tokenizer.count_role(bpe, role),
+                    tokenizer.count_text(role).unwrap(),
+                    "{model} {role}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -16,13 +16,23 @@ pub struct Usage {
     pub reasoning_tokens: u64,
 }
 
+use memchr::memmem::Finder;
+use std::sync::LazyLock;
+
 /// The first finish reason a response body (or stream event) states, as its API spells it:
 /// OpenAI's `finish_reason` or Anthropic's `stop_reason`. Found by scanning, not parsing, so
 /// that it costs nothing on events that have none.
 pub fn reported_finish_reason(body: &[u8]) -> Option<&str> {
-    for field in [&br#""finish_reason":""#[..], br#""stop_reason":""#] {
-        if let Some(at) = memchr::memmem::find(body, field) {
-            let rest = &body[at + field.len()..];
+    // Searchers built once: building one costs more than searching a short event.
+    static FIELDS: LazyLock<[Finder<'static>; 2]> = LazyLock::new(|| {
+        [
+            Finder::new(br#""finish_reason":""#),
+            Finder::new(br#""stop_reason":""#),
+        ]
+    });
+    for field in FIELDS.iter() {
+        if let Some(at) = field.find(body) {
+            let rest = &body[at + field.needle().len()..];
             let end = memchr::memchr(b'"', rest)?;
             return std::str::from_utf8(&rest[..end]).ok();
         }

@@ -40,14 +40,22 @@ pub(crate) fn choose(
     let mut priorities: Vec<u32> = rule.backends.iter().map(|b| b.priority).collect();
     priorities.sort_unstable();
     priorities.dedup();
+    // Only what the rule's balancer compares is worked out (the rest stays zero).
+    let balancer = rule.policy.load_balancer;
     let candidate = |index: usize| {
         let state = &runtime.backends[index];
         Candidate {
             index,
             weight: rule.backends[index].weight,
             outstanding: state.outstanding(),
-            latency_cost: state.latency_cost(),
-            price: price(index),
+            latency_cost: match balancer {
+                LoadBalancer::LatencyAware => state.latency_cost(),
+                _ => 0.0,
+            },
+            price: match balancer {
+                LoadBalancer::CostAware => price(index),
+                _ => 0.0,
+            },
         }
     };
     for priority in &priorities {
@@ -68,7 +76,7 @@ pub(crate) fn choose(
             .collect();
         if !healthy.is_empty() {
             return Some(Choice {
-                index: pick(rule.policy.load_balancer, &healthy, rng),
+                index: pick(balancer, &healthy, rng),
                 probe: false,
             });
         }
@@ -83,7 +91,7 @@ pub(crate) fn choose(
         .map(candidate)
         .collect();
     (!lowest.is_empty()).then(|| Choice {
-        index: pick(rule.policy.load_balancer, &lowest, rng),
+        index: pick(balancer, &lowest, rng),
         probe: false,
     })
 }

@@ -10,12 +10,26 @@ use tollgate_config::{Identity, Pricing};
 use tollgate_llm::Usage;
 
 use crate::budget::Reservation;
+use crate::labels::Label;
+use crate::series::TargetSeries;
+use crate::stack::Served;
+use crate::stages::authorize::RuleIndex;
+use crate::stages::endpoints::Operation;
+use crate::stages::reserve::ReservedOutput;
 
 /// The facts of one request, written once each by the stage that learns them.
 #[derive(Debug, Default)]
 pub(crate) struct Exchange {
+    /// The configuration the request runs on, and what was prepared with it (record).
+    pub served: OnceLock<Arc<Served>>,
     /// Who called (authenticate).
     pub identity: OnceLock<Identity>,
+    /// The AI operation asked for (endpoints).
+    pub operation: OnceLock<Operation>,
+    /// The rule that serves the request (authorize).
+    pub rule: OnceLock<RuleIndex>,
+    /// The output cap the reservation was made for, to send upstream (reserve).
+    pub output_cap: OnceLock<ReservedOutput>,
     /// What the caller asked for (inspect).
     pub requested: OnceLock<Requested>,
     /// The request body, kept only when bodies are captured for the audit log (inspect).
@@ -52,13 +66,15 @@ pub(crate) struct Requested {
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     /// `namespace/name` of the AIRoute.
-    pub route: String,
+    pub route: Label,
     /// The rule's name.
-    pub rule: String,
+    pub rule: Label,
     /// The model label for metrics: the rule's model when matched exactly, `*` for a catch-all.
-    pub model_label: String,
+    pub model_label: Label,
     /// `namespace/name` of the provider.
-    pub provider: String,
+    pub provider: Label,
+    /// The metric series of requests to this target.
+    pub series: Arc<TargetSeries>,
     /// The provider's kind as OpenTelemetry names it (`gen_ai.provider.name`).
     pub provider_kind: &'static str,
     /// The model asked of the upstream.

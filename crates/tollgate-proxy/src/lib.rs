@@ -14,11 +14,13 @@ mod exchange;
 mod forward;
 mod health;
 mod jwks;
+mod labels;
 mod listener;
 mod mcp;
 mod metrics;
 pub mod replay;
 mod request_facts;
+mod series;
 mod stack;
 mod stages;
 mod stream_translation;
@@ -262,6 +264,8 @@ impl Proxy {
         for (((gateway, snapshot), runtime), jwt) in snapshots.iter().zip(runtimes).zip(verifiers) {
             let served = Arc::new(Served {
                 mcp: Arc::new(mcp::McpRuntime::new(snapshot)),
+                labels: labels::Labels::of(snapshot),
+                upstreams: stages::route::Upstreams::of(snapshot),
                 snapshot: snapshot.clone(),
                 runtime,
                 jwt,

@@ -10,66 +10,69 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::labels::{Label, LabelSetDigest};
+use std::hash::{Hash, Hasher};
+
 /// Labels of a request.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
     /// `namespace/name` of the AIRoute, empty when none was chosen.
-    pub route: String,
+    pub route: Label,
     /// The rule's model, `*` for a catch-all rule, empty when no rule was chosen.
-    pub model: String,
+    pub model: Label,
     /// `namespace/name` of the provider, empty when none was chosen.
-    pub provider: String,
+    pub provider: Label,
     /// The HTTP status returned to the caller.
     pub status: u16,
     /// `ok`, a stable error code, or `client_disconnect`.
-    pub outcome: String,
+    pub outcome: &'static str,
 }
 
 /// Labels of token counts.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct TokenLabels {
     /// `namespace/name` of the AIRoute.
-    pub route: String,
+    pub route: Label,
     /// The rule's model.
-    pub model: String,
+    pub model: Label,
     /// `namespace/name` of the provider.
-    pub provider: String,
+    pub provider: Label,
     /// `input`, `output`, `cached` or `reasoning`.
     pub r#type: &'static str,
 }
 
 /// Labels of per-request latencies and token histograms.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ModelLabels {
     /// `namespace/name` of the AIRoute.
-    pub(crate) route: String,
+    pub(crate) route: Label,
     /// The rule's model.
-    pub(crate) model: String,
+    pub(crate) model: Label,
     /// `namespace/name` of the provider.
-    pub(crate) provider: String,
+    pub(crate) provider: Label,
 }
 
 /// Labels of OpenTelemetry's `gen_ai.client.token.usage` histogram, named as its
 /// attributes are.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct GenAiTokenLabels {
     /// `chat`, `embeddings`, ...
     pub(crate) gen_ai_operation_name: &'static str,
     /// The provider's kind (`openai`, `anthropic`, `aws.bedrock`, ...).
     pub(crate) gen_ai_provider_name: &'static str,
     /// The rule's model (as [`ModelLabels::model`]).
-    pub(crate) gen_ai_request_model: String,
+    pub(crate) gen_ai_request_model: Label,
     /// `input` or `output`.
     pub(crate) gen_ai_token_type: &'static str,
 }
 
 /// Labels of spend.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct CostLabels {
     /// The caller's team (from its key or token), empty when it has none.
     pub(crate) team: String,
     /// The rule's model.
-    pub(crate) model: String,
+    pub(crate) model: Label,
 }
 
 /// Labels of a budget limit's gauges.
@@ -96,7 +99,7 @@ pub(crate) struct ToolCallLabels {
 }
 
 /// Labels of upstream attempts and ejections.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct AttemptLabels {
     /// `namespace/name` of the provider.
     pub(crate) provider: String,
@@ -105,12 +108,12 @@ pub(crate) struct AttemptLabels {
 }
 
 /// Labels of a rule's retries.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RuleLabels {
     /// `namespace/name` of the AIRoute.
-    pub(crate) route: String,
+    pub(crate) route: Label,
     /// The rule's name.
-    pub(crate) rule: String,
+    pub(crate) rule: Label,
 }
 
 /// Labels of configuration state.
@@ -152,6 +155,78 @@ pub(crate) struct AlertLabels {
 pub(crate) struct StoreLabels {
     /// `reserve`, `settle` or `alert`.
     pub(crate) operation: &'static str,
+}
+
+// Label sets that every request records hash as one number (see [`LabelSetDigest`]).
+impl Hash for RequestLabels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        LabelSetDigest::new()
+            .label(&self.route)
+            .label(&self.model)
+            .label(&self.provider)
+            .number(u64::from(self.status))
+            .text(self.outcome)
+            .feed(state);
+    }
+}
+
+impl Hash for TokenLabels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        LabelSetDigest::new()
+            .label(&self.route)
+            .label(&self.model)
+            .label(&self.provider)
+            .text(self.r#type)
+            .feed(state);
+    }
+}
+
+impl Hash for ModelLabels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        LabelSetDigest::new()
+            .label(&self.route)
+            .label(&self.model)
+            .label(&self.provider)
+            .feed(state);
+    }
+}
+
+impl Hash for GenAiTokenLabels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        LabelSetDigest::new()
+            .text(self.gen_ai_operation_name)
+            .text(self.gen_ai_provider_name)
+            .label(&self.gen_ai_request_model)
+            .text(self.gen_ai_token_type)
+            .feed(state);
+    }
+}
+
+impl Hash for CostLabels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        LabelSetDigest::new()
+            .text(&self.team)
+            .label(&self.model)
+            .feed(state);
+    }
+}
+
+impl Hash for AttemptLabels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        LabelSetDigest::new()
+            .text(&self.provider)
+            .text(self.outcome)
+            .feed(state);
+    }
+}
+
+impl Hash for RuleLabels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        LabelSetDigest::new()
+            .label(&self.route)
+            .label(&self.rule)
+            .feed(state);
+    }
 }
 
 /// Every metric the proxy records.
@@ -426,7 +501,7 @@ mod tests {
             model: "m".into(),
             provider: "p".into(),
             status: 200,
-            outcome: "ok".into(),
+            outcome: "ok",
         };
         metrics.requests.get_or_create(&request).inc();
         metrics

@@ -14,6 +14,7 @@ use tower::util::BoxCloneSyncService;
 use crate::audit::CaptureSettings;
 use crate::budget::Ledger;
 use crate::health::RouteRuntime;
+use crate::labels::Labels;
 use crate::metrics::Metrics;
 use crate::stages::authenticate::AuthenticateLayer;
 use crate::stages::authorize::AuthorizeLayer;
@@ -22,7 +23,7 @@ use crate::stages::inspect::InspectLayer;
 use crate::stages::record::Audit;
 use crate::stages::record::{RecordLayer, RecordedBody};
 use crate::stages::reserve::ReserveLayer;
-use crate::stages::route::Route;
+use crate::stages::route::{Route, Upstreams};
 use crate::upstream::UpstreamClients;
 
 /// The service a listener hands each connection's requests to.
@@ -49,6 +50,10 @@ pub(crate) struct Served {
     pub(crate) jwt: Option<Arc<tollgate_jwt::JwtVerifier>>,
     /// The snapshot's MCP endpoints' compiled policies and session keys.
     pub(crate) mcp: Arc<crate::mcp::McpRuntime>,
+    /// The snapshot's metric labels.
+    pub(crate) labels: Labels,
+    /// What requests to the snapshot's providers carry alike.
+    pub(crate) upstreams: Upstreams,
 }
 
 /// Builds the stack serving one Gateway, whose current configuration `served` holds.
@@ -61,6 +66,8 @@ pub(crate) fn gateway_service(
     audit: Option<Audit>,
     capture: Option<Arc<CaptureSettings>>,
 ) -> GatewayService {
+    // Every request gets a copy of the stack: shared, the metrics are one reference count.
+    let metrics = Arc::new(metrics);
     let stack = ServiceBuilder::new()
         // 1. record: outermost, so every outcome — success, refusal, upstream failure, client
         //    disconnect — is timed, counted and logged, and every error becomes a response in

@@ -81,6 +81,11 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages have none: one look at each name costs less than a removal of each.
+    let hop_by_hop = |name: &HeaderName| HOP_BY_HOP.contains(name) || name == header::UPGRADE;
+    if !headers.keys().any(hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -106,4 +111,43 @@ pub(crate) fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
         current = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("content-type", "application/json"),
+            ("x-request-id", "abc"),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        let untouched = headers.clone();
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers, untouched);
+
+        for (name, value) in [
+            ("connection", "keep-alive, x-hop"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers, untouched);
+
+        headers.insert(
+            "x-hop",
+            HeaderValue::from_static("kept without a Connection naming it"),
+        );
+        strip_hop_by_hop(&mut headers);
+        assert!(headers.contains_key("x-hop"));
+    }
 }

@@ -4,9 +4,12 @@
 
 use std::borrow::Cow;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+use memchr::memmem::Finder;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::fmt::Write as _;
+use std::sync::LazyLock;
 
 use crate::{RequestError, Tokenizer};
 
@@ -111,6 +114,15 @@ struct StreamOptions {
     include_usage: Option<bool>,
 }
 
+/// The content parts that carry images (Chat Completions', the Responses API's), with their
+/// searchers built once.
+static IMAGE_PARTS: LazyLock<[Finder<'static>; 2]> = LazyLock::new(|| {
+    [
+        Finder::new(br#""image_url""#),
+        Finder::new(br#""input_image""#),
+    ]
+});
+
 /// What to change in a request before sending it upstream.
 #[derive(Debug, Default)]
 pub struct Rewrite<'a> {
@@ -189,8 +201,9 @@ impl InspectedRequest {
         Ok(Self {
             prompt_tokens_estimate: (prompt.len() + instructions.len()).div_ceil(4) as u64,
             has_tools,
-            has_images: memchr::memmem::find(prompt.as_bytes(), br#""image_url""#).is_some()
-                || memchr::memmem::find(prompt.as_bytes(), br#""input_image""#).is_some(),
+            has_images: IMAGE_PARTS
+                .iter()
+                .any(|part| part.find(prompt.as_bytes()).is_some()),
             model_span: span_in(&body, raw_model),
             prompt_span: match (fields.messages, fields.input) {
                 (Some(raw), _) => Some((span_in(&body, raw), PromptField::Messages)),
@@ -276,41 +289,73 @@ impl InspectedRequest {
             .rposition(|b| *b == b'}')
             .expect("a JSON object ends with }");
         // Splices, in body order: (start, end, replacement).
-        let mut splices: Vec<(usize, usize, String)> = Vec::with_capacity(3);
+        let mut splices: Vec<(usize, usize, Splice<'_>)> = Vec::with_capacity(3);
         if let Some(cap) = new_cap {
-            let present: Vec<(usize, usize)> =
-                self.max_tokens_spans.iter().flatten().copied().collect();
-            if present.is_empty() {
-                splices.push((close, close, format!(r#","{}":{}"#, cap.field, cap.tokens)));
+            let present = self.max_tokens_spans.iter().flatten();
+            if present.clone().next().is_none() {
+                splices.push((close, close, Splice::AddCap(cap)));
             } else {
-                for (start, end) in present {
-                    splices.push((start, end, cap.tokens.to_string()));
+                for &(start, end) in present {
+                    splices.push((start, end, Splice::Tokens(cap.tokens)));
                 }
             }
         }
         if let Some(model) = new_model {
-            let quoted = serde_json::to_string(model).expect("a string serialises");
-            splices.push((self.model_span.0, self.model_span.1, quoted));
+            splices.push((self.model_span.0, self.model_span.1, Splice::Model(model)));
         }
         if add_usage {
-            let options = r#"{"include_usage":true}"#;
             match self.stream_options_span {
-                Some((start, end)) => {
-                    splices.push((start, end, merged_stream_options(&self.body[start..end])))
-                }
-                None => splices.push((close, close, format!(r#","stream_options":{options}"#))),
+                Some((start, end)) => splices.push((
+                    start,
+                    end,
+                    Splice::Text(merged_stream_options(&self.body[start..end])),
+                )),
+                None => splices.push((close, close, Splice::AddStreamOptions)),
             }
         }
         splices.sort_by_key(|s| s.0);
         let mut out = BytesMut::with_capacity(self.body.len() + 64);
         let mut at = 0;
-        for (start, end, replacement) in splices {
+        for (start, end, splice) in splices {
             out.extend_from_slice(&self.body[at..start]);
-            out.extend_from_slice(replacement.as_bytes());
+            splice.write(&mut out);
             at = end;
         }
         out.extend_from_slice(&self.body[at..]);
         out.freeze()
+    }
+}
+
+/// What replaces a span of a request body in [`InspectedRequest::rewrite`], written straight
+/// into the new body.
+enum Splice<'a> {
+    /// An output cap's value.
+    Tokens(u64),
+    /// An output cap field the caller did not send, added at the end.
+    AddCap(OutputCap),
+    /// The model, as a JSON string.
+    Model(&'a str),
+    /// `stream_options` asking for usage, added at the end.
+    AddStreamOptions,
+    /// Any other JSON text.
+    Text(String),
+}
+
+impl Splice<'_> {
+    fn write(&self, out: &mut BytesMut) {
+        // Writing to a BytesMut cannot fail.
+        let _ = match self {
+            Splice::Tokens(tokens) => write!(out, "{tokens}"),
+            Splice::AddCap(cap) => write!(out, r#","{}":{}"#, cap.field, cap.tokens),
+            Splice::Model(model) => {
+                serde_json::to_writer(out.writer(), model).expect("a string serialises");
+                Ok(())
+            }
+            Splice::AddStreamOptions => {
+                out.write_str(r#","stream_options":{"include_usage":true}"#)
+            }
+            Splice::Text(text) => out.write_str(text),
+        };
     }
 }
 

@@ -1,8 +1,10 @@
 //! Reads usage from an OpenAI chat completion stream as it passes through.
 
 use bytes::{Bytes, BytesMut};
+use memchr::memmem::Finder;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use std::sync::LazyLock;
 
 use super::usage::OpenAIUsage;
 use crate::sse::data_of;
@@ -13,6 +15,9 @@ const MAX_EVENT: usize = 1 << 20;
 
 /// The field OpenAI adds to every chunk once usage is requested.
 const NULL_USAGE: &[u8] = br#","usage":null"#;
+
+/// The searcher of [`NULL_USAGE`], built once: building one costs more than searching an event.
+static NULL_USAGE_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(NULL_USAGE));
 
 /// Watches an OpenAI chat stream for usage. When Tollgate asked for usage on the caller's
 /// behalf (`hide_usage`), it also removes what that request added, so the caller sees the
@@ -141,7 +146,7 @@ impl ChatStream {
             if self.read_usage(event) {
                 continue;
             }
-            match memchr::memmem::find(event, NULL_USAGE) {
+            match NULL_USAGE_FINDER.find(event) {
                 Some(at) => {
                     out.extend_from_slice(&event[..at]);
                     out.extend_from_slice(&event[at + NULL_USAGE.len()..]);
@@ -156,18 +161,25 @@ impl ChatStream {
 /// Whether an event's data carries generated text: a non-empty `content` or tool-call
 /// `arguments` string.
 fn carries_output(data: &[u8]) -> bool {
-    [&br#""content":""#[..], br#""arguments":""#]
-        .iter()
-        .any(|field| {
-            memchr::memmem::find(data, field)
-                .is_some_and(|at| data.get(at + field.len()).is_some_and(|b| *b != b'"'))
+    static FIELDS: LazyLock<[Finder<'static>; 2]> = LazyLock::new(|| {
+        [
+            Finder::new(br#""content":""#),
+            Finder::new(br#""arguments":""#),
+        ]
+    });
+    FIELDS.iter().any(|field| {
+        field.find(data).is_some_and(|at| {
+            data.get(at + field.needle().len())
+                .is_some_and(|b| *b != b'"')
         })
+    })
 }
 
 /// Whether an event's data has a `"usage"` field that is not `null`: only such events are
 /// parsed, since every chunk of a stream with usage requested carries `"usage":null`.
 fn carries_usage(data: &[u8]) -> bool {
-    let Some(at) = memchr::memmem::find(data, br#""usage""#) else {
+    static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""usage""#));
+    let Some(at) = USAGE.find(data) else {
         return false;
     };
     let value = data[at + 7..]

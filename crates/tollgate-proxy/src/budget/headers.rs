@@ -8,17 +8,17 @@ use super::store::Counted;
 use super::window::Span;
 
 /// The limit, remaining and reset headers of request limits.
-const REQUESTS: [&str; 3] = [
-    "x-ratelimit-limit-requests",
-    "x-ratelimit-remaining-requests",
-    "x-ratelimit-reset-requests",
+const REQUESTS: [HeaderName; 3] = [
+    HeaderName::from_static("x-ratelimit-limit-requests"),
+    HeaderName::from_static("x-ratelimit-remaining-requests"),
+    HeaderName::from_static("x-ratelimit-reset-requests"),
 ];
 
 /// The limit, remaining and reset headers of token limits.
-const TOKENS: [&str; 3] = [
-    "x-ratelimit-limit-tokens",
-    "x-ratelimit-remaining-tokens",
-    "x-ratelimit-reset-tokens",
+const TOKENS: [HeaderName; 3] = [
+    HeaderName::from_static("x-ratelimit-limit-tokens"),
+    HeaderName::from_static("x-ratelimit-remaining-tokens"),
+    HeaderName::from_static("x-ratelimit-reset-tokens"),
 ];
 
 /// The tightest limit of one unit: its size, what is left, and milliseconds until it resets.
@@ -65,7 +65,7 @@ impl RateLimitHeaders {
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
         for (names, tightest) in [(REQUESTS, self.requests), (TOKENS, self.tokens)] {
             let Some(tightest) = tightest else { continue };
-            let [limit, remaining, reset] = names.map(HeaderName::from_static);
+            let [limit, remaining, reset] = names;
             headers.insert(limit, HeaderValue::from(tightest.limit));
             headers.insert(remaining, HeaderValue::from(tightest.remaining));
             if let Ok(value) = HeaderValue::try_from(duration(tightest.reset_ms)) {
@@ -77,22 +77,32 @@ impl RateLimitHeaders {
 
 /// A duration as OpenAI writes it: `20ms`, `1s`, `6m0s`, `1h2m3.5s`.
 fn duration(ms: i64) -> String {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let mut text = String::with_capacity(16);
     if ms < 1000 {
-        return format!("{ms}ms");
+        let _ = write!(text, "{ms}ms");
+        return text;
     }
     let (hours, rest) = (ms / 3_600_000, ms % 3_600_000);
     let (minutes, rest) = (rest / 60_000, rest % 60_000);
-    let seconds = if rest % 1000 == 0 {
-        format!("{}s", rest / 1000)
-    } else {
-        let text = format!("{:.3}", rest as f64 / 1000.0);
-        format!("{}s", text.trim_end_matches('0'))
-    };
     match (hours, minutes) {
-        (0, 0) => seconds,
-        (0, m) => format!("{m}m{seconds}"),
-        (h, m) => format!("{h}h{m}m{seconds}"),
+        (0, 0) => {}
+        (0, m) => {
+            let _ = write!(text, "{m}m");
+        }
+        (h, m) => {
+            let _ = write!(text, "{h}h{m}m");
+        }
     }
+    let (seconds, millis) = (rest / 1000, rest % 1000);
+    let _ = write!(text, "{seconds}");
+    if millis != 0 {
+        let _ = write!(text, ".{millis:03}");
+        text.truncate(text.trim_end_matches('0').len());
+    }
+    text.push('s');
+    text
 }
 
 #[cfg(test)]
@@ -107,6 +117,8 @@ mod tests {
         assert_eq!(duration(1000), "1s");
         assert_eq!(duration(360_000), "6m0s");
         assert_eq!(duration(3_723_500), "1h2m3.5s");
+        assert_eq!(duration(59_999), "59.999s");
+        assert_eq!(duration(61_010), "1m1.01s");
     }
 
     #[test]

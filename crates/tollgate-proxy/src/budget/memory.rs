@@ -1,18 +1,20 @@
 //! Counts in this process: the default, for one proxy. One short critical section per
 //! operation makes a reservation on several counters atomic.
 
+use foldhash::fast::RandomState;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 
 use super::store::{Counted, CounterRequest, CounterSettle, Reserved, decide};
 use super::window::Span;
 
-/// Counters held in memory; they outlive snapshots, so a reload keeps what was spent.
+/// Counters held in memory; they outlive snapshots, so a reload keeps what was spent. Their
+/// keys come from configuration, never from callers, so they are hashed for speed.
 #[derive(Debug, Default)]
 pub(crate) struct MemoryStore {
-    counters: Mutex<HashMap<String, Slots>>,
+    counters: Mutex<HashMap<String, Slots, RandomState>>,
     /// Alerts claimed, with when their claim expires.
-    alerts: Mutex<HashMap<String, i64>>,
+    alerts: Mutex<HashMap<String, i64, RandomState>>,
 }
 
 /// A counter's slots, ascending.

@@ -4,6 +4,8 @@
 
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, ZonedDateTime};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use tollgate_config::Window;
 
 /// Slots in a rolling window: a minute counts in seconds, an hour in minutes.
@@ -83,24 +85,73 @@ impl Span {
     }
 }
 
+/// A calendar day or month of one time zone, from its start to its end in Unix milliseconds.
+struct Period {
+    window: Window,
+    zone: TimeZone,
+    start: i64,
+    end: i64,
+}
+
+/// How many periods each thread remembers.
+const REMEMBERED_PERIODS: usize = 8;
+
+thread_local! {
+    /// The periods this thread found last: every request of a day or month falls in the same
+    /// one, and finding it takes time-zone arithmetic.
+    static PERIODS: RefCell<VecDeque<Period>> = const { RefCell::new(VecDeque::new()) };
+}
+
 /// The start and end of the calendar day or month containing `now_ms` in `zone`.
 fn calendar_bounds(window: Window, zone: &TimeZone, now_ms: i64) -> (i64, i64) {
+    let remembered = PERIODS.with_borrow(|periods| {
+        periods
+            .iter()
+            .find(|p| p.window == window && p.start <= now_ms && now_ms < p.end && p.zone == *zone)
+            .map(|p| (p.start, p.end))
+    });
+    if let Some(bounds) = remembered {
+        return bounds;
+    }
+    let Some((start, end, exact)) = find_period(window, zone, now_ms) else {
+        return (now_ms, now_ms + 86_400_000);
+    };
+    if exact && start <= now_ms && now_ms < end {
+        PERIODS.with_borrow_mut(|periods| {
+            if periods.len() == REMEMBERED_PERIODS {
+                periods.pop_front();
+            }
+            periods.push_back(Period {
+                window,
+                zone: zone.clone(),
+                start,
+                end,
+            });
+        });
+    }
+    (start, end)
+}
+
+/// [`calendar_bounds`], worked out, and whether the end is the period's own (rather than a
+/// day from now); `None` when the period's start cannot be found.
+fn find_period(window: Window, zone: &TimeZone, now_ms: i64) -> Option<(i64, i64, bool)> {
     let now = Timestamp::from_millisecond(now_ms).unwrap_or(Timestamp::UNIX_EPOCH);
     let local = ZonedDateTime::new(now, zone.clone());
     let start = match window {
         Window::Month => local.first_of_month().and_then(|d| d.start_of_day()),
         _ => local.start_of_day(),
     };
-    let Ok(start) = start else {
-        return (now_ms, now_ms + 86_400_000);
-    };
+    let start = start.ok()?;
     let end = match window {
         Window::Month => start.checked_add(1.month()),
         _ => start.checked_add(1.day()),
     }
     .and_then(|end| end.start_of_day());
-    let end_ms = end.map_or(now_ms + 86_400_000, |e| e.timestamp().as_millisecond());
-    (start.timestamp().as_millisecond(), end_ms)
+    let start_ms = start.timestamp().as_millisecond();
+    Some(match end {
+        Ok(end) => (start_ms, end.timestamp().as_millisecond(), true),
+        Err(_) => (start_ms, now_ms + 86_400_000, false),
+    })
 }
 
 #[cfg(test)]
@@ -151,6 +202,22 @@ mod tests {
         let utc = Span::at(Window::Day, &TimeZone::UTC, ms("2026-11-23T23:30:00Z"));
         assert_eq!(utc.slot, ms("2026-11-23T00:00:00Z"));
         assert_eq!(utc.expiry_of(utc.slot), ms("2026-11-24T00:00:00Z"));
+    }
+
+    #[test]
+    fn remembered_periods_are_the_ones_worked_out() {
+        let paris: TimeZone = TimeZone::get("Europe/Paris").unwrap();
+        let mut now = ms("2026-10-31T22:00:00Z");
+        while now < ms("2026-11-02T03:00:00Z") {
+            for window in [Window::Day, Window::Month] {
+                for zone in [&paris, &TimeZone::UTC] {
+                    let (start, end, _) = find_period(window, zone, now).unwrap();
+                    assert_eq!(calendar_bounds(window, zone, now), (start, end), "{now}");
+                    assert_eq!(calendar_bounds(window, zone, now), (start, end), "{now}");
+                }
+            }
+            now += 1_800_000;
+        }
     }
 
     #[test]

@@ -23,7 +23,9 @@ use tollgate_config::{Pricing, RequestFacts, ServiceMatch, Snapshot};
 use crate::body::{BoxError, ProxyBody};
 use crate::error::ProxyError;
 use crate::exchange::{SharedExchange, Target};
+use crate::labels::Label;
 use crate::request_facts;
+use crate::series::TargetSeries;
 use crate::stack::RequestLimits;
 use crate::upstream::{is_timeout, strip_hop_by_hop};
 
@@ -107,10 +109,13 @@ where
     })?;
     let name = format!("{}:{}", backend.service, backend.port);
     let _ = exchange.target.set(Target {
-        route: rule.route.to_string(),
-        rule: rule.name.clone(),
-        model_label: String::new(),
-        provider: backend.service.to_string(),
+        route: Label::new(&rule.route.to_string()),
+        rule: Label::new(&rule.name),
+        model_label: Label::empty(),
+        provider: Label::new(&backend.service.to_string()),
+        // Plain routes are few and their labels not prepared per snapshot: the series are
+        // found in their families when recorded.
+        series: Arc::new(TargetSeries::default()),
         provider_kind: "http",
         upstream_model: String::new(),
         pricing: Pricing::default(),

@@ -48,11 +48,14 @@ fn presented_key<B>(request: &Request<B>) -> Option<&str> {
 
 impl<S, B> Service<Request<B>> for Authenticate<S>
 where
-    S: Service<Request<B>, Response = Response<ProxyBody>, Error = ProxyError>
-        + Clone
+    S: Service<
+            Request<B>,
+            Response = Response<ProxyBody>,
+            Error = ProxyError,
+            Future = StageFuture<Response<ProxyBody>>,
+        > + Clone
         + Send
         + 'static,
-    S::Future: Send + 'static,
     B: Send + 'static,
 {
     type Response = Response<ProxyBody>;
@@ -83,7 +86,8 @@ where
         }
         let outcome = authenticate(&request);
         match outcome {
-            Ok(None) => Box::pin(self.inner.call(request)),
+            // Already boxed: passed on as it is.
+            Ok(None) => self.inner.call(request),
             Ok(Some((verifier, token))) => {
                 // A JWT may need its issuer's keys fetched first: verify, then go on.
                 let clone = self.inner.clone();
@@ -197,8 +201,8 @@ mod tests {
         authorization: Option<&str>,
     ) -> (Result<Response<ProxyBody>, ProxyError>, SharedExchange) {
         let (request, exchange) = request(authorization);
-        let inner = tower::service_fn(|_: Request<()>| async {
-            Ok::<_, ProxyError>(Response::new(ProxyBody::full("ok")))
+        let inner = tower::service_fn(|_: Request<()>| -> StageFuture<Response<ProxyBody>> {
+            Box::pin(async { Ok(Response::new(ProxyBody::full("ok"))) })
         });
         (
             AuthenticateLayer.layer(inner).oneshot(request).await,

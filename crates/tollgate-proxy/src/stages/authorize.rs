@@ -13,7 +13,7 @@ use tower::{Layer, Service};
 use super::StageFuture;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
-use crate::exchange::caller;
+use crate::exchange::{SharedExchange, caller};
 use crate::request_facts;
 
 /// The index of the rule chosen for a request, in the snapshot's route table.
@@ -40,10 +40,13 @@ pub(crate) struct Authorize<S> {
 
 impl<S> Service<Request<InspectedRequest>> for Authorize<S>
 where
-    S: Service<Request<InspectedRequest>, Response = Response<ProxyBody>, Error = ProxyError>
-        + Send
+    S: Service<
+            Request<InspectedRequest>,
+            Response = Response<ProxyBody>,
+            Error = ProxyError,
+            Future = StageFuture<Response<ProxyBody>>,
+        > + Send
         + 'static,
-    S::Future: Send + 'static,
 {
     type Response = Response<ProxyBody>;
     type Error = ProxyError;
@@ -53,11 +56,14 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<InspectedRequest>) -> Self::Future {
+    fn call(&mut self, request: Request<InspectedRequest>) -> Self::Future {
         match find_rule(&request) {
             Ok(index) => {
-                request.extensions_mut().insert(RuleIndex(index));
-                Box::pin(self.inner.call(request))
+                if let Some(exchange) = request.extensions().get::<SharedExchange>() {
+                    let _ = exchange.rule.set(RuleIndex(index));
+                }
+                // Already boxed: passed on as it is.
+                self.inner.call(request)
             }
             Err(error) => Box::pin(std::future::ready(Err(error))),
         }

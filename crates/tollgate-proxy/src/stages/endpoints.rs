@@ -16,7 +16,7 @@ use super::inspect::read_body;
 use crate::body::{BoxError, ProxyBody};
 use crate::budget::Ledger;
 use crate::error::ProxyError;
-use crate::exchange::caller;
+use crate::exchange::{SharedExchange, caller};
 use crate::forward::ServiceClient;
 use crate::metrics::Metrics;
 use crate::stack::RequestLimits;
@@ -67,7 +67,7 @@ impl Operation {
 pub(crate) struct EndpointsLayer {
     clients: Arc<UpstreamClients>,
     services: Arc<ServiceClient>,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     limits: RequestLimits,
     ledger: Arc<Ledger>,
 }
@@ -77,7 +77,7 @@ impl EndpointsLayer {
     /// with `clients`, count tool calls in `metrics` and against per-tool limits in `ledger`.
     pub(crate) fn new(
         clients: Arc<UpstreamClients>,
-        metrics: Metrics,
+        metrics: Arc<Metrics>,
         limits: RequestLimits,
         ledger: Arc<Ledger>,
     ) -> Self {
@@ -112,15 +112,20 @@ pub(crate) struct Endpoints<S> {
     pipeline: S,
     clients: Arc<UpstreamClients>,
     services: Arc<ServiceClient>,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     limits: RequestLimits,
     ledger: Arc<Ledger>,
 }
 
 impl<S, B> Service<Request<B>> for Endpoints<S>
 where
-    S: Service<Request<B>, Response = Response<ProxyBody>, Error = ProxyError> + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<
+            Request<B>,
+            Response = Response<ProxyBody>,
+            Error = ProxyError,
+            Future = StageFuture<Response<ProxyBody>>,
+        > + Send
+        + 'static,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
@@ -132,7 +137,7 @@ where
         self.pipeline.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         let operation = Operation::of(request.method(), request.uri().path());
         let target = request
             .extensions()
@@ -145,7 +150,7 @@ where
                     index,
                     McpShared {
                         clients: self.clients.clone(),
-                        metrics: self.metrics.clone(),
+                        metrics: Metrics::clone(&self.metrics),
                         limits: self.limits,
                         ledger: self.ledger.clone(),
                     },
@@ -163,8 +168,11 @@ where
         }
         let path = request.uri().path();
         if let Some(operation) = operation {
-            request.extensions_mut().insert(operation);
-            return Box::pin(self.pipeline.call(request));
+            if let Some(exchange) = request.extensions().get::<SharedExchange>() {
+                let _ = exchange.operation.set(operation);
+            }
+            // Already boxed: passed on as it is.
+            return self.pipeline.call(request);
         }
         let result =
             if request.method() == Method::GET && path.trim_end_matches('/') == "/v1/models" {

@@ -12,7 +12,6 @@ use tollgate_llm::openai::InspectedRequest;
 use tower::{Layer, Service};
 
 use super::StageFuture;
-use super::endpoints::Operation;
 use crate::body::{BoxError, ProxyBody};
 use crate::error::ProxyError;
 use crate::exchange::{CaptureBodies, Requested, SharedExchange};
@@ -123,10 +122,7 @@ where
             let bytes = read_body(&parts.headers, body, max_body_bytes, body_timeout).await?;
             let inspected = InspectedRequest::parse(bytes)?;
             if let Some(exchange) = parts.extensions.get::<SharedExchange>() {
-                let operation = parts
-                    .extensions
-                    .get::<Operation>()
-                    .map_or("", |o| o.as_str());
+                let operation = exchange.operation.get().map_or("", |o| o.as_str());
                 if parts.extensions.get::<CaptureBodies>().is_some() {
                     let _ = exchange.request_body.set(inspected.body().clone());
                 }

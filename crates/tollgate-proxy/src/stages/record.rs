@@ -5,7 +5,7 @@
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,9 +20,11 @@ use crate::budget::{Consumed, Ledger};
 use crate::error::ProxyError;
 use crate::exchange::CaptureBodies;
 use crate::exchange::{Exchange, SharedExchange};
+use crate::labels::Label;
 use crate::metrics::{
     CostLabels, GenAiTokenLabels, Metrics, ModelLabels, RequestLabels, TokenLabels,
 };
+use crate::series::{TOKEN_TYPES, kept};
 use crate::stack::Served;
 use crate::telemetry::AuditLogger;
 use crate::telemetry::spans::RequestSpan;
@@ -30,13 +32,16 @@ use opentelemetry::KeyValue;
 use tollgate_audit::AuditLog;
 
 /// The header carrying a request's id, taken from the caller or made up.
-const REQUEST_ID: &str = "x-request-id";
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Adds the record stage.
 #[derive(Clone)]
-pub(crate) struct RecordLayer {
+pub(crate) struct RecordLayer(Arc<Shared>);
+
+/// What the record stage of every request, and the report of each, share.
+struct Shared {
     served: Arc<ArcSwap<Served>>,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     ledger: Arc<Ledger>,
     audit: Option<Audit>,
     capture: Option<Arc<CaptureSettings>>,
@@ -102,18 +107,18 @@ impl RecordLayer {
     /// when `capture` says so.
     pub(crate) fn new(
         served: Arc<ArcSwap<Served>>,
-        metrics: Metrics,
+        metrics: Arc<Metrics>,
         ledger: Arc<Ledger>,
         audit: Option<Audit>,
         capture: Option<Arc<CaptureSettings>>,
     ) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             served,
             metrics,
             ledger,
             audit,
             capture,
-        }
+        }))
     }
 }
 
@@ -163,18 +168,17 @@ where
         let dialect = Dialect::of_path(request.uri().path());
         let request_id = request
             .headers()
-            .get(REQUEST_ID)
+            .get(&REQUEST_ID)
             .filter(|v| v.len() <= 128)
             .cloned()
             .unwrap_or_else(new_request_id);
         let exchange: SharedExchange = Arc::new(Exchange::default());
         let span = RequestSpan::start(request.headers());
+        let shared = &self.layer.0;
         let wanted = |settings: &&Arc<CaptureSettings>| {
-            (settings.in_audit && self.layer.audit.is_some())
-                || (settings.in_spans && span.is_some())
+            (settings.in_audit && shared.audit.is_some()) || (settings.in_spans && span.is_some())
         };
-        let capturing = self
-            .layer
+        let capturing = shared
             .capture
             .as_ref()
             .filter(wanted)
@@ -191,7 +195,8 @@ where
         if let Some(span) = &span {
             request.extensions_mut().insert(span.clone());
         }
-        let served = self.layer.served.load();
+        let served = shared.served.load();
+        let _ = exchange.served.set(Arc::clone(&served));
         request.extensions_mut().insert(served.snapshot.clone());
         request.extensions_mut().insert(served.runtime.clone());
         // What only MCP endpoints read below: left out where there are none.
@@ -200,7 +205,7 @@ where
             request
                 .extensions_mut()
                 .insert(RequestIdValue(request_id.clone()));
-            if let Some(audit) = &self.layer.audit {
+            if let Some(audit) = &shared.audit {
                 request.extensions_mut().insert(audit.clone());
             }
         }
@@ -209,22 +214,20 @@ where
         }
         request.extensions_mut().insert(exchange.clone());
         let method = request.method().clone();
-        let path = request.uri().path().to_string();
+        let uri = request.uri().clone();
         // A 401 of an MCP endpoint says where its OAuth metadata is (RFC 9728).
         let challenge = (!served.snapshot.config.mcp.is_empty())
             .then(|| {
                 crate::mcp::metadata::challenge(
                     &served.snapshot,
-                    &path,
+                    uri.path(),
                     request.uri(),
                     request.headers(),
                 )
             })
             .flatten();
         let future = self.inner.call(request);
-        let metrics = self.layer.metrics.clone();
-        let ledger = self.layer.ledger.clone();
-        let audit = self.layer.audit.clone();
+        let shared = self.layer.0.clone();
         Box::pin(async move {
             let (mut response, outcome) = match future.await {
                 Ok(response) => (response, None),
@@ -245,17 +248,15 @@ where
                 .insert(REQUEST_ID, request_id.clone());
             let report = Report {
                 exchange,
-                metrics,
-                ledger,
+                shared,
                 start,
                 status: response.status().as_u16(),
                 request_id,
                 method,
-                path,
+                uri,
                 error_code: outcome,
                 span,
                 first_byte: None,
-                audit,
                 capturing,
             };
             Ok(response.map(|body| RecordedBody {
@@ -266,28 +267,33 @@ where
     }
 }
 
+/// A random request id: 32 lowercase hex digits.
 fn new_request_id() -> HeaderValue {
-    let id = format!("{:032x}", rand::random::<u128>());
-    HeaderValue::from_str(&id).expect("hex is a valid header value")
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut random = rand::random::<u128>();
+    let mut id = [0; 32];
+    for digit in id.iter_mut().rev() {
+        *digit = DIGITS[(random & 0xf) as usize];
+        random >>= 4;
+    }
+    HeaderValue::from_bytes(&id).expect("hex is a valid header value")
 }
 
 /// What is needed to record a request once its response ends.
 struct Report {
     exchange: SharedExchange,
-    metrics: Metrics,
-    ledger: Arc<Ledger>,
+    /// Metrics, ledger and audit.
+    shared: Arc<Shared>,
     start: Instant,
     status: u16,
     request_id: HeaderValue,
     method: http::Method,
-    path: String,
+    uri: http::Uri,
     error_code: Option<&'static str>,
     /// The request's trace span, when traces are on.
     span: Option<RequestSpan>,
     /// When the first byte of the body went out, after the request arrived.
     first_byte: Option<std::time::Duration>,
-    /// Where the request is recorded, if anywhere.
-    audit: Option<Audit>,
     /// The bodies being captured for the record, when capture is on.
     capturing: Option<Capturing>,
 }
@@ -295,70 +301,88 @@ struct Report {
 impl Report {
     /// Records the request and settles its reservation. `stream_output_events` is what the
     /// response stream carried, for a stream that ended without reporting usage.
-    fn finish(self, outcome: &str, stream_output_events: Option<u64>) {
-        if let Some(consumed) = self.consumed(stream_output_events) {
-            self.ledger.settle_exchange(self.exchange.clone(), consumed);
+    fn finish(self, outcome: &'static str, stream_output_events: Option<u64>) {
+        let metrics = &self.shared.metrics;
+        let target = self.exchange.target.get();
+        let usage = self.exchange.usage.get().copied().unwrap_or_default();
+        let cost = target.map(|t| {
+            t.pricing
+                .cost(usage.input_tokens, usage.cached_tokens, usage.output_tokens)
+        });
+        if let Some(consumed) = self.consumed(stream_output_events, cost) {
+            self.shared
+                .ledger
+                .settle_exchange(self.exchange.clone(), consumed);
         }
         let elapsed = self.start.elapsed();
-        let target = self.exchange.target.get();
-        let field =
-            |f: fn(&crate::exchange::Target) -> &str| target.map(f).unwrap_or_default().to_string();
+        let label = |f: fn(&crate::exchange::Target) -> &Label| {
+            target.map_or_else(Label::empty, |t| f(t).clone())
+        };
         let labels = RequestLabels {
-            route: field(|t| &t.route),
-            model: field(|t| &t.model_label),
-            provider: field(|t| &t.provider),
+            route: label(|t| &t.route),
+            model: label(|t| &t.model_label),
+            provider: label(|t| &t.provider),
             status: self.status,
             outcome: self
                 .error_code
                 .or_else(|| self.exchange.failure.get().copied())
-                .unwrap_or(outcome)
-                .to_string(),
+                .unwrap_or(outcome),
         };
-        self.metrics.requests.get_or_create(&labels).inc();
-        self.metrics
-            .request_duration
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
-        let usage = self.exchange.usage.get().copied().unwrap_or_default();
-        if target.is_some() {
-            for (kind, count) in [
-                ("input", usage.input_tokens),
-                ("output", usage.output_tokens),
-                ("cached", usage.cached_tokens),
-                ("reasoning", usage.reasoning_tokens),
-            ] {
+        // The usual answer's series are kept with its target; any other is looked up.
+        match target.filter(|_| labels.status == 200 && labels.outcome == "ok") {
+            Some(target) => {
+                let series = &target.series;
+                kept(&series.ok_requests, &metrics.requests, || labels.clone()).inc();
+                kept(&series.ok_durations, &metrics.request_duration, || {
+                    labels.clone()
+                })
+                .observe(elapsed.as_secs_f64());
+            }
+            None => {
+                metrics.requests.get_or_create(&labels).inc();
+                metrics
+                    .request_duration
+                    .get_or_create(&labels)
+                    .observe(elapsed.as_secs_f64());
+            }
+        }
+        if let Some(target) = target {
+            let counts = [
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cached_tokens,
+                usage.reasoning_tokens,
+            ];
+            for ((kind, count), series) in TOKEN_TYPES
+                .into_iter()
+                .zip(counts)
+                .zip(&target.series.tokens)
+            {
                 if count > 0 {
-                    let token_labels = TokenLabels {
+                    let token_labels = || TokenLabels {
                         route: labels.route.clone(),
                         model: labels.model.clone(),
                         provider: labels.provider.clone(),
                         r#type: kind,
                     };
-                    self.metrics
-                        .tokens
-                        .get_or_create(&token_labels)
-                        .inc_by(count);
+                    kept(series, &metrics.tokens, token_labels).inc_by(count);
                 }
             }
         }
         // One line per request; the route fields are absent for requests refused before routing.
-        let cost = target.map(|t| {
-            t.pricing
-                .cost(usage.input_tokens, usage.cached_tokens, usage.output_tokens)
-        });
         if let Some(target) = target {
             self.observe_model_metrics(target, &labels, &usage, cost, elapsed);
         }
-        if let Some(audit) = &self.audit {
-            self.write_audit(audit, &labels.outcome, &usage, cost, elapsed);
+        if let Some(audit) = &self.shared.audit {
+            self.write_audit(audit, labels.outcome, &usage, cost, elapsed);
         }
         if let Some(span) = &self.span {
             let requested = self.exchange.requested.get();
             let name = match requested {
                 Some(r) => format!("{} {}", r.operation, r.model),
-                None => format!("{} {}", self.method, self.path),
+                None => format!("{} {}", self.method, self.uri.path()),
             };
-            let error = (labels.outcome != "ok").then_some(labels.outcome.as_str());
+            let error = (labels.outcome != "ok").then_some(labels.outcome);
             span.clone()
                 .finish(name, self.span_attributes(&usage, cost), error);
         }
@@ -366,7 +390,7 @@ impl Report {
             target: "tollgate::access",
             request_id = ?self.request_id,
             method = %self.method,
-            path = %self.path,
+            path = %self.uri.path(),
             status = self.status,
             outcome = %labels.outcome,
             key_id = self.exchange.identity.get().map(|i| i.key_id.as_str()),
@@ -393,7 +417,7 @@ impl Report {
     ) -> Vec<KeyValue> {
         let mut attributes = vec![
             KeyValue::new("http.request.method", self.method.to_string()),
-            KeyValue::new("url.path", self.path.clone()),
+            KeyValue::new("url.path", self.uri.path().to_string()),
             KeyValue::new("http.response.status_code", i64::from(self.status)),
         ];
         if let Some(requested) = self.exchange.requested.get() {
@@ -427,9 +451,9 @@ impl Report {
                 ),
                 KeyValue::new("gen_ai.usage.input_tokens", count(usage.input_tokens)),
                 KeyValue::new("gen_ai.usage.output_tokens", count(usage.output_tokens)),
-                KeyValue::new("tollgate.route", target.route.clone()),
-                KeyValue::new("tollgate.rule", target.rule.clone()),
-                KeyValue::new("tollgate.provider", target.provider.clone()),
+                KeyValue::new("tollgate.route", target.route.to_string()),
+                KeyValue::new("tollgate.rule", target.rule.to_string()),
+                KeyValue::new("tollgate.provider", target.provider.to_string()),
                 KeyValue::new(
                     "tollgate.attempts",
                     i64::from(
@@ -481,20 +505,24 @@ impl Report {
     ) {
         let requested = self.exchange.requested.get();
         let operation = requested.map_or("", |r| r.operation);
-        for (kind, count) in [
+        let family = &self.shared.metrics.token_usage;
+        let counts = [
             ("input", usage.input_tokens),
             ("output", usage.output_tokens),
-        ] {
+        ];
+        for ((kind, count), series) in counts.into_iter().zip(&target.series.chat_token_usage) {
             if count > 0 {
-                self.metrics
-                    .token_usage
-                    .get_or_create(&GenAiTokenLabels {
-                        gen_ai_operation_name: operation,
-                        gen_ai_provider_name: target.provider_kind,
-                        gen_ai_request_model: labels.model.clone(),
-                        gen_ai_token_type: kind,
-                    })
-                    .observe(count as f64);
+                let token_labels = || GenAiTokenLabels {
+                    gen_ai_operation_name: operation,
+                    gen_ai_provider_name: target.provider_kind,
+                    gen_ai_request_model: labels.model.clone(),
+                    gen_ai_token_type: kind,
+                };
+                // Chat's series are kept with the target; other operations' looked up.
+                match operation {
+                    "chat" => kept(series, family, token_labels).observe(count as f64),
+                    _ => family.get_or_create(&token_labels()).observe(count as f64),
+                }
             }
         }
         if let Some(usd) = cost
@@ -502,7 +530,8 @@ impl Report {
             .filter(|c| *c > 0.0)
         {
             let team = self.exchange.identity.get().and_then(|i| i.team.clone());
-            self.metrics
+            self.shared
+                .metrics
                 .cost
                 .get_or_create(&CostLabels {
                     team: team.unwrap_or_default(),
@@ -517,13 +546,15 @@ impl Report {
                 model: labels.model.clone(),
                 provider: labels.provider.clone(),
             };
-            self.metrics
+            self.shared
+                .metrics
                 .time_to_first_token
                 .get_or_create(&model)
                 .observe(first_byte.as_secs_f64());
             if usage.output_tokens > 1 {
                 let rest = elapsed.saturating_sub(first_byte).as_secs_f64();
-                self.metrics
+                self.shared
+                    .metrics
                     .time_per_output_token
                     .get_or_create(&model)
                     .observe(rest / (usage.output_tokens - 1) as f64);
@@ -561,7 +592,7 @@ impl Report {
             time: jiff::Timestamp::now().to_string(),
             request_id: self.request_id.to_str().unwrap_or_default(),
             method: self.method.as_str(),
-            path: &self.path,
+            path: self.uri.path(),
             status: self.status,
             outcome,
             key_id: identity.map(|i| i.key_id.as_str()),
@@ -618,7 +649,12 @@ impl Report {
 
     /// What the request used, for settling its reservation; `None` keeps the reservation
     /// (the worst case) as spent, when an answer went out whose usage could not be read.
-    fn consumed(&self, stream_output_events: Option<u64>) -> Option<Consumed> {
+    /// `usage_cost` is what the usage the response reported costs, when it reported any.
+    fn consumed(
+        &self,
+        stream_output_events: Option<u64>,
+        usage_cost: Option<rust_decimal::Decimal>,
+    ) -> Option<Consumed> {
         let reservation = self.exchange.reservation.get()?;
         let target = self.exchange.target.get();
         let cost = |input: u64, cached: u64, output: u64| {
@@ -629,7 +665,7 @@ impl Report {
         if let Some(usage) = self.exchange.usage.get() {
             return Some(Consumed {
                 tokens: usage.input_tokens + usage.output_tokens,
-                nano_usd: cost(usage.input_tokens, usage.cached_tokens, usage.output_tokens),
+                nano_usd: usage_cost.map_or(0, Consumed::nano_usd_of),
             });
         }
         match stream_output_events {

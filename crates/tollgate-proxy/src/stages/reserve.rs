@@ -83,7 +83,6 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let ledger = self.ledger.clone();
         Box::pin(async move {
-            let mut request = request;
             let Plan {
                 snapshot,
                 exchange,
@@ -103,7 +102,7 @@ where
                 return Err(ProxyError::Internal("a request was reserved twice".into()));
             }
             if let Some(cap) = output_cap {
-                request.extensions_mut().insert(ReservedOutput(cap));
+                let _ = exchange.output_cap.set(ReservedOutput(cap));
             }
             let mut response = inner.call(request).await?;
             headers.apply(response.headers_mut());
@@ -129,23 +128,22 @@ fn plan(request: &Request<InspectedRequest>) -> Result<Option<Plan>, ProxyError>
         .get::<Arc<Snapshot>>()
         .ok_or_else(|| missing("snapshot"))?;
     let budgets = &snapshot.config.budgets;
+    let exchange = extensions.get::<SharedExchange>();
+    let operation = exchange.and_then(|exchange| exchange.operation.get());
     // Counting tokens spends nothing, so no budget or rate limit applies to it.
-    if budgets.is_empty() || extensions.get::<Operation>() == Some(&Operation::CountTokens) {
+    if budgets.is_empty() || operation == Some(&Operation::CountTokens) {
         return Ok(None);
     }
-    let exchange = extensions
-        .get::<SharedExchange>()
-        .ok_or_else(|| missing("exchange"))?;
-    let RuleIndex(index) = *extensions
-        .get::<RuleIndex>()
-        .ok_or_else(|| missing("rule"))?;
+    let exchange = exchange.ok_or_else(|| missing("exchange"))?;
+    let RuleIndex(index) = *exchange.rule.get().ok_or_else(|| missing("rule"))?;
     let identity = caller(request)?;
     let rule = snapshot.config.routes.rule(index);
     let policies: Vec<usize> = budgets.applicable(identity, &rule.route).collect();
     if policies.is_empty() {
         return Ok(None);
     }
-    let demand = demand_of(request, snapshot, rule, &policies);
+    let chat = operation == Some(&Operation::Chat);
+    let demand = demand_of(request.body(), snapshot, rule, &policies, chat);
     Ok(Some(Plan {
         snapshot: snapshot.clone(),
         exchange: exchange.clone(),
@@ -155,14 +153,15 @@ fn plan(request: &Request<InspectedRequest>) -> Result<Option<Plan>, ProxyError>
 }
 
 /// What a request asks of its budgets: its prompt, its output cap, and the dearest prices
-/// among the backends its rule may send it to (a failover may land on any of them).
+/// among the backends its rule may send it to (a failover may land on any of them). `chat`:
+/// the request asks for a chat answer.
 fn demand_of(
-    request: &Request<InspectedRequest>,
+    inspected: &InspectedRequest,
     snapshot: &Snapshot,
     rule: &Rule,
     policies: &[usize],
+    chat: bool,
 ) -> Demand {
-    let inspected = request.body();
     let budgets = &snapshot.config.budgets;
     let counts_tokens = policies.iter().any(|&p| {
         budgets
@@ -182,7 +181,6 @@ fn demand_of(
         .map(|pricing| WorstPrice::of(pricing.input_per_million, pricing.output_per_million))
         .fold(WorstPrice::default(), WorstPrice::max);
     // Only chat produces output; an embedding's cost is its input.
-    let chat = request.extensions().get::<Operation>() == Some(&Operation::Chat);
     Demand {
         input_tokens: if counts_tokens {
             prompt_tokens(inspected, rule)

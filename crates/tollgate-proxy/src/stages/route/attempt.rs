@@ -128,24 +128,35 @@ pub(super) async fn attempt(
         Ok(Ok(response)) => response,
     };
     let status = response.status().as_u16();
-    let wait = retry_after(response.headers());
-    let failed = |kind, answer| {
+    // The wait a failure asks for; a success's headers are not searched for one.
+    let failed = |kind, answer: FinalAnswer, retry_after: Option<Duration>| {
         Outcome::Failed(Failure {
             kind,
-            retry_after: wait,
+            retry_after,
             answer,
         })
     };
     match status {
-        429 => return failed(FailureKind::RateLimited, FinalAnswer::Upstream(response)),
+        429 => {
+            let wait = retry_after(response.headers());
+            return failed(
+                FailureKind::RateLimited,
+                FinalAnswer::Upstream(response),
+                wait,
+            );
+        }
         401 | 403 => {
             let error = ProxyError::UpstreamAuth {
                 provider: provider.name.to_string(),
                 status,
             };
-            return failed(FailureKind::Server, FinalAnswer::Error(error));
+            let wait = retry_after(response.headers());
+            return failed(FailureKind::Server, FinalAnswer::Error(error), wait);
         }
-        500..=599 => return failed(FailureKind::Server, FinalAnswer::Upstream(response)),
+        500..=599 => {
+            let wait = retry_after(response.headers());
+            return failed(FailureKind::Server, FinalAnswer::Upstream(response), wait);
+        }
         _ => {}
     }
     let (head, mut incoming) = response.into_parts();

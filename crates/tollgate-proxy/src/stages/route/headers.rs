@@ -22,17 +22,18 @@ const CALLER_ONLY: [header::HeaderName; 6] = [
 /// The Anthropic API version sent when the caller (speaking another dialect) gave none.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-/// Copies the caller's headers that are safe to pass on, and sets the provider's credential:
-/// its key, or `access_token` (a bearer) when one was minted for it (Vertex AI, Entra ID). `anthropic-*` headers
-/// reach only Anthropic upstreams, where the caller's `anthropic-version` is honoured. A
-/// Bedrock provider with IAM credentials gets no credential here: its request is signed once
-/// complete.
+/// A provider's credential header.
+pub(crate) type Credential = (header::HeaderName, HeaderValue);
+
+/// Copies the caller's headers that are safe to pass on, and sets the provider's `credential`
+/// (see [`credential`]). `anthropic-*` headers reach only Anthropic upstreams, where the
+/// caller's `anthropic-version` is honoured.
 pub(super) fn forward_headers(
     from: &http::HeaderMap,
     to: &mut http::HeaderMap,
     provider: &Provider,
-    access_token: Option<&str>,
-) -> Result<(), ProxyError> {
+    credential: Option<Credential>,
+) {
     to.reserve(from.len() + 2);
     let anthropic = provider.kind == ProviderKind::Anthropic;
     for (name, value) in from {
@@ -51,51 +52,74 @@ pub(super) fn forward_headers(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    if let Some((name, value)) = credential {
+        to.insert(name, value);
+    }
+}
+
+/// The provider's credential in the header its API expects: its key, or `access_token` (a
+/// bearer) when one was minted for it (Vertex AI, Entra ID). A Bedrock provider with IAM
+/// credentials gets none here: its request is signed once complete.
+pub(crate) fn credential(
+    provider: &Provider,
+    access_token: Option<&str>,
+) -> Result<Option<Credential>, ProxyError> {
     let credential = access_token
         .map(|token| (token, true))
         .or(provider.api_key.as_ref().map(|key| (key.expose(), false)));
-    if let Some((key, minted)) = credential {
-        let (name, value) = match provider.kind {
-            _ if minted => (
-                header::AUTHORIZATION,
-                HeaderValue::try_from(format!("Bearer {key}")),
-            ),
-            ProviderKind::OpenAI
-            | ProviderKind::OpenAICompatible
-            | ProviderKind::Bedrock
-            | ProviderKind::VertexAI => (
-                header::AUTHORIZATION,
-                HeaderValue::try_from(format!("Bearer {key}")),
-            ),
-            ProviderKind::AzureOpenAI => (
-                header::HeaderName::from_static("api-key"),
-                HeaderValue::try_from(key),
-            ),
-            ProviderKind::Anthropic => (
-                header::HeaderName::from_static("x-api-key"),
-                HeaderValue::try_from(key),
-            ),
-            ProviderKind::Gemini => (
-                header::HeaderName::from_static("x-goog-api-key"),
-                HeaderValue::try_from(key),
-            ),
-        };
-        let mut value = value.map_err(|_| {
-            ProxyError::Internal(format!(
-                "the key of provider {} is not a valid header value",
-                provider.name
-            ))
-        })?;
-        value.set_sensitive(true);
-        to.insert(name, value);
-    }
-    Ok(())
+    let Some((key, minted)) = credential else {
+        return Ok(None);
+    };
+    let (name, value) = match provider.kind {
+        _ if minted => (
+            header::AUTHORIZATION,
+            HeaderValue::try_from(format!("Bearer {key}")),
+        ),
+        ProviderKind::OpenAI
+        | ProviderKind::OpenAICompatible
+        | ProviderKind::Bedrock
+        | ProviderKind::VertexAI => (
+            header::AUTHORIZATION,
+            HeaderValue::try_from(format!("Bearer {key}")),
+        ),
+        ProviderKind::AzureOpenAI => (
+            header::HeaderName::from_static("api-key"),
+            HeaderValue::try_from(key),
+        ),
+        ProviderKind::Anthropic => (
+            header::HeaderName::from_static("x-api-key"),
+            HeaderValue::try_from(key),
+        ),
+        ProviderKind::Gemini => (
+            header::HeaderName::from_static("x-goog-api-key"),
+            HeaderValue::try_from(key),
+        ),
+    };
+    let mut value = value.map_err(|_| {
+        ProxyError::Internal(format!(
+            "the key of provider {} is not a valid header value",
+            provider.name
+        ))
+    })?;
+    value.set_sensitive(true);
+    Ok(Some((name, value)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tollgate_config::{ObjectRef, Secret, Timeouts};
+
+    /// Forwards `from` to `to` with the credential of `provider` (or `access_token`).
+    fn forward(
+        from: &http::HeaderMap,
+        to: &mut http::HeaderMap,
+        provider: &Provider,
+        access_token: Option<&str>,
+    ) {
+        let credential = credential(provider, access_token).unwrap();
+        forward_headers(from, to, provider, credential);
+    }
 
     fn provider(api_key: Option<&str>) -> Provider {
         Provider {
@@ -131,7 +155,7 @@ mod tests {
             from.append(name, HeaderValue::from_static(value));
         }
         let mut to = http::HeaderMap::new();
-        forward_headers(&from, &mut to, &provider(Some("sk-upstream")), None).unwrap();
+        forward(&from, &mut to, &provider(Some("sk-upstream")), None);
         let mut names: Vec<&str> = to.keys().map(|k| k.as_str()).collect();
         names.sort();
         assert_eq!(
@@ -163,7 +187,7 @@ mod tests {
                 kind,
                 ..provider(Some("k"))
             };
-            forward_headers(&from, &mut to, &provider, None).unwrap();
+            forward(&from, &mut to, &provider, None);
             assert_eq!(to[name], value, "{kind:?}");
             assert!(to.get(header::AUTHORIZATION).is_none(), "{kind:?}");
             assert_eq!(
@@ -176,13 +200,13 @@ mod tests {
             ..provider(None)
         };
         let mut to = http::HeaderMap::new();
-        forward_headers(&from, &mut to, &anthropic, None).unwrap();
+        forward(&from, &mut to, &anthropic, None);
         assert_eq!(
             to["anthropic-version"], "2024-01-01",
             "the caller's is honoured"
         );
         let mut to = http::HeaderMap::new();
-        forward_headers(&http::HeaderMap::new(), &mut to, &anthropic, None).unwrap();
+        forward(&http::HeaderMap::new(), &mut to, &anthropic, None);
         assert_eq!(to["anthropic-version"], ANTHROPIC_VERSION);
     }
 
@@ -193,7 +217,7 @@ mod tests {
             ..provider(None)
         };
         let mut to = http::HeaderMap::new();
-        forward_headers(&http::HeaderMap::new(), &mut to, &vertex, Some("ya29.t")).unwrap();
+        forward(&http::HeaderMap::new(), &mut to, &vertex, Some("ya29.t"));
         assert_eq!(to[header::AUTHORIZATION], "Bearer ya29.t");
         assert!(to[header::AUTHORIZATION].is_sensitive());
     }
@@ -205,7 +229,7 @@ mod tests {
             ..provider(None)
         };
         let mut to = http::HeaderMap::new();
-        forward_headers(&http::HeaderMap::new(), &mut to, &azure, Some("eyJ0")).unwrap();
+        forward(&http::HeaderMap::new(), &mut to, &azure, Some("eyJ0"));
         assert_eq!(to[header::AUTHORIZATION], "Bearer eyJ0");
         assert!(to.get("api-key").is_none());
     }
@@ -218,7 +242,7 @@ mod tests {
             HeaderValue::from_static("Bearer tg-alice-secret"),
         );
         let mut to = http::HeaderMap::new();
-        forward_headers(&from, &mut to, &provider(None), None).unwrap();
+        forward(&from, &mut to, &provider(None), None);
         assert!(to.get(header::AUTHORIZATION).is_none());
     }
 }

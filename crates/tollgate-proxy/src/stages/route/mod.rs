@@ -6,7 +6,10 @@
 
 mod attempt;
 mod headers;
+mod upstreams;
 mod wire;
+
+pub(crate) use upstreams::Upstreams;
 
 use bytes::Bytes;
 use http::{Request, Response, header};
@@ -14,8 +17,8 @@ use http_body_util::Full;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
+use std::sync::{LazyLock, OnceLock};
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 use tollgate_config::{
@@ -38,7 +41,9 @@ use crate::cloud_auth::{AccessTokens, HttpTokenMinter};
 use crate::error::ProxyError;
 use crate::exchange::{SharedExchange, Target};
 use crate::health::{Availability, RouteRuntime, RuleRuntime};
+use crate::labels::Labels;
 use crate::metrics::{AttemptLabels, Metrics, RuleLabels};
+use crate::series::kept;
 use crate::stream_translation::StreamTranslation;
 use crate::telemetry::spans::RequestSpan;
 use crate::upstream::{UpstreamClients, strip_hop_by_hop};
@@ -46,24 +51,36 @@ use attempt::{FailureKind, FinalAnswer, Outcome, attempt, read_answer};
 use headers::forward_headers;
 use wire::format_of;
 
-/// The route stage's service; it ends the stack, so it is a service, not a layer.
+/// The route stage's service; it ends the stack, so it is a service, not a layer. Every
+/// request gets a copy of it, so what it holds is shared behind one reference count.
 #[derive(Clone)]
-pub(crate) struct Route {
+pub(crate) struct Route(Arc<Shared>);
+
+/// What every request the route stage serves shares.
+pub(crate) struct Shared {
     clients: Arc<UpstreamClients>,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     /// Vertex AI and Entra ID access tokens, kept across configuration reloads.
     tokens: Arc<AccessTokens>,
 }
 
+impl std::ops::Deref for Route {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl Route {
     /// Calls providers through `clients`, counting attempts in `metrics`.
-    pub(crate) fn new(clients: Arc<UpstreamClients>, metrics: Metrics) -> Self {
+    pub(crate) fn new(clients: Arc<UpstreamClients>, metrics: Arc<Metrics>) -> Self {
         let tokens = Arc::new(AccessTokens::new(HttpTokenMinter::new(clients.clone())));
-        Self {
+        Self(Arc::new(Shared {
             clients,
             metrics,
             tokens,
-        }
+        }))
     }
 }
 
@@ -71,6 +88,12 @@ impl Route {
 struct Call<'a> {
     config: &'a GatewayConfig,
     rule: &'a Rule,
+    /// The rule's index in the route table.
+    rule_index: usize,
+    /// The configuration's metric labels.
+    labels: &'a Labels,
+    /// What requests to the configuration's providers carry alike.
+    upstreams: &'a Upstreams,
     runtime: &'a RuleRuntime,
     inspected: &'a InspectedRequest,
     caller_headers: &'a http::HeaderMap,
@@ -175,18 +198,24 @@ impl Service<Request<InspectedRequest>> for Route {
                 .extensions
                 .get::<SharedExchange>()
                 .ok_or_else(|| missing("exchange"))?;
-            let RuleIndex(index) = *parts
-                .extensions
-                .get::<RuleIndex>()
-                .ok_or_else(|| missing("rule"))?;
-            let operation = *parts
-                .extensions
-                .get::<Operation>()
+            let RuleIndex(index) = *exchange.rule.get().ok_or_else(|| missing("rule"))?;
+            let operation = *exchange
+                .operation
+                .get()
                 .ok_or_else(|| missing("operation"))?;
             let rule = snapshot.config.routes.rule(index);
+            // Prepared with the snapshot by record; made as needed when a request comes without.
+            static UNPREPARED: LazyLock<(Labels, Upstreams)> = LazyLock::new(Default::default);
+            let (labels, upstreams) = match exchange.served.get() {
+                Some(served) => (&served.labels, &served.upstreams),
+                None => (&UNPREPARED.0, &UNPREPARED.1),
+            };
             let call = Call {
                 config: &snapshot.config,
                 rule,
+                rule_index: index,
+                labels,
+                upstreams,
                 runtime: runtime
                     .rules
                     .get(index)
@@ -196,7 +225,7 @@ impl Service<Request<InspectedRequest>> for Route {
                 operation,
                 dialect: Dialect::of_path(parts.uri.path()),
                 exchange,
-                output_cap: parts.extensions.get::<ReservedOutput>().copied(),
+                output_cap: exchange.output_cap.get().copied(),
                 translated: OnceLock::new(),
                 embedding: OnceLock::new(),
                 span: parts.extensions.get::<RequestSpan>(),
@@ -249,7 +278,7 @@ impl Route {
                     };
                     self.metrics
                         .failovers
-                        .get_or_create(&self.rule_labels(rule))
+                        .get_or_create(&rule_labels(call))
                         .inc();
                     Some(choice)
                 }
@@ -262,7 +291,7 @@ impl Route {
                     if !call.runtime.budget.withdraw() {
                         self.metrics
                             .retry_budget_exhausted
-                            .get_or_create(&self.rule_labels(rule))
+                            .get_or_create(&rule_labels(call))
                             .inc();
                         break;
                     }
@@ -276,7 +305,7 @@ impl Route {
                         Some(choice) => {
                             self.metrics
                                 .failovers
-                                .get_or_create(&self.rule_labels(rule))
+                                .get_or_create(&rule_labels(call))
                                 .inc();
                             Some(choice)
                         }
@@ -302,10 +331,7 @@ impl Route {
                                 break;
                             }
                             same_backend_retries += 1;
-                            self.metrics
-                                .retries
-                                .get_or_create(&self.rule_labels(rule))
-                                .inc();
+                            self.metrics.retries.get_or_create(&rule_labels(call)).inc();
                             tokio::time::sleep(wait).await;
                             Some(Choice {
                                 index: *previous,
@@ -452,23 +478,35 @@ impl Route {
             Some(deadline) => deadline.min(Instant::now() + first_byte),
             None => Instant::now() + first_byte,
         };
-        let client = self.clients.get(provider.timeouts.connect);
-        let outcome = attempt(&client, request, provider, attempt_deadline).await;
+        let take_client = || self.clients.get(provider.timeouts.connect);
+        let taken;
+        let client = match call.upstreams.client(backend.provider, take_client) {
+            Some(client) => client,
+            None => {
+                taken = take_client();
+                &taken
+            }
+        };
+        let outcome = attempt(client, request, provider, attempt_deadline).await;
         if let Some(span) = span {
             match &outcome {
                 Outcome::Failed(failure) => span.finish(None, Some(failure.kind.as_str())),
                 Outcome::Answered { head, .. } => span.finish(Some(head.status.as_u16()), None),
             }
         }
-        let provider_label = provider.name.to_string();
+        let attempt_labels = |outcome| AttemptLabels {
+            provider: call
+                .labels
+                .provider(backend.provider, provider)
+                .as_str()
+                .to_owned(),
+            outcome,
+        };
         match outcome {
             Outcome::Failed(failure) => {
                 self.metrics
                     .upstream_attempts
-                    .get_or_create(&AttemptLabels {
-                        provider: provider_label.clone(),
-                        outcome: failure.kind.as_str(),
-                    })
+                    .get_or_create(&attempt_labels(failure.kind.as_str()))
                     .inc();
                 if failure.kind.counts_against_health() {
                     state.on_failure(
@@ -488,13 +526,11 @@ impl Route {
                 first,
                 first_byte,
             } => {
-                self.metrics
-                    .upstream_attempts
-                    .get_or_create(&AttemptLabels {
-                        provider: provider_label,
-                        outcome: "ok",
-                    })
-                    .inc();
+                let family = &self.metrics.upstream_attempts;
+                match call.labels.ok_attempts(backend.provider) {
+                    Some(ok_attempts) => kept(ok_attempts, family, || attempt_labels("ok")).inc(),
+                    None => family.get_or_create(&attempt_labels("ok")).inc(),
+                };
                 state.on_first_byte(first_byte);
                 self.set_target(call, choice.index);
                 strip_hop_by_hop(&mut head.headers);
@@ -589,21 +625,24 @@ impl Route {
                 }),
             })
         };
-        let url = wire::url(
-            provider,
-            call.operation,
-            upstream_model,
-            call.inspected.stream,
-        )?;
-        let mut request = Request::post(url)
+        let stream = call.inspected.stream;
+        let request = match call.upstreams.url(backend.provider, call.operation, stream) {
+            Some(url) => Request::post(url.clone()),
+            None => Request::post(wire::url(provider, call.operation, upstream_model, stream)?),
+        };
+        let mut request = request
             .body(())
             .map_err(|e| ProxyError::Internal(format!("cannot build the upstream request: {e}")))?;
+        let credential = match (access_token, call.upstreams.credential(backend.provider)) {
+            (None, Some(prepared)) => prepared.clone(),
+            _ => headers::credential(provider, access_token)?,
+        };
         forward_headers(
             call.caller_headers,
             request.headers_mut(),
             provider,
-            access_token,
-        )?;
+            credential,
+        );
         if let Some(CloudAccount::Aws(account)) = &provider.account
             && let Some(credentials) = &account.credentials
         {
@@ -627,16 +666,16 @@ impl Route {
         let backend = &call.rule.backends[index];
         let provider = call.config.provider(backend.provider);
         let upstream_model = call.upstream_model(backend);
-        let model_label = if call.rule.names_model(&call.inspected.model) {
-            call.inspected.model.clone()
-        } else {
-            "*".to_string()
-        };
+        let (route, rule) = call.labels.rule(call.rule_index, call.rule);
+        let (model_label, series) =
+            call.labels
+                .target(call.rule_index, call.rule, index, &call.inspected.model);
         let _ = call.exchange.target.set(Target {
-            route: call.rule.route.to_string(),
-            rule: call.rule.name.clone(),
+            route,
+            rule,
             model_label,
-            provider: provider.name.to_string(),
+            provider: call.labels.provider(backend.provider, provider),
+            series,
             provider_kind: provider.kind.as_str(),
             upstream_model: upstream_model.to_string(),
             pricing: provider
@@ -662,13 +701,12 @@ impl Route {
             })
             .unwrap_or(f64::MAX)
     }
+}
 
-    fn rule_labels(&self, rule: &Rule) -> RuleLabels {
-        RuleLabels {
-            route: rule.route.to_string(),
-            rule: rule.name.clone(),
-        }
-    }
+/// The labels of a request's rule, for its retry and failover counts.
+fn rule_labels(call: &Call<'_>) -> RuleLabels {
+    let (route, rule) = call.labels.rule(call.rule_index, call.rule);
+    RuleLabels { route, rule }
 }
 
 /// A claimed probe of an ejected backend, released if the attempt ends without a verdict.

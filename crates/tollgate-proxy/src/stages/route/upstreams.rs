@@ -1,0 +1,157 @@
+//! What every request to a provider carries the same way, prepared once per snapshot instead
+//! of once per request: the URL of each operation whose URL does not name the model, the
+//! credential header, and the pooled client it goes through.
+
+use http::Uri;
+use std::sync::OnceLock;
+use tollgate_config::{Provider, ProviderId, Snapshot};
+
+use super::headers::{Credential, credential};
+use super::wire;
+use crate::stages::endpoints::Operation;
+use crate::upstream::UpstreamClient;
+
+/// The operations, in the order [`Prepared::urls`] holds them.
+const OPERATIONS: [Operation; 3] = [
+    Operation::Chat,
+    Operation::Embeddings,
+    Operation::CountTokens,
+];
+
+/// The prepared requests of one snapshot's providers.
+#[derive(Debug, Default)]
+pub(crate) struct Upstreams {
+    providers: Vec<Prepared>,
+}
+
+/// One provider's prepared parts.
+#[derive(Debug)]
+struct Prepared {
+    /// By operation (as [`OPERATIONS`]), then for a whole answer and for a stream; `None`
+    /// where the URL names the model, or cannot be made.
+    urls: [[Option<Uri>; 2]; 3],
+    /// The credential header of its key, `None` when it could not be made (the request says
+    /// why when it makes it).
+    credential: Option<Option<Credential>>,
+    /// The client of its connect timeout, taken from the shared pools at its first request.
+    client: OnceLock<UpstreamClient>,
+}
+
+impl Upstreams {
+    /// The prepared parts of `snapshot`'s providers.
+    pub(crate) fn of(snapshot: &Snapshot) -> Self {
+        let providers = snapshot
+            .config
+            .providers
+            .iter()
+            .map(|provider| Prepared {
+                urls: OPERATIONS
+                    .map(|operation| [false, true].map(|stream| url(provider, operation, stream))),
+                credential: credential(provider, None).ok(),
+                client: OnceLock::new(),
+            })
+            .collect();
+        Self { providers }
+    }
+
+    /// The URL of `operation` on the provider `id`, when it is the same for every model.
+    pub(crate) fn url(&self, id: ProviderId, operation: Operation, stream: bool) -> Option<&Uri> {
+        let index = OPERATIONS.iter().position(|known| *known == operation)?;
+        self.providers.get(id.0)?.urls[index][usize::from(stream)].as_ref()
+    }
+
+    /// The client for the provider `id`, taken with `take` at its first request; `None` when
+    /// the provider is not one of the snapshot's.
+    pub(crate) fn client(
+        &self,
+        id: ProviderId,
+        take: impl FnOnce() -> UpstreamClient,
+    ) -> Option<&UpstreamClient> {
+        Some(self.providers.get(id.0)?.client.get_or_init(take))
+    }
+
+    /// The credential header of the provider `id`'s key, when prepared.
+    pub(crate) fn credential(&self, id: ProviderId) -> Option<&Option<Credential>> {
+        self.providers.get(id.0)?.credential.as_ref()
+    }
+}
+
+/// The URL of `operation` on `provider`, if it does not depend on the model.
+fn url(provider: &Provider, operation: Operation, stream: bool) -> Option<Uri> {
+    let one = wire::url(provider, operation, "model-one", stream).ok()?;
+    let other = wire::url(provider, operation, "model-two", stream).ok()?;
+    (one == other).then(|| Uri::try_from(one).ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_config::{GatewayConfig, ObjectRef, ProviderKind, Secret, Timeouts};
+
+    fn provider(kind: ProviderKind, endpoint: &str) -> Provider {
+        Provider {
+            name: ObjectRef::new("default", "p"),
+            kind,
+            endpoint: endpoint.into(),
+            api_key: Some(Secret::new("sk-1")),
+            models: Default::default(),
+            timeouts: Timeouts::default(),
+            api_version: (kind == ProviderKind::AzureOpenAI).then(|| "2024-10-21".into()),
+            account: None,
+        }
+    }
+
+    #[test]
+    fn urls_that_name_no_model_are_prepared_as_wire_makes_them() {
+        let config = GatewayConfig {
+            providers: vec![
+                provider(ProviderKind::OpenAI, "https://api.openai.com/v1"),
+                provider(ProviderKind::Gemini, "https://g/v1beta"),
+                provider(
+                    ProviderKind::AzureOpenAI,
+                    "https://r.openai.azure.com/openai",
+                ),
+            ],
+            ..GatewayConfig::default()
+        };
+        let upstreams = Upstreams::of(&Snapshot { version: 1, config });
+        let chat = upstreams.url(ProviderId(0), Operation::Chat, true).unwrap();
+        assert_eq!(chat, "https://api.openai.com/v1/chat/completions");
+        assert!(
+            upstreams
+                .url(ProviderId(0), Operation::CountTokens, false)
+                .is_none()
+        );
+        assert!(
+            upstreams
+                .url(ProviderId(1), Operation::Chat, false)
+                .is_none()
+        );
+        assert!(
+            upstreams
+                .url(ProviderId(2), Operation::Chat, false)
+                .is_none()
+        );
+        assert!(
+            upstreams
+                .url(ProviderId(3), Operation::Chat, false)
+                .is_none()
+        );
+        let (name, value) = upstreams
+            .credential(ProviderId(0))
+            .unwrap()
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (name.as_str(), value.to_str().unwrap()),
+            ("authorization", "Bearer sk-1")
+        );
+        assert!(value.is_sensitive());
+        let (name, _) = upstreams
+            .credential(ProviderId(1))
+            .unwrap()
+            .clone()
+            .unwrap();
+        assert_eq!(name, "x-goog-api-key");
+    }
+}
