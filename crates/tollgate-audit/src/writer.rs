@@ -1,5 +1,5 @@
-//! The writer: a bounded queue in front of one task that owns the file, chains the records and
-//! rotates the file by size.
+//! The writer: a bounded queue in front of one thread that owns the file, chains the records
+//! and rotates the file by size.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -21,6 +21,11 @@ use crate::record;
 /// How long the writer waits before it tries again after an I/O error, and the least time
 /// between two "record dropped" errors in the log.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// How long the writer lets records gather after the first one of a batch: at most this much
+/// later in the file, and at a thousand requests a second ten records to a write (and to a
+/// wake-up of the writer) instead of one.
+const GATHER_WINDOW: Duration = Duration::from_millis(10);
 
 /// How the log is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,13 +95,13 @@ enum Message {
     Close,
 }
 
-/// The audit log: [`record`](Self::record) queues, one task writes.
+/// The audit log: [`record`](Self::record) queues, one thread writes.
 ///
 /// Share it behind an `Arc`; call [`close`](Self::close) at shutdown. Dropping it without
-/// closing lets the task write what is queued and stop on its own.
+/// closing lets the thread write what is queued and stop on its own.
 pub struct AuditLog {
     queue: mpsc::Sender<Message>,
-    /// Closes (the sender is dropped) when the writer task has ended.
+    /// Closes (the sender is dropped) when the writer thread has ended.
     finished: watch::Receiver<()>,
     counters: AuditCounters,
     /// When a dropped record was last logged.
@@ -104,8 +109,7 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Opens (or creates) the log at `path` and starts its writer task; must be called within
-    /// a Tokio runtime.
+    /// Opens (or creates) the log at `path` and starts its writer thread.
     ///
     /// An existing log is continued: the chain goes on from its last complete line (or, if the
     /// file is missing or empty, from that of `path.1`). A last line cut off by a crash is left
@@ -113,13 +117,14 @@ impl AuditLog {
     /// and the new records start a fresh file. Fails if the file cannot be opened or its last
     /// complete line is not a sound record.
     pub fn open(path: impl Into<PathBuf>, options: AuditOptions) -> io::Result<Self> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
         let counters = AuditCounters::default();
         let sink = Sink::open(path.into(), &options, counters.clone())?;
         let capacity = options.buffer.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         let (queue, receiver) = mpsc::channel(capacity);
         let (done, finished) = watch::channel(());
-        runtime.spawn(run(receiver, sink, capacity, done));
+        std::thread::Builder::new()
+            .name("tollgate-audit".into())
+            .spawn(move || run(receiver, sink, capacity, done))?;
         Ok(Self {
             queue,
             finished,
@@ -146,10 +151,10 @@ impl AuditLog {
     /// Stops accepting records and returns once everything queued is written and synced (or,
     /// if the file cannot be written, counted as dropped). Later calls return at once.
     pub async fn close(&self) {
-        // Fails only if the task has already stopped reading.
+        // Fails only if the thread has already stopped reading.
         let _ = self.queue.send(Message::Close).await;
         let mut finished = self.finished.clone();
-        // Never changes: returns when the task drops its sender, i.e. has ended.
+        // Never changes: returns when the thread drops its sender, i.e. has ended.
         let _ = finished.changed().await;
     }
 
@@ -197,10 +202,11 @@ impl fmt::Debug for AuditLog {
     }
 }
 
-/// The writer task: takes what is queued (up to `capacity` records), writes it as one batch,
-/// and after an I/O error keeps the batch and tries again [`RETRY_AFTER`] later. Ends when the
-/// log is closed or dropped, after a last attempt; `_done` tells [`AuditLog::close`].
-async fn run(
+/// The writer thread: waits for a record, gives others [`GATHER_WINDOW`] to join it, writes
+/// what is queued (up to `capacity` records) as one batch, and after an I/O error keeps the
+/// batch and tries again [`RETRY_AFTER`] later. Ends when the log is closed or dropped, after
+/// a last attempt; `_done` tells [`AuditLog::close`].
+fn run(
     mut queue: mpsc::Receiver<Message>,
     mut sink: Sink,
     capacity: usize,
@@ -209,20 +215,23 @@ async fn run(
     let counters = sink.counters.clone();
     let mut pending = VecDeque::new();
     let mut closing = false;
-    let mut retry_at = None;
     loop {
         let mut exhausted = false;
         if !closing {
-            if let Some(at) = retry_at.take() {
-                tokio::time::sleep_until(at).await;
-            } else {
-                let message = queue.recv().await;
+            if pending.is_empty() {
+                let message = queue.blocking_recv();
                 exhausted = !take(message, &mut pending, &mut queue, &mut closing);
+                if !closing {
+                    // Records sent meanwhile wake nobody: one wake-up per batch, not per record.
+                    std::thread::sleep(GATHER_WINDOW);
+                }
+            } else {
+                std::thread::sleep(RETRY_AFTER);
             }
         }
         while !exhausted && pending.len() < capacity {
             let message = if closing {
-                queue.recv().await
+                queue.blocking_recv()
             } else {
                 match queue.try_recv() {
                     Ok(message) => Some(message),
@@ -233,30 +242,10 @@ async fn run(
             exhausted = !take(message, &mut pending, &mut queue, &mut closing);
         }
 
-        let mut written = true;
-        if !pending.is_empty() {
-            let batch = pending.len();
-            match tokio::task::spawn_blocking(move || {
-                let written = sink.write(&mut pending);
-                (sink, pending, written)
-            })
-            .await
-            {
-                Ok(back) => (sink, pending, written) = back,
-                Err(error) => {
-                    let dropped = AuditCounters::add(&counters.0.dropped, batch);
-                    tracing::error!(dropped, "audit log writer stopped: {error}");
-                    return;
-                }
-            }
-            if !written {
-                retry_at = Some(Instant::now() + RETRY_AFTER);
-            }
-        }
-
+        let written = pending.is_empty() || sink.write(&mut pending);
         if closing && (exhausted || !written) {
             let mut lost = pending.len();
-            while let Some(message) = queue.recv().await {
+            while let Some(message) = queue.blocking_recv() {
                 lost += usize::from(matches!(message, Message::Record(_)));
             }
             if lost > 0 {
@@ -264,7 +253,7 @@ async fn run(
                 tracing::error!(dropped, "audit log closed with {lost} records unwritten");
             }
             // `close` returns once the file is synced.
-            let _ = tokio::task::spawn_blocking(move || sink.sync()).await;
+            sink.sync();
             return;
         }
     }

@@ -319,14 +319,15 @@ async fn a_full_buffer_refuses_and_counts_records() {
         ..AuditOptions::default()
     };
     let log = AuditLog::open(dir.log(), options).unwrap();
-    // The writer task cannot run on this single-threaded runtime until the loop yields.
+    // The writer takes a record off the queue now and then, but far slower than this loop
+    // offers them (it lets each batch gather for a while).
     let accepted = (0..10_000).filter(|i| log.record(&json!({"n": i}))).count() as u64;
-    assert_eq!(accepted, 4);
-    assert_eq!(log.dropped(), 10_000 - 4);
+    assert!((4..1_000).contains(&accepted), "{accepted} accepted");
+    assert_eq!(log.dropped(), 10_000 - accepted);
     log.close().await;
     assert_eq!(log.written(), accepted);
     assert_eq!(log.written() + log.dropped(), 10_000);
-    assert_eq!(verify(&[dir.log()]).unwrap().records, 4);
+    assert_eq!(verify(&[dir.log()]).unwrap().records, accepted);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
