@@ -40,6 +40,25 @@ impl Tokenizer {
         tiktoken_rs::tokenizer::get_tokenizer(model).map(Self)
     }
 
+    /// Whether the tables are loaded, so that counting with this tokenizer does not wait
+    /// for them.
+    pub fn is_loaded(self) -> bool {
+        ROLE_TOKENS
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .any(|(tokenizer, _)| *tokenizer == self)
+    }
+
+    /// Loads the tables (tens of MiB, a fraction of a second of CPU): for a blocking thread,
+    /// so that an async thread never stalls on the first count. False when they cannot be
+    /// loaded (counting then falls back to an estimate).
+    pub fn load(self) -> bool {
+        self.bpe()
+            .map(|bpe| self.count_role(bpe, ROLES[0]))
+            .is_some()
+    }
+
     /// The tokenizer's tables, loaded on first use and shared afterwards.
     fn bpe(self) -> Option<&'static CoreBPE> {
         tiktoken_rs::bpe_for_tokenizer(self.0).ok()
@@ -217,6 +236,14 @@ struct FunctionCall {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loading_the_tables_marks_them_loaded() {
+        let tokenizer = Tokenizer::of_model("text-davinci-003").unwrap();
+        assert!(tokenizer.load());
+        assert!(tokenizer.is_loaded());
+        assert_eq!(tokenizer.count_text("hello world"), Some(2));
+    }
 
     #[test]
     fn knows_openai_models_and_not_others() {

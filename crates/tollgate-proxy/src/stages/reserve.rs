@@ -12,9 +12,9 @@ use tollgate_llm::Tokenizer;
 use tollgate_llm::openai::InspectedRequest;
 use tower::{Layer, Service};
 
-use super::StageFuture;
 use super::authorize::RuleIndex;
 use super::endpoints::Operation;
+use super::{InspectedService, StageFuture};
 use crate::body::ProxyBody;
 use crate::budget::{Demand, Ledger, Verdict, WorstPrice};
 use crate::error::ProxyError;
@@ -55,14 +55,7 @@ pub(crate) struct Reserve<S> {
     ledger: Arc<Ledger>,
 }
 
-impl<S> Service<Request<InspectedRequest>> for Reserve<S>
-where
-    S: Service<Request<InspectedRequest>, Response = Response<ProxyBody>, Error = ProxyError>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
+impl<S: InspectedService> Service<Request<InspectedRequest>> for Reserve<S> {
     type Response = Response<ProxyBody>;
     type Error = ProxyError;
     type Future = StageFuture<Response<ProxyBody>>;
@@ -72,16 +65,35 @@ where
     }
 
     fn call(&mut self, request: Request<InspectedRequest>) -> Self::Future {
-        let plan = match plan(&request) {
-            Ok(Some(plan)) => plan,
-            Ok(None) => return Box::pin(self.inner.call(request)),
+        let planned = plan(&request, true);
+        self.carry_out(request, planned)
+    }
+}
+
+impl<S: InspectedService> Reserve<S> {
+    /// Reserves as `planned`, then calls the inner service.
+    fn carry_out(
+        &mut self,
+        request: Request<InspectedRequest>,
+        planned: Result<Planned, ProxyError>,
+    ) -> StageFuture<Response<ProxyBody>> {
+        let plan = match planned {
+            Ok(Planned::Reserve(plan)) => plan,
+            Ok(Planned::Nothing) => return Box::pin(self.inner.call(request)),
+            Ok(Planned::LoadTokenizers(tokenizers)) => {
+                // The first request counting with a tokenizer waits for its tables on a
+                // blocking thread, instead of stalling every request of its worker thread.
+                let mut this = self.take();
+                return Box::pin(async move {
+                    let load = move || tokenizers.into_iter().for_each(|t| _ = t.load());
+                    let _ = tokio::task::spawn_blocking(load).await;
+                    let planned = plan(&request, false);
+                    this.carry_out(request, planned).await
+                });
+            }
             Err(error) => return Box::pin(std::future::ready(Err(error))),
         };
-        // The inner service is taken (and a fresh clone left behind) because the call happens
-        // after an await, as tower requires of services driven from a future.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let ledger = self.ledger.clone();
+        let Reserve { mut inner, ledger } = self.take();
         Box::pin(async move {
             let Plan {
                 snapshot,
@@ -111,6 +123,28 @@ where
     }
 }
 
+impl<S: Clone> Reserve<S> {
+    /// This service, for a call that happens after an await: the inner service is taken and
+    /// a fresh clone left behind, as tower requires of services driven from a future.
+    fn take(&mut self) -> Self {
+        let clone = self.inner.clone();
+        Self {
+            inner: std::mem::replace(&mut self.inner, clone),
+            ledger: self.ledger.clone(),
+        }
+    }
+}
+
+/// What the reserve stage does with a request.
+enum Planned {
+    /// No budget policy applies to it.
+    Nothing,
+    /// Reserve this.
+    Reserve(Plan),
+    /// Its prompt is counted with these tokenizers, whose tables must be loaded first.
+    LoadTokenizers(Vec<Tokenizer>),
+}
+
 /// What a request must reserve, and on which policies.
 struct Plan {
     snapshot: Arc<Snapshot>,
@@ -120,8 +154,9 @@ struct Plan {
     demand: Demand,
 }
 
-/// The request's plan; `None` when no budget policy applies to it.
-fn plan(request: &Request<InspectedRequest>) -> Result<Option<Plan>, ProxyError> {
+/// What to do with the request; with `load`, first the tokenizer tables its count needs and
+/// that are not loaded yet.
+fn plan(request: &Request<InspectedRequest>, load: bool) -> Result<Planned, ProxyError> {
     let missing = |what: &str| ProxyError::Internal(format!("no {what} in request"));
     let extensions = request.extensions();
     let snapshot = extensions
@@ -132,7 +167,7 @@ fn plan(request: &Request<InspectedRequest>) -> Result<Option<Plan>, ProxyError>
     let operation = exchange.and_then(|exchange| exchange.operation.get());
     // Counting tokens spends nothing, so no budget or rate limit applies to it.
     if budgets.is_empty() || operation == Some(&Operation::CountTokens) {
-        return Ok(None);
+        return Ok(Planned::Nothing);
     }
     let exchange = exchange.ok_or_else(|| missing("exchange"))?;
     let RuleIndex(index) = *exchange.rule.get().ok_or_else(|| missing("rule"))?;
@@ -140,11 +175,22 @@ fn plan(request: &Request<InspectedRequest>) -> Result<Option<Plan>, ProxyError>
     let rule = snapshot.config.routes.rule(index);
     let policies: Vec<usize> = budgets.applicable(identity, &rule.route).collect();
     if policies.is_empty() {
-        return Ok(None);
+        return Ok(Planned::Nothing);
+    }
+    let inspected = request.body();
+    if load && counts_tokens(snapshot, &policies) {
+        let unloaded: Vec<Tokenizer> = tokenizers(inspected, rule)
+            .into_iter()
+            .flatten()
+            .filter(|tokenizer| !tokenizer.is_loaded())
+            .collect();
+        if !unloaded.is_empty() {
+            return Ok(Planned::LoadTokenizers(unloaded));
+        }
     }
     let chat = operation == Some(&Operation::Chat);
-    let demand = demand_of(request.body(), snapshot, rule, &policies, chat);
-    Ok(Some(Plan {
+    let demand = demand_of(inspected, snapshot, rule, &policies, chat);
+    Ok(Planned::Reserve(Plan {
         snapshot: snapshot.clone(),
         exchange: exchange.clone(),
         policies,
@@ -162,14 +208,6 @@ fn demand_of(
     policies: &[usize],
     chat: bool,
 ) -> Demand {
-    let budgets = &snapshot.config.budgets;
-    let counts_tokens = policies.iter().any(|&p| {
-        budgets
-            .policy(p)
-            .limits
-            .iter()
-            .any(|limit| limit.unit != Unit::Requests)
-    });
     let price = rule
         .backends
         .iter()
@@ -182,7 +220,7 @@ fn demand_of(
         .fold(WorstPrice::default(), WorstPrice::max);
     // Only chat produces output; an embedding's cost is its input.
     Demand {
-        input_tokens: if counts_tokens {
+        input_tokens: if counts_tokens(snapshot, policies) {
             prompt_tokens(inspected, rule)
         } else {
             inspected.prompt_tokens_estimate
@@ -192,19 +230,37 @@ fn demand_of(
     }
 }
 
-/// The prompt's tokens as the rule's backends count them: with their tokenizer when tiktoken
-/// knows every backend's model (the largest count when they differ), else the estimate.
-fn prompt_tokens(inspected: &InspectedRequest, rule: &Rule) -> u64 {
+/// Whether any of `policies` limits tokens or spend (so the prompt's tokens are counted).
+fn counts_tokens(snapshot: &Snapshot, policies: &[usize]) -> bool {
+    let budgets = &snapshot.config.budgets;
+    policies.iter().any(|&p| {
+        budgets
+            .policy(p)
+            .limits
+            .iter()
+            .any(|limit| limit.unit != Unit::Requests)
+    })
+}
+
+/// The tokenizers of the rule's backends' models (each once); `None` when tiktoken does not
+/// know one of them, and the prompt is estimated instead.
+fn tokenizers(inspected: &InspectedRequest, rule: &Rule) -> Option<Vec<Tokenizer>> {
     let mut tokenizers: Vec<Tokenizer> = Vec::with_capacity(1);
     for backend in &rule.backends {
         let model = backend.model.as_deref().unwrap_or(&inspected.model);
-        match Tokenizer::of_model(model) {
-            Some(tokenizer) if !tokenizers.contains(&tokenizer) => tokenizers.push(tokenizer),
-            Some(_) => {}
-            None => return inspected.prompt_tokens_estimate,
+        let tokenizer = Tokenizer::of_model(model)?;
+        if !tokenizers.contains(&tokenizer) {
+            tokenizers.push(tokenizer);
         }
     }
-    tokenizers
+    Some(tokenizers)
+}
+
+/// The prompt's tokens as the rule's backends count them: with their tokenizer when tiktoken
+/// knows every backend's model (the largest count when they differ), else the estimate.
+fn prompt_tokens(inspected: &InspectedRequest, rule: &Rule) -> u64 {
+    tokenizers(inspected, rule)
+        .unwrap_or_default()
         .into_iter()
         .map(|tokenizer| inspected.prompt_tokens(Some(tokenizer)))
         .max()
