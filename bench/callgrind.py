@@ -146,7 +146,7 @@ def main() -> int:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(mock)
         wait_port(mock_port)
-        env = {**os.environ, "RUST_LOG": "warn", "TOKIO_WORKER_THREADS": "2"}
+        env = {**os.environ, "RUST_LOG": "warn", "TOLLGATE_WORKER_THREADS": "2"}
         under = [] if args.syscalls else ["valgrind", "--tool=callgrind", f"--callgrind-out-file={args.out}/callgrind.out.%p"]
         gateway = subprocess.Popen(
             [*under, str(args.bin_dir / "tollgate"), "run", "-f", str(manifests),

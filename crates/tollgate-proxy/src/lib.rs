@@ -27,6 +27,7 @@ mod stream_translation;
 pub mod telemetry;
 mod tls;
 mod upstream;
+mod workers;
 
 use arc_swap::ArcSwap;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -53,6 +54,7 @@ use listener::RunningListener;
 use metrics::{GatewayLabels, ReloadLabels};
 use stack::Served;
 use upstream::UpstreamClients;
+use workers::Workers;
 
 /// Settings fixed for the life of the process.
 #[derive(Clone, Debug)]
@@ -70,12 +72,20 @@ pub struct ProxySettings {
     pub audit_otlp: Option<Arc<telemetry::AuditLogger>>,
     /// Whether request and response bodies are captured, for audit records or spans.
     pub capture: Option<Arc<CaptureSettings>>,
+    /// How many threads serve Gateway traffic (see [`workers`]); at least one.
+    pub worker_threads: usize,
 }
 
 /// The proxy cannot start with these settings.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid budget store: {0}")]
-pub struct InvalidSettings(String);
+pub enum InvalidSettings {
+    /// The budget store cannot be used.
+    #[error("invalid budget store: {0}")]
+    BudgetStore(String),
+    /// The worker threads cannot be started.
+    #[error("cannot start the worker threads: {0}")]
+    Workers(#[source] std::io::Error),
+}
 
 /// Why a new set of snapshots was not applied. Nothing changes when apply fails.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +153,7 @@ pub struct Proxy {
     metrics: Metrics,
     clients: Arc<UpstreamClients>,
     ledger: Arc<Ledger>,
+    workers: Workers,
     control: tokio::sync::Mutex<Control>,
     published: ArcSwap<Vec<Arc<Snapshot>>>,
     ready: AtomicBool,
@@ -165,13 +176,16 @@ impl Proxy {
             registry.register_collector(Box::new(audit::AuditMetrics(audit.counters())));
         }
         let health = HealthRegistry::new(metrics.ejections.clone());
-        let ledger =
-            Ledger::new(&settings.budget_store, metrics.clone()).map_err(InvalidSettings)?;
+        let ledger = Ledger::new(&settings.budget_store, metrics.clone())
+            .map_err(InvalidSettings::BudgetStore)?;
+        let workers = Workers::start(settings.worker_threads).map_err(InvalidSettings::Workers)?;
+        tracing::debug!(threads = workers.count(), "worker threads started");
         Ok(Self {
             settings,
             metrics,
             clients: Arc::new(UpstreamClients::default()),
             ledger: Arc::new(ledger),
+            workers,
             control: tokio::sync::Mutex::new(Control {
                 gateways: HashMap::new(),
                 health,
@@ -227,7 +241,7 @@ impl Proxy {
             let moving = control.listeners.contains_key(port);
             if !reusable && !moving {
                 let address = SocketAddr::new(self.settings.listen_address, *port);
-                let socket = TcpListener::bind(address)
+                let socket = bind(address)
                     .await
                     .map_err(|source| ApplyError::Bind { address, source })?;
                 sockets.insert(*port, socket);
@@ -310,7 +324,7 @@ impl Proxy {
                 None => {
                     // The port moved between Gateways: its old socket is closed now, bind anew.
                     let address = SocketAddr::new(self.settings.listen_address, port);
-                    match TcpListener::bind(address).await {
+                    match bind(address).await {
                         Ok(socket) => socket,
                         Err(error) => {
                             tracing::error!(%address, %error, "cannot listen after moving the port to another Gateway");
@@ -333,14 +347,15 @@ impl Proxy {
                 }),
                 self.settings.capture.clone(),
             );
-            tracing::info!(%gateway, port, tls = acceptor.is_some(), "listening");
-            control.listeners.insert(
-                port,
-                (
-                    gateway,
-                    RunningListener::start(socket, service, acceptor, graceful.clone()),
-                ),
-            );
+            let tls = acceptor.is_some();
+            match RunningListener::start(socket, service, acceptor, graceful.clone(), &self.workers)
+            {
+                Ok(running) => {
+                    tracing::info!(%gateway, port, tls, "listening");
+                    control.listeners.insert(port, (gateway, running));
+                }
+                Err(error) => tracing::error!(%gateway, port, %error, "cannot accept connections"),
+            }
         }
 
         control
@@ -461,6 +476,11 @@ impl Proxy {
             .await;
         drained && settled
     }
+}
+
+/// A listening socket on `address`, handed to the workers (which each watch it).
+async fn bind(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    TcpListener::bind(address).await?.into_std()
 }
 
 /// The TLS acceptor of the listeners of `gateway` that share `port`; `None` when they all

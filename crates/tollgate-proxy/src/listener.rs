@@ -1,6 +1,7 @@
-//! One listening socket: accepts connections, terminates TLS when configured, and serves
-//! HTTP/1.1 and HTTP/2 with the Gateway's service. Every connection is watched for graceful
-//! shutdown, so stopping a listener never cuts a request in flight.
+//! One listening socket: accepts connections on every worker thread (see [`crate::workers`]),
+//! terminates TLS when configured, and serves HTTP/1.1 and HTTP/2 with the Gateway's service.
+//! Every connection is watched for graceful shutdown, so stopping a listener never cuts a
+//! request in flight.
 
 use arc_swap::ArcSwapOption;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -15,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::stack::GatewayService;
+use crate::workers::Workers;
 
 /// How long a client may take to send request headers, and to finish a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -24,27 +26,51 @@ pub(crate) struct RunningListener {
     /// The TLS acceptor, swapped in place when the certificate changes; `None` for plain HTTP.
     pub(crate) tls: Arc<ArcSwapOption<TlsAcceptor>>,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningListener {
-    /// Starts accepting on `socket`, serving with `service`.
+    /// Starts accepting on `socket` on every worker, serving with `service`. Each worker
+    /// watches its own copy of the socket and the kernel gives each connection to one of
+    /// those that wait.
     pub(crate) fn start(
-        socket: TcpListener,
+        socket: std::net::TcpListener,
         service: GatewayService,
         tls: Option<TlsAcceptor>,
         graceful: Arc<GracefulShutdown>,
-    ) -> Self {
+        workers: &Workers,
+    ) -> std::io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        let copies = (0..workers.count())
+            .map(|_| socket.try_clone())
+            .collect::<std::io::Result<Vec<_>>>()?;
         let tls = Arc::new(ArcSwapOption::from(tls.map(Arc::new)));
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(socket, service, tls.clone(), graceful, stopped));
-        Self { tls, stop, task }
+        let tasks = workers.spawn_on_each(copies, |socket| {
+            let (service, tls, graceful, stopped) = (
+                service.clone(),
+                tls.clone(),
+                graceful.clone(),
+                stopped.clone(),
+            );
+            async move {
+                match TcpListener::from_std(socket) {
+                    Ok(socket) => accept_loop(socket, service, tls, graceful, stopped).await,
+                    Err(error) => {
+                        tracing::error!(%error, "a worker cannot watch the listening socket")
+                    }
+                }
+            }
+        });
+        Ok(Self { tls, stop, tasks })
     }
 
     /// Stops accepting and closes the socket; connections already open carry on.
     pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }
 

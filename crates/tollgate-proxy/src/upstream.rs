@@ -7,39 +7,53 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A pooled HTTP client for providers.
 pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// One pooled client per connect timeout in use. Providers with the same timeout share a
-/// pool, and a configuration reload keeps the pools (and their warm connections).
-#[derive(Default)]
+/// One pooled client per connect timeout in use, per thread. Providers with the same timeout
+/// share a pool; a worker thread's requests go through connections that thread opened and
+/// drives (see [`crate::workers`]), so an upstream call never waits for another thread; a
+/// configuration reload keeps the pools (and their warm connections).
 pub(crate) struct UpstreamClients {
-    by_connect_timeout: RwLock<HashMap<Duration, UpstreamClient>>,
+    /// Tells this set's clients from those of another proxy in the same process.
+    id: u64,
+}
+
+thread_local! {
+    /// This thread's clients: by the [`UpstreamClients`] they belong to, and connect timeout.
+    static CLIENTS: RefCell<Vec<(u64, Duration, UpstreamClient)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Default for UpstreamClients {
+    fn default() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 impl UpstreamClients {
-    /// The client for providers with this connect timeout.
+    /// This thread's client for providers with this connect timeout.
     pub(crate) fn get(&self, connect_timeout: Duration) -> UpstreamClient {
-        if let Some(client) = self
-            .by_connect_timeout
-            .read()
-            .ok()
-            .and_then(|m| m.get(&connect_timeout).cloned())
-        {
-            return client;
-        }
-        let mut clients = self
-            .by_connect_timeout
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        clients
-            .entry(connect_timeout)
-            .or_insert_with(|| build(connect_timeout))
-            .clone()
+        CLIENTS.with_borrow_mut(|clients| {
+            let known = clients
+                .iter()
+                .find(|(id, timeout, _)| *id == self.id && *timeout == connect_timeout);
+            match known {
+                Some((_, _, client)) => client.clone(),
+                None => {
+                    let client = build(connect_timeout);
+                    clients.push((self.id, connect_timeout, client.clone()));
+                    client
+                }
+            }
+        })
     }
 }
 

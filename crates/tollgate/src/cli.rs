@@ -165,6 +165,11 @@ pub(crate) struct ControllerArgs {
 /// The proxy's own settings, shared by `run` and `proxy`.
 #[derive(Debug, Args)]
 pub(crate) struct ProxyArgs {
+    /// Threads that serve Gateway traffic, each accepting and serving its own connections
+    /// from start to end; 0 means one per CPU. Configuration changes, the audit writer,
+    /// exporters and the admin server run on one thread more.
+    #[arg(long, default_value_t = 0, env = "TOLLGATE_WORKER_THREADS")]
+    pub(crate) worker_threads: usize,
     /// Address of the admin server (/healthz, /readyz, /metrics, /config, /budgets).
     #[arg(long, default_value = "127.0.0.1:9901", env = "TOLLGATE_ADMIN_ADDR")]
     pub(crate) admin_addr: SocketAddr,

@@ -88,6 +88,10 @@ impl ProxyRuntime {
             },
             audit: audit.clone(),
             audit_otlp: telemetry.as_ref().and_then(|t| t.audit_logger()),
+            worker_threads: match args.worker_threads {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                threads => threads,
+            },
             capture: (args.audit_capture_bodies || args.trace_content).then(|| {
                 Arc::new(CaptureSettings {
                     in_audit: args.audit_capture_bodies,
@@ -148,6 +152,17 @@ impl ProxyRuntime {
             tracing::warn!("drain deadline passed with requests still open; exiting");
         }
     }
+}
+
+/// The runtime of everything but Gateway traffic (which the proxy's own worker threads
+/// serve): configuration, the audit writer, exporters, the admin server. One thread; blocking
+/// work such as translating manifests goes to its blocking pool.
+pub(crate) fn control_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("tollgate-control")
+        .enable_all()
+        .build()
 }
 
 /// Completes on the first SIGTERM or SIGINT.

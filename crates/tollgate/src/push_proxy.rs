@@ -19,9 +19,7 @@ use crate::push_metrics::ProxyPushMetrics;
 
 /// `tollgate proxy`.
 pub(crate) fn proxy(args: PushProxyArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::proxy_runtime::control_runtime()?;
     runtime.block_on(serve(args))
 }
 

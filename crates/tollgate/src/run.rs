@@ -77,9 +77,7 @@ pub(crate) fn log_diagnostics(diagnostics: &[Diagnostic]) {
 
 /// `tollgate run`.
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::proxy_runtime::control_runtime()?;
     runtime.block_on(serve(args))
 }
 
@@ -137,7 +135,12 @@ pub(crate) fn reload_refusal(translation: &Translation) -> Option<&'static str> 
 
 /// Re-reads the files and applies them, or keeps the last good configuration.
 async fn reload(paths: &[PathBuf], proxy: &Proxy, versions: &mut Versions) {
-    let translation = match load_and_translate(paths) {
+    // Reading and translating thousands of resources takes a while: not on an async thread.
+    let owned = paths.to_vec();
+    let translated = tokio::task::spawn_blocking(move || load_and_translate(&owned))
+        .await
+        .unwrap_or_else(|error| Err(anyhow::anyhow!("translation failed: {error}")));
+    let translation = match translated {
         Ok(translation) => translation,
         Err(error) => {
             tracing::error!(%error, "cannot read the manifests; keeping the last good configuration");

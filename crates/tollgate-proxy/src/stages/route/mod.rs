@@ -478,16 +478,8 @@ impl Route {
             Some(deadline) => deadline.min(Instant::now() + first_byte),
             None => Instant::now() + first_byte,
         };
-        let take_client = || self.clients.get(provider.timeouts.connect);
-        let taken;
-        let client = match call.upstreams.client(backend.provider, take_client) {
-            Some(client) => client,
-            None => {
-                taken = take_client();
-                &taken
-            }
-        };
-        let outcome = attempt(client, request, provider, attempt_deadline).await;
+        let client = self.clients.get(provider.timeouts.connect);
+        let outcome = attempt(&client, request, provider, attempt_deadline).await;
         if let Some(span) = span {
             match &outcome {
                 Outcome::Failed(failure) => span.finish(None, Some(failure.kind.as_str())),

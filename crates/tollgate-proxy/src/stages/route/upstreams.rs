@@ -1,15 +1,13 @@
 //! What every request to a provider carries the same way, prepared once per snapshot instead
-//! of once per request: the URL of each operation whose URL does not name the model, the
-//! credential header, and the pooled client it goes through.
+//! of once per request: the URL of each operation whose URL does not name the model, and the
+//! credential header.
 
 use http::Uri;
-use std::sync::OnceLock;
 use tollgate_config::{Provider, ProviderId, Snapshot};
 
 use super::headers::{Credential, credential};
 use super::wire;
 use crate::stages::endpoints::Operation;
-use crate::upstream::UpstreamClient;
 
 /// The operations, in the order [`Prepared::urls`] holds them.
 const OPERATIONS: [Operation; 3] = [
@@ -33,8 +31,6 @@ struct Prepared {
     /// The credential header of its key, `None` when it could not be made (the request says
     /// why when it makes it).
     credential: Option<Option<Credential>>,
-    /// The client of its connect timeout, taken from the shared pools at its first request.
-    client: OnceLock<UpstreamClient>,
 }
 
 impl Upstreams {
@@ -48,7 +44,6 @@ impl Upstreams {
                 urls: OPERATIONS
                     .map(|operation| [false, true].map(|stream| url(provider, operation, stream))),
                 credential: credential(provider, None).ok(),
-                client: OnceLock::new(),
             })
             .collect();
         Self { providers }
@@ -58,16 +53,6 @@ impl Upstreams {
     pub(crate) fn url(&self, id: ProviderId, operation: Operation, stream: bool) -> Option<&Uri> {
         let index = OPERATIONS.iter().position(|known| *known == operation)?;
         self.providers.get(id.0)?.urls[index][usize::from(stream)].as_ref()
-    }
-
-    /// The client for the provider `id`, taken with `take` at its first request; `None` when
-    /// the provider is not one of the snapshot's.
-    pub(crate) fn client(
-        &self,
-        id: ProviderId,
-        take: impl FnOnce() -> UpstreamClient,
-    ) -> Option<&UpstreamClient> {
-        Some(self.providers.get(id.0)?.client.get_or_init(take))
     }
 
     /// The credential header of the provider `id`'s key, when prepared.
