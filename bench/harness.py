@@ -4,10 +4,13 @@
 Starts, on loopback, the release mock provider, nginx (bench/nginx.conf.template) and Tollgate
 (API-key auth, a team BudgetPolicy with a USD budget and a token-per-minute limit in the memory
 store, metrics, the audit log; see MANIFEST; `--otlp-closed` also points trace export at a
-closed port), drives each with oha at fixed rates and at maximum,
-for whole and streamed (20-chunk) chat completions, measures time to first byte of streams and
-Tollgate's RSS idle and under 1,000 open streams, prints one table of ratios and writes the raw
-results to bench/results/. Standard library only.
+closed port), drives each with oha at fixed rates and at maximum (after --warmup seconds of the same load),
+for whole and streamed (20-chunk) chat completions, with the CPU time each proxy (and the mock,
+for direct calls) spends per request, measures time to first byte of streams and
+Tollgate's RSS idle and under 1,000 open streams, and the cost of configuration swaps under load
+(whole@1000 again while the manifests, with --swap-routes more AIRoutes, are rewritten every
+second), prints one table of ratios and writes the raw results to bench/results/. Standard
+library only.
 """
 
 from __future__ import annotations
@@ -101,6 +104,27 @@ def wait_port(port: int, timeout: float = 15) -> None:
     raise RuntimeError(f"nothing listens on {port} after {timeout}s")
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user and system) the processes `pids` have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (nginx's workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -125,13 +149,13 @@ class Stack:
         nginx = [shutil.which("nginx") or "/usr/sbin/nginx", "-e", str(self.dir / "error.log"), "-p", str(self.dir), "-c", str(self.dir / "nginx.conf")]
         if os.geteuid() == 0:  # run it unprivileged
             nginx = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *nginx]
-        self.start(nginx, "nginx")
+        self.nginx = self.start(nginx, "nginx")
         wait_port(self.nginx_port)
-        manifests = self.dir / "manifests"
-        manifests.mkdir()
-        (manifests / "bench.yaml").write_text(MANIFEST.format(port=self.tollgate_port, upstream=self.mock_port, key=KEY))
-        env = {**os.environ, "RUST_LOG": "warn", "TOKIO_WORKER_THREADS": str(workers)}
-        argv = [str(RELEASE / "tollgate"), "run", "-f", str(manifests), "--admin-addr", f"127.0.0.1:{self.admin_port}",
+        self.manifests = self.dir / "manifests"
+        self.manifests.mkdir()
+        self.write_manifest("")
+        env = {**os.environ, "RUST_LOG": "warn", "TOLLGATE_WORKER_THREADS": str(workers)}
+        argv = [str(RELEASE / "tollgate"), "run", "-f", str(self.manifests), "--admin-addr", f"127.0.0.1:{self.admin_port}",
                 "--audit-log", str(self.dir / "audit.jsonl")]
         if otlp_closed:
             argv += ["--otlp-endpoint", f"http://127.0.0.1:{free_port()}"]
@@ -144,8 +168,27 @@ class Stack:
         self.procs.append(proc)
         return proc
 
+    def write_manifest(self, extra: str) -> None:
+        """Replaces the manifest at once (a rename), so a reload never reads half a file."""
+        staged = self.dir / "bench.yaml.new"
+        staged.write_text(MANIFEST.format(port=self.tollgate_port, upstream=self.mock_port, key=KEY) + extra)
+        os.replace(staged, self.manifests / "bench.yaml")
+
+    def reloads(self) -> int:
+        """Configuration changes Tollgate has applied, from its metrics."""
+        with socket.create_connection(("127.0.0.1", self.admin_port), timeout=5) as conn:
+            conn.sendall(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            text = b"".join(iter(lambda: conn.recv(65536), b"")).decode()
+        return sum(int(float(line.split()[-1])) for line in text.splitlines()
+                   if line.startswith("tollgate_config_reloads_total") and 'result="applied"' in line)
+
     def targets(self) -> dict[str, int]:
         return {"direct": self.mock_port, "nginx": self.nginx_port, "tollgate": self.tollgate_port}
+
+    def processes(self, target: str) -> list[int]:
+        """The processes that do `target`'s work (for direct calls, the mock's)."""
+        return {"direct": [self.procs[0].pid], "nginx": [self.nginx.pid, *children(self.nginx.pid)],
+                "tollgate": [self.tollgate.pid]}[target]
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -159,7 +202,8 @@ class Stack:
 
 
 def oha(port: int, body: str, seconds: float, rate: int | None, connections: int) -> dict:
-    argv = ["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-c", str(connections),
+    # -w: requests still open at the deadline finish and count, so every error is a real one.
+    argv = ["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-w", "-c", str(connections),
             "-m", "POST", "-H", f"Authorization: Bearer {KEY}", "-H", "Content-Type: application/json",
             "-d", body, f"http://127.0.0.1:{port}/v1/chat/completions"]
     if rate:
@@ -176,8 +220,41 @@ def oha(port: int, body: str, seconds: float, rate: int | None, connections: int
         "p99_ms": (pct.get("p99") or 0) * 1000,
         "p999_ms": (pct.get("p99.9") or 0) * 1000,
         "errors": total - statuses.get("200", 0),
+        "error_kinds": {**raw.get("errorDistribution", {}), **{status: n for status, n in statuses.items() if status != "200"}},
         "requests": total,
     }
+
+
+def extra_routes(count: int, generation: int) -> str:
+    """`count` AIRoutes more (named after `generation`, so every rewrite is a new snapshot)."""
+    return "".join(
+        f"---\napiVersion: tollgate.dev/v1alpha1\nkind: AIRoute\nmetadata: {{name: r{generation}-{i}, namespace: default}}\n"
+        f"spec: {{parentRefs: [{{name: bench}}], rules: [{{matches: [{{model: m{i}}}], backends: [{{provider: mock}}]}}]}}\n"
+        for i in range(count))
+
+
+def swapping(stack: Stack, routes: int, seconds: float, rate: int) -> dict:
+    """whole@`rate` through Tollgate while its manifests are rewritten every second."""
+    stop = threading.Event()
+    written = [0]
+
+    def rewrite() -> None:
+        while not stop.wait(1.0):
+            written[0] += 1
+            stack.write_manifest(extra_routes(routes, written[0]))
+
+    stack.write_manifest(extra_routes(routes, 0))
+    time.sleep(2)
+    before = stack.reloads()
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    try:
+        result = oha(stack.tollgate_port, BODY, seconds, rate, 50)
+    finally:
+        stop.set()
+        writer.join()
+    time.sleep(1)
+    return {**result, "rewrites": written[0], "swaps": stack.reloads() - before, "routes": routes + 1}
 
 
 def first_byte_times(port: int, samples: int) -> list[float]:
@@ -224,8 +301,13 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10, help="duration of each load step")
+    parser.add_argument("--warmup", type=float, default=2, help="unmeasured load before each step")
     parser.add_argument("--workers", type=int, default=2, help="nginx workers and Tollgate threads")
     parser.add_argument("--connections", type=int, default=64, help="connections for the maximum-rate steps")
+    parser.add_argument("--steps", default="whole@1000,whole@3000,whole@max,stream@1000,stream@3000,stream@max",
+                        help="load steps to run (a quicker look while profiling; the table needs whole@1000)")
+    parser.add_argument("--swap-routes", type=int, default=1000,
+                        help="AIRoutes added to the configuration swapped under load")
     parser.add_argument("--otlp-closed", action="store_true",
                         help="also export traces to a closed port (export must not slow requests)")
     args = parser.parse_args()
@@ -238,14 +320,24 @@ def main() -> int:
         for body_name, body in (("whole", BODY), ("stream", STREAM_BODY)):
             for rate in (1000, 3000, None):
                 step = f"{body_name}@{rate or 'max'}"
+                if step not in args.steps.split(","):
+                    continue
                 results["steps"][step] = {}
                 for target, port in stack.targets().items():
                     connections = args.connections if rate is None else 50
-                    results["steps"][step][target] = oha(port, body, args.seconds, rate, connections)
-                    print(f"{step:14} {target:9} {json.dumps(results['steps'][step][target])}", flush=True)
+                    if args.warmup > 0:
+                        oha(port, body, args.warmup, rate, connections)
+                    pids = stack.processes(target)
+                    before = cpu_seconds(pids)
+                    result = oha(port, body, args.seconds, rate, connections)
+                    result["cpu_us_per_request"] = (cpu_seconds(pids) - before) / max(result["requests"], 1) * 1e6
+                    results["steps"][step][target] = result
+                    print(f"{step:14} {target:9} {json.dumps(result)}", flush=True)
+        results["swap"] = swapping(stack, args.swap_routes, args.seconds, 1000)
+        print(f"{'whole@1000+swap':14} tollgate  {json.dumps(results['swap'])}", flush=True)
         results["first_byte_ms"] = {}
         for target, port in stack.targets().items():
-            times = first_byte_times(port, 1000)
+            times = first_byte_times(port, 1100)[100:]  # the first hundred warm up
             results["first_byte_ms"][target] = {"p50": statistics.median(times), "p99": percentile(times, 0.99)}
         streams = open_streams(stack.tollgate_port, 1000, hold=15)
         time.sleep(1)
@@ -262,20 +354,25 @@ def main() -> int:
 
 
 def print_table(results: dict) -> None:
-    print("\nstep            target    rps      p50 ms  p99 ms  p99.9 ms  errors  added p50 / p99 (ms)")
+    print("\nstep            target    rps      p50 ms  p99 ms  p99.9 ms  errors  cpu us/req  added p50 / p99 (ms)")
     for step, targets in results["steps"].items():
         direct = targets["direct"]
         for target, r in targets.items():
             added = "" if target == "direct" else f"{r['p50_ms'] - direct['p50_ms']:.3f} / {r['p99_ms'] - direct['p99_ms']:.3f}"
-            print(f"{step:15} {target:9} {r['rps']:8.0f} {r['p50_ms']:7.3f} {r['p99_ms']:7.3f} {r['p999_ms']:9.3f} {r['errors']:7d}  {added}")
+            print(f"{step:15} {target:9} {r['rps']:8.0f} {r['p50_ms']:7.3f} {r['p99_ms']:7.3f} {r['p999_ms']:9.3f} {r['errors']:7d}"
+                  f"  {r['cpu_us_per_request']:10.1f}  {added}")
         t, n = targets["tollgate"], targets["nginx"]
         def ratio(a: float, b: float) -> str:
             return f"{a / b:.2f}" if b > 0 else "n/a"
+        cpu = f"  cpu per request: {ratio(t['cpu_us_per_request'], n['cpu_us_per_request'])}"
         if step.endswith("@max"):
-            print(f"{'':15} tollgate/nginx throughput: {ratio(t['rps'], n['rps'])}")
+            print(f"{'':15} tollgate/nginx throughput: {ratio(t['rps'], n['rps'])}{cpu}")
         else:
             print(f"{'':15} tollgate/nginx added p50: {ratio(t['p50_ms'] - direct['p50_ms'], n['p50_ms'] - direct['p50_ms'])}"
-                  f"  added p99: {ratio(t['p99_ms'] - direct['p99_ms'], n['p99_ms'] - direct['p99_ms'])}")
+                  f"  added p99: {ratio(t['p99_ms'] - direct['p99_ms'], n['p99_ms'] - direct['p99_ms'])}{cpu}")
+    swap, steady = results["swap"], results["steps"]["whole@1000"]["tollgate"]
+    print(f"swap under load: {swap['swaps']} swaps of {swap['routes']} AIRoutes in {results['seconds']:.0f} s, "
+          f"{swap['errors']} errors, p99 {swap['p99_ms']:.3f} ms = {swap['p99_ms'] / steady['p99_ms']:.2f}x steady p99")
     fb = results["first_byte_ms"]
     for target in ("nginx", "tollgate"):
         print(f"stream first byte {target}: added p99 {fb[target]['p99'] - fb['direct']['p99']:.3f} ms")
