@@ -1,5 +1,5 @@
 """The process around the proxy: `tollgate validate`, `tollgate run` refusing bad manifests,
-and a graceful shutdown on SIGTERM that lets streams in flight finish."""
+its worker threads, and a graceful shutdown on SIGTERM that lets streams in flight finish."""
 
 import json
 import re
@@ -7,6 +7,8 @@ import signal
 import socket
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from conftest import (
     ALICE_KEY,
@@ -124,3 +126,19 @@ def test_sigterm_finishes_streams_in_flight_then_exits(mock, gateway):
     assert gw.proc.popen.wait(timeout=5) == 0
     stats = mock.stats()
     assert (stats["streams_completed"], stats["streams_aborted"]) == (1, 0)
+
+
+def test_worker_threads_serve_many_connections_at_once(mock, gateway):
+    gw = gateway(mock, args=("--worker-threads", "3"))
+    tasks = Path(f"/proc/{gw.proc.popen.pid}/task")
+    names = sorted((task / "comm").read_text().strip() for task in tasks.iterdir())
+    assert [n for n in names if n.startswith("tg-worker")] == ["tg-worker-0", "tg-worker-1", "tg-worker-2"]
+
+    def ask(n):
+        with gw.http() as http:  # a connection of its own, to any of the workers
+            return http.post(CHAT, json={"model": MODEL, "messages": hello(f"n{n}")},
+                             headers={"Authorization": f"Bearer {ALICE_KEY}"}).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        assert list(pool.map(ask, range(36))) == [200] * 36
+    assert mock.stats()["requests"] == 36

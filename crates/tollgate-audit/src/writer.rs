@@ -123,7 +123,7 @@ impl AuditLog {
         let (queue, receiver) = mpsc::channel(capacity);
         let (done, finished) = watch::channel(());
         std::thread::Builder::new()
-            .name("tollgate-audit".into())
+            .name("tg-audit".into())
             .spawn(move || run(receiver, sink, capacity, done))?;
         Ok(Self {
             queue,

@@ -22,7 +22,8 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
-    /// Starts `count` workers (at least one).
+    /// Starts `count` workers (at least one), threads named `tg-worker-N` (short enough for
+    /// the 15 characters Linux keeps, so `top -H` tells them apart).
     pub(crate) fn start(count: usize) -> io::Result<Self> {
         let mut handles = Vec::with_capacity(count.max(1));
         let mut stop = Vec::with_capacity(count.max(1));
@@ -32,7 +33,7 @@ impl Workers {
             handles.push(runtime.handle().clone());
             stop.push(stop_tx);
             std::thread::Builder::new()
-                .name(format!("tollgate-worker-{index}"))
+                .name(format!("tg-worker-{index}"))
                 .spawn(move || runtime.block_on(run_until(stop_rx)))?;
         }
         Ok(Self {
@@ -105,7 +106,7 @@ mod tests {
         }
         seen.sort();
         let expected: Vec<_> = (0..3)
-            .map(|i| (i, Some(format!("tollgate-worker-{i}"))))
+            .map(|i| (i, Some(format!("tg-worker-{i}"))))
             .collect();
         assert_eq!(seen, expected);
         assert_eq!(Workers::start(0).unwrap().count(), 1);

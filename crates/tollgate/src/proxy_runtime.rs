@@ -160,7 +160,7 @@ impl ProxyRuntime {
 pub(crate) fn control_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .thread_name("tollgate-control")
+        .thread_name("tg-control")
         .enable_all()
         .build()
 }
