@@ -27,6 +27,7 @@ Pass a dict:
     - --admin-addr=0.0.0.0:{{ $proxy.adminPort }}
     - --listen-address={{ .listenAddress }}
     - --drain-timeout={{ $proxy.drainTimeout }}
+    - --worker-threads={{ $proxy.workerThreads }}
     {{- with $values.otlp.endpoint }}
     - --otlp-endpoint={{ . }}
     {{- end }}
