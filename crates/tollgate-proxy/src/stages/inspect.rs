@@ -11,7 +11,7 @@ use std::time::Duration;
 use tollgate_llm::openai::InspectedRequest;
 use tower::{Layer, Service};
 
-use super::{InspectedService, StageFuture};
+use super::StageFuture;
 use crate::body::{BoxError, ProxyBody};
 use crate::error::ProxyError;
 use crate::exchange::{CaptureBodies, Requested, SharedExchange};
@@ -93,7 +93,11 @@ pub(crate) struct Inspect<S> {
 
 impl<S, B> Service<Request<B>> for Inspect<S>
 where
-    S: InspectedService,
+    S: Service<Request<InspectedRequest>, Response = Response<ProxyBody>, Error = ProxyError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {

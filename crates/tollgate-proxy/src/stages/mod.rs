@@ -9,41 +9,11 @@ pub(crate) mod record;
 pub(crate) mod reserve;
 pub(crate) mod route;
 
-use http::{Request, Response};
 use std::future::Future;
 use std::pin::Pin;
-use tollgate_llm::openai::InspectedRequest;
-use tower::Service;
 
-use crate::body::ProxyBody;
 use crate::error::ProxyError;
 
 /// The future every inner stage returns: boxed once per stage, which costs far less than the
 /// network it waits on and keeps each stage's code a plain `async` block.
 pub(crate) type StageFuture<T> = Pin<Box<dyn Future<Output = Result<T, ProxyError>> + Send>>;
-
-/// What every stage after inspection is: a cloneable service from an inspected request to a
-/// response, whose futures can move between threads.
-pub(crate) trait InspectedService:
-    Service<
-        Request<InspectedRequest>,
-        Response = Response<ProxyBody>,
-        Error = ProxyError,
-        Future: Send + 'static,
-    > + Clone
-    + Send
-    + 'static
-{
-}
-
-impl<S> InspectedService for S where
-    S: Service<
-            Request<InspectedRequest>,
-            Response = Response<ProxyBody>,
-            Error = ProxyError,
-            Future: Send + 'static,
-        > + Clone
-        + Send
-        + 'static
-{
-}

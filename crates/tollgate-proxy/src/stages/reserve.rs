@@ -12,9 +12,9 @@ use tollgate_llm::Tokenizer;
 use tollgate_llm::openai::InspectedRequest;
 use tower::{Layer, Service};
 
+use super::StageFuture;
 use super::authorize::RuleIndex;
 use super::endpoints::Operation;
-use super::{InspectedService, StageFuture};
 use crate::body::ProxyBody;
 use crate::budget::{Demand, Ledger, Verdict, WorstPrice};
 use crate::error::ProxyError;
@@ -55,7 +55,14 @@ pub(crate) struct Reserve<S> {
     ledger: Arc<Ledger>,
 }
 
-impl<S: InspectedService> Service<Request<InspectedRequest>> for Reserve<S> {
+impl<S> Service<Request<InspectedRequest>> for Reserve<S>
+where
+    S: Service<Request<InspectedRequest>, Response = Response<ProxyBody>, Error = ProxyError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     type Response = Response<ProxyBody>;
     type Error = ProxyError;
     type Future = StageFuture<Response<ProxyBody>>;
@@ -65,42 +72,27 @@ impl<S: InspectedService> Service<Request<InspectedRequest>> for Reserve<S> {
     }
 
     fn call(&mut self, request: Request<InspectedRequest>) -> Self::Future {
-        let planned = plan(&request, true);
-        self.carry_out(request, planned)
-    }
-}
-
-impl<S: InspectedService> Reserve<S> {
-    /// Reserves as `planned`, then calls the inner service.
-    fn carry_out(
-        &mut self,
-        request: Request<InspectedRequest>,
-        planned: Result<Planned, ProxyError>,
-    ) -> StageFuture<Response<ProxyBody>> {
-        let plan = match planned {
-            Ok(Planned::Reserve(plan)) => plan,
-            Ok(Planned::Nothing) => return Box::pin(self.inner.call(request)),
-            Ok(Planned::LoadTokenizers(tokenizers)) => {
-                // The first request counting with a tokenizer waits for its tables on a
-                // blocking thread, instead of stalling every request of its worker thread.
-                let mut this = self.take();
-                return Box::pin(async move {
-                    let load = move || tokenizers.into_iter().for_each(|t| _ = t.load());
-                    let _ = tokio::task::spawn_blocking(load).await;
-                    let planned = plan(&request, false);
-                    this.carry_out(request, planned).await
-                });
-            }
+        let plan = match plan(&request) {
+            Ok(Some(plan)) => plan,
+            Ok(None) => return Box::pin(self.inner.call(request)),
             Err(error) => return Box::pin(std::future::ready(Err(error))),
         };
-        let Reserve { mut inner, ledger } = self.take();
+        // The inner service is taken (and a fresh clone left behind) because the call happens
+        // after an await, as tower requires of services driven from a future.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let ledger = self.ledger.clone();
         Box::pin(async move {
             let Plan {
                 snapshot,
                 exchange,
                 policies,
-                demand,
+                mut demand,
+                counting,
             } = plan;
+            if !counting.is_empty() {
+                demand.input_tokens = prompt_tokens(request.body(), counting).await;
+            }
             let verdict = ledger.reserve(&snapshot, &policies, demand).await?;
             let Verdict::Reserved {
                 reservation,
@@ -123,40 +115,21 @@ impl<S: InspectedService> Reserve<S> {
     }
 }
 
-impl<S: Clone> Reserve<S> {
-    /// This service, for a call that happens after an await: the inner service is taken and
-    /// a fresh clone left behind, as tower requires of services driven from a future.
-    fn take(&mut self) -> Self {
-        let clone = self.inner.clone();
-        Self {
-            inner: std::mem::replace(&mut self.inner, clone),
-            ledger: self.ledger.clone(),
-        }
-    }
-}
-
-/// What the reserve stage does with a request.
-enum Planned {
-    /// No budget policy applies to it.
-    Nothing,
-    /// Reserve this.
-    Reserve(Plan),
-    /// Its prompt is counted with these tokenizers, whose tables must be loaded first.
-    LoadTokenizers(Vec<Tokenizer>),
-}
-
 /// What a request must reserve, and on which policies.
 struct Plan {
     snapshot: Arc<Snapshot>,
     exchange: SharedExchange,
     /// Indices of the budget policies that apply.
     policies: Vec<usize>,
+    /// Its `input_tokens` the estimate, until the prompt is counted with `counting`.
     demand: Demand,
+    /// The tokenizers the prompt is counted with, when the policies count tokens and tiktoken
+    /// knows the model of every backend of the rule; else empty.
+    counting: Vec<Tokenizer>,
 }
 
-/// What to do with the request; with `load`, first the tokenizer tables its count needs and
-/// that are not loaded yet.
-fn plan(request: &Request<InspectedRequest>, load: bool) -> Result<Planned, ProxyError> {
+/// The request's plan; `None` when no budget policy applies to it.
+fn plan(request: &Request<InspectedRequest>) -> Result<Option<Plan>, ProxyError> {
     let missing = |what: &str| ProxyError::Internal(format!("no {what} in request"));
     let extensions = request.extensions();
     let snapshot = extensions
@@ -167,7 +140,7 @@ fn plan(request: &Request<InspectedRequest>, load: bool) -> Result<Planned, Prox
     let operation = exchange.and_then(|exchange| exchange.operation.get());
     // Counting tokens spends nothing, so no budget or rate limit applies to it.
     if budgets.is_empty() || operation == Some(&Operation::CountTokens) {
-        return Ok(Planned::Nothing);
+        return Ok(None);
     }
     let exchange = exchange.ok_or_else(|| missing("exchange"))?;
     let RuleIndex(index) = *exchange.rule.get().ok_or_else(|| missing("rule"))?;
@@ -175,39 +148,28 @@ fn plan(request: &Request<InspectedRequest>, load: bool) -> Result<Planned, Prox
     let rule = snapshot.config.routes.rule(index);
     let policies: Vec<usize> = budgets.applicable(identity, &rule.route).collect();
     if policies.is_empty() {
-        return Ok(Planned::Nothing);
+        return Ok(None);
     }
     let inspected = request.body();
-    if load && counts_tokens(snapshot, &policies) {
-        let unloaded: Vec<Tokenizer> = tokenizers(inspected, rule)
-            .into_iter()
-            .flatten()
-            .filter(|tokenizer| !tokenizer.is_loaded())
-            .collect();
-        if !unloaded.is_empty() {
-            return Ok(Planned::LoadTokenizers(unloaded));
-        }
-    }
+    let counting = if counts_tokens(snapshot, &policies) {
+        tokenizers(inspected, rule).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let chat = operation == Some(&Operation::Chat);
-    let demand = demand_of(inspected, snapshot, rule, &policies, chat);
-    Ok(Planned::Reserve(Plan {
+    Ok(Some(Plan {
         snapshot: snapshot.clone(),
         exchange: exchange.clone(),
         policies,
-        demand,
+        demand: demand_of(inspected, snapshot, rule, chat),
+        counting,
     }))
 }
 
-/// What a request asks of its budgets: its prompt, its output cap, and the dearest prices
-/// among the backends its rule may send it to (a failover may land on any of them). `chat`:
-/// the request asks for a chat answer.
-fn demand_of(
-    inspected: &InspectedRequest,
-    snapshot: &Snapshot,
-    rule: &Rule,
-    policies: &[usize],
-    chat: bool,
-) -> Demand {
+/// What a request asks of its budgets: its prompt (estimated), its output cap, and the
+/// dearest prices among the backends its rule may send it to (a failover may land on any of
+/// them). `chat`: the request asks for a chat answer.
+fn demand_of(inspected: &InspectedRequest, snapshot: &Snapshot, rule: &Rule, chat: bool) -> Demand {
     let price = rule
         .backends
         .iter()
@@ -220,11 +182,7 @@ fn demand_of(
         .fold(WorstPrice::default(), WorstPrice::max);
     // Only chat produces output; an embedding's cost is its input.
     Demand {
-        input_tokens: if counts_tokens(snapshot, policies) {
-            prompt_tokens(inspected, rule)
-        } else {
-            inspected.prompt_tokens_estimate
-        },
+        input_tokens: inspected.prompt_tokens_estimate,
         max_output: if chat { inspected.max_tokens } else { Some(0) },
         price,
     }
@@ -256,11 +214,24 @@ fn tokenizers(inspected: &InspectedRequest, rule: &Rule) -> Option<Vec<Tokenizer
     Some(tokenizers)
 }
 
-/// The prompt's tokens as the rule's backends count them: with their tokenizer when tiktoken
-/// knows every backend's model (the largest count when they differ), else the estimate.
-fn prompt_tokens(inspected: &InspectedRequest, rule: &Rule) -> u64 {
-    tokenizers(inspected, rule)
-        .unwrap_or_default()
+/// The prompt's tokens as `tokenizers` count them (the largest count when they differ). The
+/// first request counting with a tokenizer waits for its tables on a blocking thread, instead
+/// of stalling every request of its worker thread while they load.
+async fn prompt_tokens(inspected: &InspectedRequest, tokenizers: Vec<Tokenizer>) -> u64 {
+    let unloaded: Vec<Tokenizer> = tokenizers
+        .iter()
+        .copied()
+        .filter(|tokenizer| !tokenizer.is_loaded())
+        .collect();
+    if !unloaded.is_empty() {
+        let load = move || {
+            unloaded
+                .into_iter()
+                .for_each(|tokenizer| _ = tokenizer.load())
+        };
+        let _ = tokio::task::spawn_blocking(load).await;
+    }
+    tokenizers
         .into_iter()
         .map(|tokenizer| inspected.prompt_tokens(Some(tokenizer)))
         .max()
