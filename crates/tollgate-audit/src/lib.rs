@@ -20,9 +20,10 @@
 //! gateway's own logs to notice those.)
 //!
 //! [`AuditLog`] keeps records off the request path: [`AuditLog::record`] only queues the record
-//! in a bounded buffer that one Tokio task drains into the file, rotating it by size. When the
-//! buffer is full the record is refused, counted ([`AuditCounters::dropped`]) and logged, never
-//! lost silently.
+//! in a bounded buffer that one thread drains into the file, rotating it by size, and
+//! [`AuditLog::record_lazily`] leaves even the serialising to that thread. When the buffer is
+//! full the record is refused, counted ([`AuditCounters::dropped`]) and logged, never lost
+//! silently.
 //!
 //! ```no_run
 //! use serde_json::json;
@@ -47,5 +48,6 @@ mod record;
 mod verify;
 mod writer;
 
+pub use record::{LazyRecord, RecordBody};
 pub use verify::{ChainBreak, VerifyReport, log_files, verify};
 pub use writer::{AuditCounters, AuditLog, AuditOptions};

@@ -21,6 +21,25 @@ pub(crate) enum RecordError {
     Reserved(&'static str),
 }
 
+/// A record's JSON body, or why it cannot go into the log: what a [`LazyRecord`] hands the
+/// writer thread.
+pub struct RecordBody(pub(crate) Result<Vec<u8>, RecordError>);
+
+impl RecordBody {
+    /// Serialises `record`, which must be a JSON object without `seq`, `prev` or `hash`
+    /// fields (as for [`AuditLog::record`](crate::AuditLog::record)).
+    pub fn of<T: Serialize + ?Sized>(record: &T) -> Self {
+        Self(body(record))
+    }
+}
+
+/// A record that the writer thread makes and serialises, so that the thread that queues it
+/// (a request's) does not spend its time on it: it holds what the record is made of.
+pub trait LazyRecord: Send + 'static {
+    /// The record's body, made with [`RecordBody::of`].
+    fn body(self: Box<Self>) -> RecordBody;
+}
+
 /// Serialises a record into the start of its line: its JSON object without the closing `}`.
 pub(crate) fn body<T: Serialize + ?Sized>(record: &T) -> Result<Vec<u8>, RecordError> {
     let mut json = Vec::with_capacity(1024);

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::line::{self, GENESIS, Hash};
-use crate::record;
+use crate::record::{self, LazyRecord};
 
 /// How long the writer waits before it tries again after an I/O error, and the least time
 /// between two "record dropped" errors in the log.
@@ -60,6 +60,8 @@ struct Counts {
     written: AtomicU64,
     dropped: AtomicU64,
     write_errors: AtomicU64,
+    /// When a dropped record was last logged.
+    last_drop_logged: Mutex<Option<Instant>>,
 }
 
 impl AuditCounters {
@@ -85,12 +87,29 @@ impl AuditCounters {
         let n = n as u64;
         counter.fetch_add(n, Ordering::Relaxed) + n
     }
+
+    /// Counts a refused record and logs it, at most once a second; returns false.
+    fn drop_one(&self, reason: &dyn fmt::Display) -> bool {
+        let dropped = Self::add(&self.0.dropped, 1);
+        let now = Instant::now();
+        // Whoever holds the lock is logging right now.
+        if let Some(mut last) = self.0.last_drop_logged.try_lock()
+            && last.is_none_or(|at| now.duration_since(at) >= RETRY_AFTER)
+        {
+            *last = Some(now);
+            drop(last);
+            tracing::error!(dropped, "audit record dropped: {reason}");
+        }
+        false
+    }
 }
 
 /// What the queue carries.
 enum Message {
     /// A record's JSON object without its closing brace ([`record::body`]).
     Record(Vec<u8>),
+    /// A record for the writer to make and serialise.
+    Lazy(Box<dyn LazyRecord>),
     /// Stop accepting, write what is queued, sync.
     Close,
 }
@@ -104,8 +123,6 @@ pub struct AuditLog {
     /// Closes (the sender is dropped) when the writer thread has ended.
     finished: watch::Receiver<()>,
     counters: AuditCounters,
-    /// When a dropped record was last logged.
-    last_drop_logged: Mutex<Option<Instant>>,
 }
 
 impl AuditLog {
@@ -129,7 +146,6 @@ impl AuditLog {
             queue,
             finished,
             counters,
-            last_drop_logged: Mutex::new(None),
         })
     }
 
@@ -139,12 +155,29 @@ impl AuditLog {
     /// object.
     pub fn record<T: Serialize + ?Sized>(&self, record: &T) -> bool {
         match record::body(record) {
-            Ok(body) => match self.queue.try_send(Message::Record(body)) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => self.drop_one(&"the buffer is full"),
-                Err(mpsc::error::TrySendError::Closed(_)) => self.drop_one(&"the log is closed"),
-            },
-            Err(error) => self.drop_one(&error),
+            Ok(body) => self.queue(Message::Record(body)),
+            Err(error) => self.counters.drop_one(&error),
+        }
+    }
+
+    /// Queues a record that the writer thread makes and serialises (see [`LazyRecord`]); never
+    /// waits. A record that turns out not to be a JSON object, or to have `seq`, `prev` or
+    /// `hash` fields, is counted as dropped and logged there; false, as for
+    /// [`record`](Self::record), when the buffer is full or the log is closed.
+    pub fn record_lazily(&self, record: Box<dyn LazyRecord>) -> bool {
+        self.queue(Message::Lazy(record))
+    }
+
+    /// Queues a message without waiting; false, counted and logged, when it cannot be.
+    fn queue(&self, message: Message) -> bool {
+        match self.queue.try_send(message) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.counters.drop_one(&"the buffer is full")
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.counters.drop_one(&"the log is closed")
+            }
         }
     }
 
@@ -177,21 +210,6 @@ impl AuditLog {
     pub fn write_errors(&self) -> u64 {
         self.counters.write_errors()
     }
-
-    /// Counts a refused record and logs it, at most once a second; returns false.
-    fn drop_one(&self, reason: &dyn fmt::Display) -> bool {
-        let dropped = AuditCounters::add(&self.counters.0.dropped, 1);
-        let now = Instant::now();
-        // Whoever holds the lock is logging right now.
-        if let Some(mut last) = self.last_drop_logged.try_lock()
-            && last.is_none_or(|at| now.duration_since(at) >= RETRY_AFTER)
-        {
-            *last = Some(now);
-            drop(last);
-            tracing::error!(dropped, "audit record dropped: {reason}");
-        }
-        false
-    }
 }
 
 impl fmt::Debug for AuditLog {
@@ -220,7 +238,7 @@ fn run(
         if !closing {
             if pending.is_empty() {
                 let message = queue.blocking_recv();
-                exhausted = !take(message, &mut pending, &mut queue, &mut closing);
+                exhausted = !take(message, &mut pending, &mut queue, &mut closing, &counters);
                 if !closing {
                     // Records sent meanwhile wake nobody: one wake-up per batch, not per record.
                     std::thread::sleep(GATHER_WINDOW);
@@ -239,14 +257,14 @@ fn run(
                     Err(mpsc::error::TryRecvError::Disconnected) => None,
                 }
             };
-            exhausted = !take(message, &mut pending, &mut queue, &mut closing);
+            exhausted = !take(message, &mut pending, &mut queue, &mut closing, &counters);
         }
 
         let written = pending.is_empty() || sink.write(&mut pending);
         if closing && (exhausted || !written) {
             let mut lost = pending.len();
             while let Some(message) = queue.blocking_recv() {
-                lost += usize::from(matches!(message, Message::Record(_)));
+                lost += usize::from(!matches!(message, Message::Close));
             }
             if lost > 0 {
                 let dropped = AuditCounters::add(&counters.0.dropped, lost);
@@ -259,16 +277,22 @@ fn run(
     }
 }
 
-/// Takes one message off the queue into `pending`; false when the queue is exhausted (closed
+/// Takes one message off the queue into `pending` (making the body of a lazy record, or
+/// counting it as dropped when it cannot be one); false when the queue is exhausted (closed
 /// and empty, or every sender gone).
 fn take(
     message: Option<Message>,
     pending: &mut VecDeque<Vec<u8>>,
     queue: &mut mpsc::Receiver<Message>,
     closing: &mut bool,
+    counters: &AuditCounters,
 ) -> bool {
     match message {
         Some(Message::Record(body)) => pending.push_back(body),
+        Some(Message::Lazy(record)) => match record.body().0 {
+            Ok(body) => pending.push_back(body),
+            Err(error) => _ = counters.drop_one(&error),
+        },
         Some(Message::Close) => {
             queue.close();
             *closing = true;

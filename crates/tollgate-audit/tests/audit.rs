@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tollgate_audit::{AuditLog, AuditOptions, ChainBreak, log_files, verify};
+use tollgate_audit::{
+    AuditLog, AuditOptions, ChainBreak, LazyRecord, RecordBody, log_files, verify,
+};
 
 /// A directory of its own for one test, removed afterwards.
 struct TempDir(PathBuf);
@@ -434,6 +436,42 @@ async fn records_that_are_not_plain_objects_and_records_after_close_are_refused(
         lines[0]
     );
     assert_eq!(verify(&[dir.log()]).unwrap().records, 1);
+}
+
+/// A record made on the writer thread from a value: `{"event":"lazy","n":N}`, or the value
+/// itself when it is not a number.
+struct Lazy(Value);
+
+impl LazyRecord for Lazy {
+    fn body(self: Box<Self>) -> RecordBody {
+        match self.0.as_u64() {
+            Some(n) => RecordBody::of(
+                &json!({"event": "lazy", "n": n, "thread": std::thread::current().name()}),
+            ),
+            None => RecordBody::of(&self.0),
+        }
+    }
+}
+
+#[tokio::test]
+async fn lazy_records_are_made_by_the_writer_in_queue_order_and_bad_ones_are_counted() {
+    let dir = TempDir::new("lazy");
+    let log = AuditLog::open(dir.log(), AuditOptions::default()).unwrap();
+    assert!(log.record(&json!({"n": 0})));
+    assert!(log.record_lazily(Box::new(Lazy(json!(1)))));
+    assert!(log.record_lazily(Box::new(Lazy(json!([1, 2])))));
+    assert!(log.record_lazily(Box::new(Lazy(json!({"hash": "x"})))));
+    assert!(log.record(&json!({"n": 2})));
+    log.close().await;
+    assert!(!log.record_lazily(Box::new(Lazy(json!(3)))));
+    assert_eq!((log.written(), log.dropped()), (3, 3));
+
+    let lines = lines(&dir.log());
+    let numbers: Vec<Value> = lines.iter().map(|line| field(line, "n")).collect();
+    assert_eq!(numbers, [json!(0), json!(1), json!(2)]);
+    assert_eq!(field(&lines[1], "event"), "lazy");
+    assert_eq!(field(&lines[1], "thread"), "tg-audit");
+    assert_eq!(verify(&[dir.log()]).unwrap().records, 3);
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ use crate::stack::Served;
 use crate::telemetry::AuditLogger;
 use crate::telemetry::spans::RequestSpan;
 use opentelemetry::KeyValue;
-use tollgate_audit::AuditLog;
+use tollgate_audit::{AuditLog, LazyRecord, RecordBody};
 
 /// The header carrying a request's id, taken from the caller or made up.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -373,9 +373,6 @@ impl Report {
         if let Some(target) = target {
             self.observe_model_metrics(target, &labels, &usage, cost, elapsed);
         }
-        if let Some(audit) = &self.shared.audit {
-            self.write_audit(audit, labels.outcome, &usage, cost, elapsed);
-        }
         if let Some(span) = &self.span {
             let requested = self.exchange.requested.get();
             let name = match requested {
@@ -405,6 +402,7 @@ impl Report {
             duration_ms = elapsed.as_millis() as u64,
             "request"
         );
+        self.write_audit(labels.outcome, usage, cost, elapsed);
     }
 }
 
@@ -573,23 +571,55 @@ impl Report {
         )
     }
 
-    /// Queues the request's audit record.
+    /// Queues the request's audit record, wherever audit goes: made here for OTLP, and for the
+    /// file on the audit log's writer thread, off the request's.
     fn write_audit(
-        &self,
-        audit: &Audit,
-        outcome: &str,
-        usage: &tollgate_llm::Usage,
+        self,
+        outcome: &'static str,
+        usage: tollgate_llm::Usage,
         cost: Option<rust_decimal::Decimal>,
         elapsed: std::time::Duration,
     ) {
+        let shared = Arc::clone(&self.shared);
+        let Some(audit) = &shared.audit else {
+            return;
+        };
+        let time = jiff::Timestamp::now();
+        if let Some(otlp) = &audit.otlp {
+            let record = self.request_record(time, outcome, &usage, cost, elapsed);
+            if let Ok(json) = serde_json::to_string(&record) {
+                otlp.emit("tollgate.request", record.request_id, json);
+            }
+        }
+        if let Some(log) = &audit.log {
+            log.record_lazily(Box::new(LateRequestRecord {
+                report: self,
+                time,
+                outcome,
+                usage,
+                cost,
+                elapsed,
+            }));
+        }
+    }
+
+    /// The request's audit record, as of `time`.
+    fn request_record(
+        &self,
+        time: jiff::Timestamp,
+        outcome: &'static str,
+        usage: &tollgate_llm::Usage,
+        cost: Option<rust_decimal::Decimal>,
+        elapsed: std::time::Duration,
+    ) -> RequestRecord<'_> {
         let target = self.exchange.target.get();
         let identity = self.exchange.identity.get();
         let error = self
             .error_code
             .or_else(|| self.exchange.failure.get().copied());
-        let record = RequestRecord {
+        RequestRecord {
             event: "request",
-            time: jiff::Timestamp::now().to_string(),
+            time: time.to_string(),
             request_id: self.request_id.to_str().unwrap_or_default(),
             method: self.method.as_str(),
             path: self.uri.path(),
@@ -632,8 +662,7 @@ impl Report {
                         response_body,
                     }
                 }),
-        };
-        audit.write("tollgate.request", record.request_id, &record);
+        }
     }
 
     /// What the budgets said: `reserved`, `refused`, or `none` when no policy applied.
@@ -682,6 +711,31 @@ impl Report {
             // Refused or failed upstream before any answer: nothing was generated.
             None => Some(Consumed::default()),
         }
+    }
+}
+
+/// What a request's audit record is made of, for the audit log's writer thread to make and
+/// serialise it.
+struct LateRequestRecord {
+    report: Report,
+    /// When the request ended.
+    time: jiff::Timestamp,
+    outcome: &'static str,
+    usage: tollgate_llm::Usage,
+    cost: Option<rust_decimal::Decimal>,
+    elapsed: std::time::Duration,
+}
+
+impl LazyRecord for LateRequestRecord {
+    fn body(self: Box<Self>) -> RecordBody {
+        let record = self.report.request_record(
+            self.time,
+            self.outcome,
+            &self.usage,
+            self.cost,
+            self.elapsed,
+        );
+        RecordBody::of(&record)
     }
 }
 
