@@ -5,7 +5,8 @@ Starts, on loopback, the release mock provider, nginx (bench/nginx.conf.template
 (API-key auth, a team BudgetPolicy with a USD budget and a token-per-minute limit in the memory
 store, metrics, the audit log; see MANIFEST; `--otlp-closed` also points trace export at a
 closed port), drives each with oha at fixed rates and at maximum (after --warmup seconds of the same load),
-for whole and streamed (20-chunk) chat completions, with the CPU time each proxy (and the mock,
+for whole and streamed (20-chunk) chat completions, in --rounds rounds where the three targets take
+turns (the table shows medians, so one disturbed round does not flip a ratio), with the CPU time each proxy (and the mock,
 for direct calls) spends per request, measures time to first byte of streams and
 Tollgate's RSS idle and under 1,000 open streams, and the cost of configuration swaps under load
 (whole@1000 again while the manifests, with --swap-routes more AIRoutes, are rewritten every
@@ -293,6 +294,22 @@ def open_streams(port: int, count: int, hold: float) -> list[socket.socket]:
     return sockets
 
 
+def medians(runs: list[dict]) -> dict:
+    """One target's rounds of a step as one result: the median of each figure (a round that the
+    machine's other work disturbed moves none of them), errors and requests summed, and the
+    rounds themselves."""
+    merged = {key: statistics.median(run[key] for run in runs)
+              for key in ("rps", "p50_ms", "p99_ms", "p999_ms", "cpu_us_per_request")}
+    merged["errors"] = sum(run["errors"] for run in runs)
+    merged["requests"] = sum(run["requests"] for run in runs)
+    merged["error_kinds"] = {}
+    for run in runs:
+        for kind, count in run["error_kinds"].items():
+            merged["error_kinds"][kind] = merged["error_kinds"].get(kind, 0) + count
+    merged["rounds"] = runs
+    return merged
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -304,6 +321,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured load before each step")
     parser.add_argument("--workers", type=int, default=2, help="nginx workers and Tollgate threads")
     parser.add_argument("--connections", type=int, default=64, help="connections for the maximum-rate steps")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of each step, the targets taking turns; the table shows each figure's median")
     parser.add_argument("--steps", default="whole@1000,whole@3000,whole@max,stream@1000,stream@3000,stream@max",
                         help="load steps to run (a quicker look while profiling; the table needs whole@1000)")
     parser.add_argument("--swap-routes", type=int, default=1000,
@@ -313,7 +332,7 @@ def main() -> int:
     args = parser.parse_args()
     stack = Stack(args.workers, otlp_closed=args.otlp_closed)
     results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": args.seconds,
-                     "workers": args.workers, "otlp_closed": args.otlp_closed, "steps": {}}
+                     "rounds": args.rounds, "workers": args.workers, "otlp_closed": args.otlp_closed, "steps": {}}
     try:
         time.sleep(1)
         results["tollgate_rss_idle_mib"] = rss_mib(stack.tollgate.pid)
@@ -322,17 +341,19 @@ def main() -> int:
                 step = f"{body_name}@{rate or 'max'}"
                 if step not in args.steps.split(","):
                     continue
-                results["steps"][step] = {}
-                for target, port in stack.targets().items():
-                    connections = args.connections if rate is None else 50
-                    if args.warmup > 0:
-                        oha(port, body, args.warmup, rate, connections)
-                    pids = stack.processes(target)
-                    before = cpu_seconds(pids)
-                    result = oha(port, body, args.seconds, rate, connections)
-                    result["cpu_us_per_request"] = (cpu_seconds(pids) - before) / max(result["requests"], 1) * 1e6
-                    results["steps"][step][target] = result
-                    print(f"{step:14} {target:9} {json.dumps(result)}", flush=True)
+                rounds: dict[str, list[dict]] = {target: [] for target in stack.targets()}
+                for round_ in range(max(args.rounds, 1)):
+                    for target, port in stack.targets().items():
+                        connections = args.connections if rate is None else 50
+                        if args.warmup > 0:
+                            oha(port, body, args.warmup, rate, connections)
+                        pids = stack.processes(target)
+                        before = cpu_seconds(pids)
+                        result = oha(port, body, args.seconds, rate, connections)
+                        result["cpu_us_per_request"] = (cpu_seconds(pids) - before) / max(result["requests"], 1) * 1e6
+                        rounds[target].append(result)
+                        print(f"{step:14} {target:9} round {round_ + 1} {json.dumps(result)}", flush=True)
+                results["steps"][step] = {target: medians(runs) for target, runs in rounds.items()}
         results["swap"] = swapping(stack, args.swap_routes, args.seconds, 1000)
         print(f"{'whole@1000+swap':14} tollgate  {json.dumps(results['swap'])}", flush=True)
         results["first_byte_ms"] = {}
