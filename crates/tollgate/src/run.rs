@@ -133,13 +133,49 @@ pub(crate) fn reload_refusal(translation: &Translation) -> Option<&'static str> 
     None
 }
 
+/// Loads and translates the files, and logs what is wrong with them, on a thread of its own
+/// that runs only when a core has nothing else to do (see [`yield_to_traffic`]): reading and
+/// checking thousands of resources takes tens of milliseconds of CPU, which would otherwise be
+/// taken from the workers serving traffic, a latency spike at every reload.
+async fn translate_yielding(paths: Vec<PathBuf>) -> anyhow::Result<Translation> {
+    let (done, translated) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("tg-translate".into())
+        .spawn(move || {
+            yield_to_traffic();
+            let translated = load_and_translate(&paths);
+            if let Ok(translation) = &translated {
+                log_diagnostics(&translation.diagnostics);
+            }
+            let _ = done.send(translated);
+        })?;
+    translated
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("translation failed: its thread panicked")))
+}
+
+/// Moves the calling thread to Linux's `SCHED_IDLE` policy: the scheduler preempts it as soon
+/// as any other thread wakes on its core, and places woken threads on its core as on an idle
+/// one. A lower nice value alone does neither, and a reload still cost the requests around
+/// it milliseconds. On a machine whose every core is busy with traffic, the thread still gets
+/// a sliver of CPU, so a reload is slow there rather than stuck. Where the policy cannot be
+/// set, the thread keeps its priority, which only costs latency.
+fn yield_to_traffic() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(error) =
+        set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle)
+    {
+        tracing::debug!(?error, "cannot lower the translating thread's priority");
+    }
+}
+
 /// Re-reads the files and applies them, or keeps the last good configuration.
 async fn reload(paths: &[PathBuf], proxy: &Proxy, versions: &mut Versions) {
-    // Reading and translating thousands of resources takes a while: not on an async thread.
-    let owned = paths.to_vec();
-    let translated = tokio::task::spawn_blocking(move || load_and_translate(&owned))
-        .await
-        .unwrap_or_else(|error| Err(anyhow::anyhow!("translation failed: {error}")));
+    let translated = translate_yielding(paths.to_vec()).await;
     let translation = match translated {
         Ok(translation) => translation,
         Err(error) => {
@@ -148,7 +184,6 @@ async fn reload(paths: &[PathBuf], proxy: &Proxy, versions: &mut Versions) {
             return;
         }
     };
-    log_diagnostics(&translation.diagnostics);
     if let Some(refusal) = reload_refusal(&translation) {
         tracing::error!("{refusal}");
         proxy.count_reload(false);
@@ -198,4 +233,27 @@ pub(crate) fn replay(args: &crate::cli::ReplayArgs) -> anyhow::Result<ExitCode> 
             ExitCode::FAILURE
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, thread_schedule_policy,
+    };
+
+    #[test]
+    fn the_translating_thread_yields_and_the_others_do_not() {
+        let before = thread_schedule_policy().unwrap();
+        let lowered = std::thread::spawn(|| {
+            yield_to_traffic();
+            thread_schedule_policy().unwrap()
+        })
+        .join()
+        .unwrap();
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        assert_eq!(lowered, idle);
+        assert_eq!(thread_schedule_policy().unwrap(), before);
+        assert_ne!(before, idle);
+    }
 }
