@@ -6,6 +6,8 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{PoisonError, RwLock};
 use tiktoken_rs::CoreBPE;
 
@@ -29,6 +31,33 @@ const ROLES: [&str; 6] = [
 
 /// The tokens of each of [`ROLES`], per tokenizer, counted once.
 static ROLE_TOKENS: RwLock<Vec<(Tokenizer, [u64; ROLES.len()])>> = RwLock::new(Vec::new());
+
+/// How many counted texts each thread remembers ([`CountMemory`]).
+const REMEMBERED_TEXTS: usize = 4096;
+
+/// Texts this thread has counted lately, and their tokens: the same system prompt, tool
+/// definitions and conversation history come back request after request (an agent resends
+/// its whole history every turn), and looking a text up costs a keyed hash of it where
+/// counting it again costs the tokenizer's regular expression and merges, ten times more
+/// for a short sentence and more the longer the text. A slot holds the last text whose hash
+/// fell on it; the hash is keyed per thread (SipHash with a random key), so a caller cannot
+/// craft a text that takes another's count.
+struct CountMemory {
+    keys: RandomState,
+    slots: Vec<Remembered>,
+}
+
+/// One remembered count; `hash` 0 is an empty slot.
+#[derive(Clone, Copy, Default)]
+struct Remembered {
+    hash: u64,
+    len: usize,
+    tokens: u64,
+}
+
+thread_local! {
+    static COUNT_MEMORY: RefCell<Option<CountMemory>> = const { RefCell::new(None) };
+}
 
 /// A tokenizer that tiktoken knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +99,7 @@ impl Tokenizer {
     pub fn count_openai_messages(self, messages: &str) -> Option<u64> {
         let bpe = self.bpe()?;
         let messages: Vec<OpenAIMessage<'_>> = serde_json::from_str(messages).ok()?;
-        let count = |text: &str| bpe.count_ordinary(text) as u64;
+        let count = |text: &str| self.count_remembered(bpe, text);
         let mut total = REPLY_PRIMING;
         for message in &messages {
             total += PER_MESSAGE + self.count_role(bpe, &message.role);
@@ -95,7 +124,7 @@ impl Tokenizer {
     pub fn count_responses_items(self, items: &str) -> Option<u64> {
         let bpe = self.bpe()?;
         let items: Vec<&RawValue> = serde_json::from_str(items).ok()?;
-        let count = |text: &str| bpe.count_ordinary(text) as u64;
+        let count = |text: &str| self.count_remembered(bpe, text);
         let mut total = REPLY_PRIMING;
         for raw in items {
             if !raw.get().starts_with('{') {
@@ -149,7 +178,31 @@ impl Tokenizer {
     /// Counts the tokens of a text: an embedding input, or tool definitions as JSON text
     /// (close to how providers render them into the prompt).
     pub fn count_text(self, text: &str) -> Option<u64> {
-        Some(self.bpe()?.count_ordinary(text) as u64)
+        let bpe = self.bpe()?;
+        Some(self.count_remembered(bpe, text))
+    }
+
+    /// The tokens of `text`, from this thread's [`CountMemory`] when it was counted lately.
+    fn count_remembered(self, bpe: &CoreBPE, text: &str) -> u64 {
+        if text.is_empty() {
+            return 0;
+        }
+        COUNT_MEMORY.with_borrow_mut(|memory| {
+            let memory = memory.get_or_insert_with(|| CountMemory {
+                keys: RandomState::new(),
+                slots: vec![Remembered::default(); REMEMBERED_TEXTS],
+            });
+            let hash = memory.keys.hash_one((self.0, text)).max(1);
+            let slot = &mut memory.slots[(hash % REMEMBERED_TEXTS as u64) as usize];
+            if slot.hash != hash || slot.len != text.len() {
+                *slot = Remembered {
+                    hash,
+                    len: text.len(),
+                    tokens: bpe.count_ordinary(text) as u64,
+                };
+            }
+            slot.tokens
+        })
     }
 }
 
@@ -243,6 +296,30 @@ mod tests {
         assert!(tokenizer.load());
         assert!(tokenizer.is_loaded());
         assert_eq!(tokenizer.count_text("hello world"), Some(2));
+    }
+
+    #[test]
+    fn a_remembered_count_is_the_count_and_belongs_to_its_tokenizer() {
+        let o200k = Tokenizer::of_model("gpt-4o").unwrap();
+        let r50k = Tokenizer::of_model("text-davinci-001").unwrap();
+        // Tokenizers split this text differently, so a count shared between them shows.
+        let text = "    indented\n\n\n    more    spaces 12345678";
+        assert_ne!(counts_of(o200k, text), counts_of(r50k, text));
+        for _ in 0..2 {
+            assert_eq!(o200k.count_text(text), Some(counts_of(o200k, text)));
+            assert_eq!(r50k.count_text(text), Some(counts_of(r50k, text)));
+        }
+        // Every slot taken by other texts: the first text is counted again, as before.
+        for i in 0..2 * REMEMBERED_TEXTS {
+            let other = format!("text number {i}");
+            assert_eq!(o200k.count_text(&other), Some(counts_of(o200k, &other)));
+        }
+        assert_eq!(o200k.count_text(text), Some(counts_of(o200k, text)));
+        assert_eq!(o200k.count_text(""), Some(0));
+    }
+
+    fn counts_of(tokenizer: Tokenizer, text: &str) -> u64 {
+        tokenizer.bpe().unwrap().count_ordinary(text) as u64
     }
 
     #[test]
