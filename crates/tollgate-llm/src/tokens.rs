@@ -19,18 +19,8 @@ const REPLY_PRIMING: u64 = 3;
 /// upstream fetches or decodes it, so this is an estimate.
 const PER_IMAGE: u64 = 765;
 
-/// The roles messages carry: the same few words in almost every message of every request.
-const ROLES: [&str; 6] = [
-    "system",
-    "user",
-    "assistant",
-    "tool",
-    "developer",
-    "function",
-];
-
-/// The tokens of each of [`ROLES`], per tokenizer, counted once.
-static ROLE_TOKENS: RwLock<Vec<(Tokenizer, [u64; ROLES.len()])>> = RwLock::new(Vec::new());
+/// The tokenizers whose tables are loaded (see [`Tokenizer::is_loaded`]).
+static LOADED: RwLock<Vec<Tokenizer>> = RwLock::new(Vec::new());
 
 /// How many counted texts each thread remembers ([`CountMemory`]).
 const REMEMBERED_TEXTS: usize = 4096;
@@ -72,25 +62,29 @@ impl Tokenizer {
     /// Whether the tables are loaded, so that counting with this tokenizer does not wait
     /// for them.
     pub fn is_loaded(self) -> bool {
-        ROLE_TOKENS
+        LOADED
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .any(|(tokenizer, _)| *tokenizer == self)
+            .contains(&self)
     }
 
     /// Loads the tables (tens of MiB, a fraction of a second of CPU): for a blocking thread,
     /// so that an async thread never stalls on the first count. False when they cannot be
     /// loaded (counting then falls back to an estimate).
     pub fn load(self) -> bool {
-        self.bpe()
-            .map(|bpe| self.count_role(bpe, ROLES[0]))
-            .is_some()
+        self.bpe().is_some()
     }
 
     /// The tokenizer's tables, loaded on first use and shared afterwards.
     fn bpe(self) -> Option<&'static CoreBPE> {
-        tiktoken_rs::bpe_for_tokenizer(self.0).ok()
+        let bpe = tiktoken_rs::bpe_for_tokenizer(self.0).ok()?;
+        if !self.is_loaded() {
+            let mut loaded = LOADED.write().unwrap_or_else(PoisonError::into_inner);
+            if !loaded.contains(&self) {
+                loaded.push(self);
+            }
+        }
+        Some(bpe)
     }
 
     /// Counts the tokens of an OpenAI chat `messages` array (raw JSON), with the framing
@@ -102,7 +96,7 @@ impl Tokenizer {
         let count = |text: &str| self.count_remembered(bpe, text);
         let mut total = REPLY_PRIMING;
         for message in &messages {
-            total += PER_MESSAGE + self.count_role(bpe, &message.role);
+            total += PER_MESSAGE + count(&message.role);
             if let Some(name) = &message.name {
                 total += 1 + count(name);
             }
@@ -135,7 +129,7 @@ impl Tokenizer {
                 None | Some("message") => {
                     let content = item.content.map_or(0, |c| count_content(c.get(), count));
                     let role = item.role.as_deref().unwrap_or_default();
-                    PER_MESSAGE + self.count_role(bpe, role) + content
+                    PER_MESSAGE + count(role) + content
                 }
                 Some("function_call") => {
                     let name = item.name.as_deref().unwrap_or_default();
@@ -150,29 +144,6 @@ impl Tokenizer {
             };
         }
         Some(total)
-    }
-
-    /// The tokens of a message's role, counted once per tokenizer for the usual roles.
-    fn count_role(self, bpe: &CoreBPE, role: &str) -> u64 {
-        let count = |text: &str| bpe.count_ordinary(text) as u64;
-        let Some(index) = ROLES.iter().position(|known| *known == role) else {
-            return count(role);
-        };
-        let counted = ROLE_TOKENS
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .find(|(tokenizer, _)| *tokenizer == self)
-            .map(|(_, counts)| counts[index]);
-        if let Some(tokens) = counted {
-            return tokens;
-        }
-        let counts = ROLES.map(count);
-        let mut cache = ROLE_TOKENS.write().unwrap_or_else(PoisonError::into_inner);
-        if !cache.iter().any(|(tokenizer, _)| *tokenizer == self) {
-            cache.push((self, counts));
-        }
-        counts[index]
     }
 
     /// Counts the tokens of a text: an embedding input, or tool definitions as JSON text
@@ -346,13 +317,22 @@ mod tests {
 
     #[test]
     fn usual_roles_count_as_any_text_does() {
+        let roles = [
+            "system",
+            "user",
+            "assistant",
+            "tool",
+            "developer",
+            "function",
+            "critic",
+        ];
         for model in ["gpt-4o", "gpt-4", "text-davinci-003"] {
             let tokenizer = Tokenizer::of_model(model).unwrap();
-            let bpe = tokenizer.bpe().unwrap();
-            for role in ROLES.into_iter().chain(["critic"]) {
+            for role in roles {
+                let message = format!(r#"[{{"role":"{role}"}}]"#);
                 assert_eq!(
-                    tokenizer.count_role(bpe, role),
-                    tokenizer.count_text(role).unwrap(),
+                    tokenizer.count_openai_messages(&message),
+                    Some(REPLY_PRIMING + PER_MESSAGE + counts_of(tokenizer, role)),
                     "{model} {role}"
                 );
             }
