@@ -56,7 +56,7 @@ pub(crate) struct BackendState {
 }
 
 impl BackendState {
-    fn new(
+    pub(crate) fn new(
         epoch: Instant,
         provider: String,
         model: String,
