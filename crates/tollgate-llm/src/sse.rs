@@ -89,6 +89,15 @@ fn event_end(bytes: &[u8]) -> Option<usize> {
 /// The payload of an event's `data:` lines, joined by newlines as the SSE specification says.
 /// Borrowed when the event has a single data line, the common case.
 pub fn data_of(event: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    // The common case, read without splitting lines: one `data:` line, then only line ends.
+    if let Some(rest) = event.strip_prefix(b"data:") {
+        let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+        let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        if rest[end..].iter().all(|b| matches!(b, b'\n' | b'\r')) {
+            let line = &rest[..end];
+            return std::borrow::Cow::Borrowed(line.strip_suffix(b"\r").unwrap_or(line));
+        }
+    }
     let mut lines = event
         .split(|b| *b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
@@ -162,5 +171,10 @@ mod tests {
         );
         assert_eq!(&*data_of(b"data:[DONE]\r\n\r\n"), b"[DONE]");
         assert_eq!(&*data_of(b": comment\n\n"), b"");
+        assert_eq!(&*data_of(b"data: {}\n\n"), b"{}");
+        assert_eq!(&*data_of(b"data: {}"), b"{}");
+        assert_eq!(&*data_of(b"data: a\rb\n\n"), b"a\rb");
+        assert_eq!(&*data_of(b"data: 1\ndata: 2\n\n"), b"1\n2");
+        assert_eq!(&*data_of(b"data: 1\nevent: e\n\n"), b"1");
     }
 }

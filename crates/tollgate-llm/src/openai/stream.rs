@@ -123,7 +123,7 @@ impl ChatStream {
             *count += 1;
         }
         if self.finish_reason.is_none()
-            && let Some(reason) = crate::reported_finish_reason(&data)
+            && let Some(reason) = finish_reason(&data)
         {
             self.finish_reason = Some(reason.to_string());
         }
@@ -141,7 +141,7 @@ impl ChatStream {
     }
 
     fn rewrite_events(&mut self, events: &mut [Bytes]) -> Option<Bytes> {
-        let mut out = BytesMut::new();
+        let mut out = BytesMut::with_capacity(events.iter().map(Bytes::len).sum());
         for event in events.iter() {
             if self.read_usage(event) {
                 continue;
@@ -173,6 +173,16 @@ fn carries_output(data: &[u8]) -> bool {
                 .is_some_and(|b| *b != b'"')
         })
     })
+}
+
+/// The finish reason an OpenAI chunk states (its `finish_reason`; see
+/// [`crate::reported_finish_reason`], which also looks for Anthropic's spelling).
+fn finish_reason(data: &[u8]) -> Option<&str> {
+    static FIELD: LazyLock<Finder<'static>> =
+        LazyLock::new(|| Finder::new(br#""finish_reason":""#));
+    let at = FIELD.find(data)? + FIELD.needle().len();
+    let end = memchr::memchr(b'"', &data[at..])?;
+    std::str::from_utf8(&data[at..at + end]).ok()
 }
 
 /// Whether an event's data has a `"usage"` field that is not `null`: only such events are
@@ -223,6 +233,18 @@ mod tests {
         assert!(!carries_usage(br#"{"usage": null}"#));
         assert!(!carries_usage(br#"{"choices":[]}"#));
         assert!(!carries_usage(br#"{"usage""#));
+    }
+
+    #[test]
+    fn the_first_finish_reason_stated_is_kept() {
+        let mut stream = ChatStream::new(true);
+        run(&mut stream, &[WITH_USAGE.as_bytes()]);
+        assert_eq!(stream.finish_reason(), Some("stop"));
+        assert_eq!(
+            finish_reason(br#"{"choices":[{"finish_reason":null}]}"#),
+            None
+        );
+        assert_eq!(finish_reason(br#"{"stop_reason":"end_turn"}"#), None);
     }
 
     #[test]
