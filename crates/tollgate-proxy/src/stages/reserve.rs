@@ -214,26 +214,65 @@ fn tokenizers(inspected: &InspectedRequest, rule: &Rule) -> Option<Vec<Tokenizer
     Some(tokenizers)
 }
 
+/// Runs `load` on a blocking thread unless `loaded` says it is not needed, one load at a
+/// time: the requests that arrive while tables load wait for that load on a lock, rather than
+/// each taking a blocking thread to wait on it (a burst of a thousand first requests would
+/// otherwise start hundreds of threads).
+async fn load_tables(loaded: impl Fn() -> bool, load: impl FnOnce() + Send + 'static) {
+    static LOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _loading = LOADING.lock().await;
+    if !loaded() {
+        let _ = tokio::task::spawn_blocking(load).await;
+    }
+}
+
 /// The prompt's tokens as `tokenizers` count them (the largest count when they differ). The
 /// first request counting with a tokenizer waits for its tables on a blocking thread, instead
 /// of stalling every request of its worker thread while they load.
 async fn prompt_tokens(inspected: &InspectedRequest, tokenizers: Vec<Tokenizer>) -> u64 {
-    let unloaded: Vec<Tokenizer> = tokenizers
-        .iter()
-        .copied()
-        .filter(|tokenizer| !tokenizer.is_loaded())
-        .collect();
-    if !unloaded.is_empty() {
-        let load = move || {
-            unloaded
+    let all_loaded = || tokenizers.iter().all(|tokenizer| tokenizer.is_loaded());
+    if !all_loaded() {
+        let wanted = tokenizers.clone();
+        load_tables(all_loaded, move || {
+            wanted
                 .into_iter()
                 .for_each(|tokenizer| _ = tokenizer.load())
-        };
-        let _ = tokio::task::spawn_blocking(load).await;
+        })
+        .await;
     }
     tokenizers
         .into_iter()
         .map(|tokenizer| inspected.prompt_tokens(Some(tokenizer)))
         .max()
         .unwrap_or(inspected.prompt_tokens_estimate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_arriving_while_tables_load_wait_for_that_one_load() {
+        static LOADS: AtomicUsize = AtomicUsize::new(0);
+        static LOADED: AtomicBool = AtomicBool::new(false);
+        let waiting: Vec<_> = (0..20)
+            .map(|_| {
+                tokio::spawn(load_tables(
+                    || LOADED.load(Ordering::Acquire),
+                    || {
+                        LOADS.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(50));
+                        LOADED.store(true, Ordering::Release);
+                    },
+                ))
+            })
+            .collect();
+        for task in waiting {
+            task.await.unwrap();
+        }
+        assert!(LOADED.load(Ordering::Acquire));
+        assert_eq!(LOADS.load(Ordering::Relaxed), 1);
+    }
 }
