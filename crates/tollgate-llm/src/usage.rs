@@ -19,25 +19,31 @@ pub struct Usage {
 use memchr::memmem::Finder;
 use std::sync::LazyLock;
 
+/// Where OpenAI states a finish reason, and where Anthropic does. Searchers built once:
+/// building one costs more than searching a short event.
+static FINISH_REASON: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(br#""finish_reason":""#));
+static STOP_REASON: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(br#""stop_reason":""#));
+
 /// The first finish reason a response body (or stream event) states, as its API spells it:
 /// OpenAI's `finish_reason` or Anthropic's `stop_reason`. Found by scanning, not parsing, so
 /// that it costs nothing on events that have none.
 pub fn reported_finish_reason(body: &[u8]) -> Option<&str> {
-    // Searchers built once: building one costs more than searching a short event.
-    static FIELDS: LazyLock<[Finder<'static>; 2]> = LazyLock::new(|| {
-        [
-            Finder::new(br#""finish_reason":""#),
-            Finder::new(br#""stop_reason":""#),
-        ]
-    });
-    for field in FIELDS.iter() {
-        if let Some(at) = field.find(body) {
-            let rest = &body[at + field.needle().len()..];
-            let end = memchr::memchr(b'"', rest)?;
-            return std::str::from_utf8(&rest[..end]).ok();
-        }
-    }
-    None
+    string_value(body, &FINISH_REASON).or_else(|| string_value(body, &STOP_REASON))
+}
+
+/// OpenAI's `finish_reason` only: for an OpenAI stream, whose every event would otherwise be
+/// scanned for Anthropic's spelling too.
+pub(crate) fn openai_finish_reason(body: &[u8]) -> Option<&str> {
+    string_value(body, &FINISH_REASON)
+}
+
+/// The string value of the first field `field` finds (its needle ends with the opening quote).
+fn string_value<'a>(body: &'a [u8], field: &Finder<'_>) -> Option<&'a str> {
+    let at = field.find(body)? + field.needle().len();
+    let end = memchr::memchr(b'"', &body[at..])?;
+    std::str::from_utf8(&body[at..at + end]).ok()
 }
 
 #[cfg(test)]

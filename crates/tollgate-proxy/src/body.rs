@@ -402,9 +402,8 @@ impl UpstreamBody {
         if matches!(self.reader, UsageReader::Whole { .. }) || self.first.is_some() {
             return self.poll_upstream(cx);
         }
-        if self.batch.is_empty()
-            && let Some(after) = self.batch.after.take()
-        {
+        // What the upstream said after the last batch, which went out on the previous poll.
+        if let Some(after) = self.batch.after.take() {
             return Poll::Ready(after);
         }
         loop {

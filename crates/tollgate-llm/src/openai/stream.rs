@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 
 use super::usage::OpenAIUsage;
 use crate::sse::data_of;
+use crate::usage::openai_finish_reason;
 use crate::{SseEvents, Usage};
 
 /// The largest event held while waiting for its end; longer events pass through unread.
@@ -123,7 +124,7 @@ impl ChatStream {
             *count += 1;
         }
         if self.finish_reason.is_none()
-            && let Some(reason) = finish_reason(&data)
+            && let Some(reason) = openai_finish_reason(&data)
         {
             self.finish_reason = Some(reason.to_string());
         }
@@ -173,16 +174,6 @@ fn carries_output(data: &[u8]) -> bool {
                 .is_some_and(|b| *b != b'"')
         })
     })
-}
-
-/// The finish reason an OpenAI chunk states (its `finish_reason`; see
-/// [`crate::reported_finish_reason`], which also looks for Anthropic's spelling).
-fn finish_reason(data: &[u8]) -> Option<&str> {
-    static FIELD: LazyLock<Finder<'static>> =
-        LazyLock::new(|| Finder::new(br#""finish_reason":""#));
-    let at = FIELD.find(data)? + FIELD.needle().len();
-    let end = memchr::memchr(b'"', &data[at..])?;
-    std::str::from_utf8(&data[at..at + end]).ok()
 }
 
 /// Whether an event's data has a `"usage"` field that is not `null`: only such events are
@@ -241,10 +232,10 @@ mod tests {
         run(&mut stream, &[WITH_USAGE.as_bytes()]);
         assert_eq!(stream.finish_reason(), Some("stop"));
         assert_eq!(
-            finish_reason(br#"{"choices":[{"finish_reason":null}]}"#),
+            openai_finish_reason(br#"{"choices":[{"finish_reason":null}]}"#),
             None
         );
-        assert_eq!(finish_reason(br#"{"stop_reason":"end_turn"}"#), None);
+        assert_eq!(openai_finish_reason(br#"{"stop_reason":"end_turn"}"#), None);
     }
 
     #[test]
