@@ -136,7 +136,7 @@ def rss_mib(pid: int) -> float:
 class Stack:
     """The mock, nginx and Tollgate, started in a temporary folder and stopped on exit."""
 
-    def __init__(self, workers: int, otlp_closed: bool = False) -> None:
+    def __init__(self, workers: int, otlp_closed: bool = False, tollgate: Path = RELEASE / "tollgate") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
         os.chmod(self.dir, 0o777)
         self.procs: list[subprocess.Popen] = []
@@ -156,7 +156,7 @@ class Stack:
         self.manifests.mkdir()
         self.write_manifest("")
         env = {**os.environ, "RUST_LOG": "warn", "TOLLGATE_WORKER_THREADS": str(workers)}
-        argv = [str(RELEASE / "tollgate"), "run", "-f", str(self.manifests), "--admin-addr", f"127.0.0.1:{self.admin_port}",
+        argv = [str(tollgate), "run", "-f", str(self.manifests), "--admin-addr", f"127.0.0.1:{self.admin_port}",
                 "--audit-log", str(self.dir / "audit.jsonl")]
         if otlp_closed:
             argv += ["--otlp-endpoint", f"http://127.0.0.1:{free_port()}"]
@@ -202,11 +202,12 @@ class Stack:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def oha(port: int, body: str, seconds: float, rate: int | None, connections: int) -> dict:
+def oha(port: int, body: str, seconds: float, rate: int | None, connections: int,
+        path: str = "/v1/chat/completions") -> dict:
     # -w: requests still open at the deadline finish and count, so every error is a real one.
     argv = ["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-w", "-c", str(connections),
             "-m", "POST", "-H", f"Authorization: Bearer {KEY}", "-H", "Content-Type: application/json",
-            "-d", body, f"http://127.0.0.1:{port}/v1/chat/completions"]
+            "-d", body, f"http://127.0.0.1:{port}{path}"]
     if rate:
         argv[1:1] = ["-q", str(rate)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
@@ -328,11 +329,14 @@ def main() -> int:
                         help="load steps to run (a quicker look while profiling; the swap ratio needs whole@1000)")
     parser.add_argument("--swap-routes", type=int, default=1000,
                         help="AIRoutes added to the configuration swapped under load")
+    parser.add_argument("--tollgate", type=Path, default=RELEASE / "tollgate",
+                        help="the Tollgate binary to measure (make bench-pgo passes its profile-guided build)")
     parser.add_argument("--otlp-closed", action="store_true",
                         help="also export traces to a closed port (export must not slow requests)")
     args = parser.parse_args()
-    stack = Stack(args.workers, otlp_closed=args.otlp_closed)
+    stack = Stack(args.workers, otlp_closed=args.otlp_closed, tollgate=args.tollgate)
     results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": args.seconds,
+                     "tollgate_binary": os.path.relpath(args.tollgate.resolve(), ROOT),
                      "rounds": args.rounds, "workers": args.workers, "otlp_closed": args.otlp_closed, "steps": {}}
     try:
         time.sleep(1)
