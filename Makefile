@@ -12,7 +12,7 @@ CHART := charts/tollgate
 RENDERED := target/rendered
 DEPLOY_NAMESPACE := tollgate-system
 
-.PHONY: build run test fmt-check lint test-rust test-chart test-e2e crds deploy-manifests tools venv bench bench-instructions
+.PHONY: build run test fmt-check lint test-rust test-chart test-e2e crds deploy-manifests tools venv bench bench-pgo bench-instructions
 
 ## Build the tollgate and tollgate-mock binaries (debug).
 build:
@@ -60,6 +60,12 @@ test-e2e: build venv tools
 bench:
 	./bench/run.sh
 	$(CARGO) bench --workspace
+
+## `make bench` against a profile-guided build of Tollgate (trained on the benchmark's load by
+## bench/train.py; see bench/pgo.sh). What it gains is not yet in the image, whose build does
+## not train a profile.
+bench-pgo:
+	./bench/run.sh --pgo
 
 ## Tollgate's own cost per request in CPU instructions, counted by callgrind (repeatable where
 ## wall-clock numbers are not): bench/callgrind.py. ARGS="--syscalls" counts system calls instead.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: installs the reference proxy and the load generator if missing, builds release
-# binaries, and runs bench/harness.py (all traffic on loopback).
+# binaries, and runs bench/harness.py (all traffic on loopback). With --pgo first (`make
+# bench-pgo`), the Tollgate measured is the profile-guided build bench/pgo.sh makes. Other
+# arguments go to bench/harness.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v nginx >/dev/null; then
@@ -10,4 +12,9 @@ if ! command -v oha >/dev/null; then
   cargo install oha --locked --version 1.16.0
 fi
 cargo build --release --workspace --bins
+if [ "${1:-}" = "--pgo" ]; then
+  shift
+  ./bench/pgo.sh
+  set -- --tollgate target/pgo/use/release/tollgate "$@"
+fi
 python3 bench/harness.py "$@"

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""The training load of `make bench-pgo`: drives an instrumented Tollgate (built with
+`-Cprofile-generate`) with the benchmark's configuration, so that the profile it writes on exit
+tells the compiler which code the request path runs.
+
+The mix is the benchmark's (whole and streamed OpenAI chat completions, at a fixed rate and at
+maximum) plus the same calls in Anthropic's dialect, translated to the OpenAI provider: code that
+no training request runs is laid out as cold, so every path the benchmark measures is trained.
+Fails when any request fails. Set LLVM_PROFILE_FILE to choose where the profile goes. Standard
+library only; needs the release mock, nginx and oha, as bench/harness.py does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness import BODY, RELEASE, STREAM_BODY, Stack, oha
+
+ANTHROPIC_BODY = json.dumps({"model": "gpt-4o-mini", "max_tokens": 64,
+                             "messages": [{"role": "user", "content": "Say hello to the benchmark"}]})
+ANTHROPIC_STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "max_tokens": 64, "stream": True,
+                                    "messages": [{"role": "user", "content": "Say hello"}]})
+
+# (body, path, rate; None is as fast as it goes)
+MIX = [
+    (BODY, "/v1/chat/completions", 1000),
+    (BODY, "/v1/chat/completions", None),
+    (STREAM_BODY, "/v1/chat/completions", 1000),
+    (STREAM_BODY, "/v1/chat/completions", None),
+    (ANTHROPIC_BODY, "/v1/messages", 500),
+    (ANTHROPIC_STREAM_BODY, "/v1/messages", 500),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tollgate", type=Path, required=True, help="the instrumented Tollgate binary")
+    parser.add_argument("--seconds", type=float, default=4, help="duration of each part of the mix")
+    args = parser.parse_args()
+    if not (RELEASE / "tollgate-mock").exists():
+        sys.exit(f"{RELEASE / 'tollgate-mock'} is missing: cargo build --release -p tollgate-mock")
+    stack = Stack(2, tollgate=args.tollgate)
+    try:
+        for body, path, rate in MIX:
+            result = oha(stack.tollgate_port, body, args.seconds, rate, 50 if rate else 64, path=path)
+            print(f"trained {path} {'stream' if 'stream' in body else 'whole'} @{rate or 'max'}: "
+                  f"{result['requests']} requests, {result['errors']} errors", flush=True)
+            if result["errors"] or not result["requests"]:
+                sys.exit(f"training requests failed: {result['error_kinds']}")
+    finally:
+        # Tollgate writes its profile as it exits, after the drain that SIGTERM starts.
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
