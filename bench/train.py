@@ -17,21 +17,21 @@ import json
 import sys
 from pathlib import Path
 
-from harness import BODY, RELEASE, STREAM_BODY, Stack, oha
+from harness import BODY, STREAM_BODY, Stack, oha
 
 ANTHROPIC_BODY = json.dumps({"model": "gpt-4o-mini", "max_tokens": 64,
                              "messages": [{"role": "user", "content": "Say hello to the benchmark"}]})
 ANTHROPIC_STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "max_tokens": 64, "stream": True,
                                     "messages": [{"role": "user", "content": "Say hello"}]})
 
-# (body, path, rate; None is as fast as it goes)
+# (what, body, path, rate; None is as fast as it goes)
 MIX = [
-    (BODY, "/v1/chat/completions", 1000),
-    (BODY, "/v1/chat/completions", None),
-    (STREAM_BODY, "/v1/chat/completions", 1000),
-    (STREAM_BODY, "/v1/chat/completions", None),
-    (ANTHROPIC_BODY, "/v1/messages", 500),
-    (ANTHROPIC_STREAM_BODY, "/v1/messages", 500),
+    ("openai whole", BODY, "/v1/chat/completions", 1000),
+    ("openai whole", BODY, "/v1/chat/completions", None),
+    ("openai stream", STREAM_BODY, "/v1/chat/completions", 1000),
+    ("openai stream", STREAM_BODY, "/v1/chat/completions", None),
+    ("anthropic whole", ANTHROPIC_BODY, "/v1/messages", 500),
+    ("anthropic stream", ANTHROPIC_STREAM_BODY, "/v1/messages", 500),
 ]
 
 
@@ -40,13 +40,11 @@ def main() -> int:
     parser.add_argument("--tollgate", type=Path, required=True, help="the instrumented Tollgate binary")
     parser.add_argument("--seconds", type=float, default=4, help="duration of each part of the mix")
     args = parser.parse_args()
-    if not (RELEASE / "tollgate-mock").exists():
-        sys.exit(f"{RELEASE / 'tollgate-mock'} is missing: cargo build --release -p tollgate-mock")
     stack = Stack(2, tollgate=args.tollgate)
     try:
-        for body, path, rate in MIX:
+        for what, body, path, rate in MIX:
             result = oha(stack.tollgate_port, body, args.seconds, rate, 50 if rate else 64, path=path)
-            print(f"trained {path} {'stream' if 'stream' in body else 'whole'} @{rate or 'max'}: "
+            print(f"trained {what} @{rate or 'max'}: "
                   f"{result['requests']} requests, {result['errors']} errors", flush=True)
             if result["errors"] or not result["requests"]:
                 sys.exit(f"training requests failed: {result['error_kinds']}")
