@@ -34,7 +34,8 @@ pub(super) fn forward_headers(
     provider: &Provider,
     credential: Option<Credential>,
 ) {
-    to.reserve(from.len() + 2);
+    // Room for what is added here and for `Host`, which is set next.
+    to.reserve(from.len() + 3);
     let anthropic = provider.kind == ProviderKind::Anthropic;
     for (name, value) in from {
         if !CALLER_ONLY.contains(name) && (anthropic || !name.as_str().starts_with("anthropic-")) {

@@ -635,6 +635,9 @@ impl Route {
             provider,
             credential,
         );
+        if let Some(host) = call.upstreams.host(backend.provider, request.uri()) {
+            request.headers_mut().insert(header::HOST, host.clone());
+        }
         if let Some(CloudAccount::Aws(account)) = &provider.account
             && let Some(credentials) = &account.credentials
         {

@@ -1,8 +1,9 @@
 //! What every request to a provider carries the same way, prepared once per snapshot instead
-//! of once per request: the URL of each operation whose URL does not name the model, and the
-//! credential header.
+//! of once per request: the URL of each operation whose URL does not name the model, the
+//! `Host` header, and the credential header.
 
-use http::Uri;
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Uri};
 use tollgate_config::{Provider, ProviderId, Snapshot};
 
 use super::headers::{Credential, credential};
@@ -31,6 +32,9 @@ struct Prepared {
     /// The credential header of its key, `None` when it could not be made (the request says
     /// why when it makes it).
     credential: Option<Option<Credential>>,
+    /// The authority of the provider's endpoint, and the `Host` header naming it; `None` when
+    /// the endpoint is not an absolute URL.
+    host: Option<(Authority, HeaderValue)>,
 }
 
 impl Upstreams {
@@ -44,6 +48,7 @@ impl Upstreams {
                 urls: OPERATIONS
                     .map(|operation| [false, true].map(|stream| url(provider, operation, stream))),
                 credential: credential(provider, None).ok(),
+                host: host(&provider.endpoint),
             })
             .collect();
         Self { providers }
@@ -59,6 +64,32 @@ impl Upstreams {
     pub(crate) fn credential(&self, id: ProviderId) -> Option<&Option<Credential>> {
         self.providers.get(id.0)?.credential.as_ref()
     }
+
+    /// The `Host` header of a request to `uri` on the provider `id`, when prepared for that
+    /// URI's authority. Otherwise the HTTP client makes it from the URI, for each request.
+    pub(crate) fn host(&self, id: ProviderId, uri: &Uri) -> Option<&HeaderValue> {
+        let (authority, host) = self.providers.get(id.0)?.host.as_ref()?;
+        (uri.authority() == Some(authority)).then_some(host)
+    }
+}
+
+/// The authority of `endpoint` and its `Host` header: the host, with the port only when it is
+/// not the scheme's default (as HTTP clients write it).
+fn host(endpoint: &str) -> Option<(Authority, HeaderValue)> {
+    let uri = Uri::try_from(endpoint).ok()?;
+    let authority = uri.authority()?.clone();
+    let default_port = if uri.scheme() == Some(&Scheme::HTTPS) {
+        443
+    } else {
+        80
+    };
+    let value = match authority.port_u16() {
+        Some(port) if port != default_port => {
+            HeaderValue::try_from(format!("{}:{port}", authority.host()))
+        }
+        _ => HeaderValue::from_str(authority.host()),
+    };
+    Some((authority, value.ok()?))
 }
 
 /// The URL of `operation` on `provider`, if it does not depend on the model.
@@ -138,5 +169,35 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(name, "x-goog-api-key");
+    }
+
+    #[test]
+    fn the_host_header_names_the_port_only_when_it_is_not_the_default() {
+        let config = GatewayConfig {
+            providers: vec![
+                provider(ProviderKind::OpenAI, "https://api.openai.com/v1"),
+                provider(ProviderKind::OpenAI, "http://user@127.0.0.1:8080/v1"),
+                provider(ProviderKind::OpenAI, "https://h:443/v1"),
+                provider(ProviderKind::OpenAI, "http://h:443/v1"),
+                provider(ProviderKind::OpenAI, "not a url"),
+            ],
+            ..GatewayConfig::default()
+        };
+        let upstreams = Upstreams::of(&Snapshot { version: 1, config });
+        let host = |id, uri: &str| {
+            let uri = Uri::try_from(uri).unwrap();
+            upstreams
+                .host(ProviderId(id), &uri)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let chat = "https://api.openai.com/v1/chat/completions";
+        assert_eq!(host(0, chat).as_deref(), Some("api.openai.com"));
+        let local = "http://user@127.0.0.1:8080/v1/chat/completions";
+        assert_eq!(host(1, local).as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(host(2, "https://h:443/v1/x").as_deref(), Some("h"));
+        assert_eq!(host(3, "http://h:443/v1/x").as_deref(), Some("h:443"));
+        assert_eq!(host(0, "https://elsewhere/v1/chat/completions"), None);
+        assert_eq!(host(4, chat), None);
+        assert_eq!(host(5, chat), None);
     }
 }
