@@ -1,6 +1,6 @@
 //! What every request to a provider carries the same way, prepared once per snapshot instead
 //! of once per request: the URL of each operation whose URL does not name the model, the
-//! `Host` header, and the credential header.
+//! `Host` header of plain-HTTP providers, and the credential header.
 
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Uri};
@@ -32,8 +32,8 @@ struct Prepared {
     /// The credential header of its key, `None` when it could not be made (the request says
     /// why when it makes it).
     credential: Option<Option<Credential>>,
-    /// The authority of the provider's endpoint, and the `Host` header naming it; `None` when
-    /// the endpoint is not an absolute URL.
+    /// The authority of the provider's endpoint, and the `Host` header naming it; `None`
+    /// unless the endpoint is a plain `http://` URL.
     host: Option<(Authority, HeaderValue)>,
 }
 
@@ -69,24 +69,22 @@ impl Upstreams {
     /// URI's authority. Otherwise the HTTP client makes it from the URI, for each request.
     pub(crate) fn host(&self, id: ProviderId, uri: &Uri) -> Option<&HeaderValue> {
         let (authority, host) = self.providers.get(id.0)?.host.as_ref()?;
-        (uri.authority() == Some(authority)).then_some(host)
+        (uri.scheme() == Some(&Scheme::HTTP) && uri.authority() == Some(authority)).then_some(host)
     }
 }
 
-/// The authority of `endpoint` and its `Host` header: the host, with the port only when it is
-/// not the scheme's default (as HTTP clients write it).
+/// The authority of a plain `http://` `endpoint` and its `Host` header: the host, with the
+/// port unless it is 80 (as HTTP clients write it). Only for plain HTTP, always HTTP/1.1: over
+/// TLS the connection may turn out to be HTTP/2, where the authority travels as `:authority`
+/// and the client adds `Host` only when it speaks HTTP/1.1.
 fn host(endpoint: &str) -> Option<(Authority, HeaderValue)> {
     let uri = Uri::try_from(endpoint).ok()?;
+    if uri.scheme() != Some(&Scheme::HTTP) {
+        return None;
+    }
     let authority = uri.authority()?.clone();
-    let default_port = if uri.scheme() == Some(&Scheme::HTTPS) {
-        443
-    } else {
-        80
-    };
     let value = match authority.port_u16() {
-        Some(port) if port != default_port => {
-            HeaderValue::try_from(format!("{}:{port}", authority.host()))
-        }
+        Some(port) if port != 80 => HeaderValue::try_from(format!("{}:{port}", authority.host())),
         _ => HeaderValue::from_str(authority.host()),
     };
     Some((authority, value.ok()?))
@@ -172,13 +170,13 @@ mod tests {
     }
 
     #[test]
-    fn the_host_header_names_the_port_only_when_it_is_not_the_default() {
+    fn the_host_header_of_plain_http_names_the_port_unless_it_is_80() {
         let config = GatewayConfig {
             providers: vec![
-                provider(ProviderKind::OpenAI, "https://api.openai.com/v1"),
                 provider(ProviderKind::OpenAI, "http://user@127.0.0.1:8080/v1"),
-                provider(ProviderKind::OpenAI, "https://h:443/v1"),
+                provider(ProviderKind::OpenAI, "http://h:80/v1"),
                 provider(ProviderKind::OpenAI, "http://h:443/v1"),
+                provider(ProviderKind::OpenAI, "https://api.openai.com/v1"),
                 provider(ProviderKind::OpenAI, "not a url"),
             ],
             ..GatewayConfig::default()
@@ -190,14 +188,15 @@ mod tests {
                 .host(ProviderId(id), &uri)
                 .map(|v| v.to_str().unwrap().to_string())
         };
-        let chat = "https://api.openai.com/v1/chat/completions";
-        assert_eq!(host(0, chat).as_deref(), Some("api.openai.com"));
         let local = "http://user@127.0.0.1:8080/v1/chat/completions";
-        assert_eq!(host(1, local).as_deref(), Some("127.0.0.1:8080"));
-        assert_eq!(host(2, "https://h:443/v1/x").as_deref(), Some("h"));
-        assert_eq!(host(3, "http://h:443/v1/x").as_deref(), Some("h:443"));
-        assert_eq!(host(0, "https://elsewhere/v1/chat/completions"), None);
-        assert_eq!(host(4, chat), None);
-        assert_eq!(host(5, chat), None);
+        assert_eq!(host(0, local).as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(host(1, "http://h:80/v1/x").as_deref(), Some("h"));
+        assert_eq!(host(2, "http://h:443/v1/x").as_deref(), Some("h:443"));
+        assert_eq!(host(0, "http://elsewhere/v1/chat/completions"), None);
+        assert_eq!(host(0, "https://user@127.0.0.1:8080/v1/x"), None);
+        // Over TLS the client decides (HTTP/2 carries no Host).
+        assert_eq!(host(3, "https://api.openai.com/v1/chat/completions"), None);
+        assert_eq!(host(4, local), None);
+        assert_eq!(host(5, local), None);
     }
 }
