@@ -59,7 +59,12 @@ def test_a_provider_failing_every_request_is_failed_over_then_ejected(launcher):
 
     succeeded = sum(r.status == 200 for r in results)
     failures = [(r.status, r.body[:300]) for r in results if r.status != 200][:5]
-    assert succeeded >= 0.999 * len(results), f"{succeeded} of {len(results)} succeeded; {failures}"
+    # Only the first wave may outrun the retry budget (5 retries a second, plus 20% of
+    # requests): up to THREADS requests can reach the failing backend before its fifth
+    # consecutive failure ejects it, and each one the budget refused to retry fails.
+    refused = gateway.metric("tollgate_retry_budget_exhausted_total")
+    assert len(results) - succeeded == refused <= THREADS, (
+        f"{succeeded} of {len(results)} succeeded, {refused} retries refused; {failures}")
     metrics = gateway.metrics()
     bad_attempts = metrics.value("tollgate_upstream_attempts_total", provider=provider(0), outcome="server_error")
     assert bad_attempts > 0
