@@ -34,7 +34,8 @@ pub(super) fn forward_headers(
     provider: &Provider,
     credential: Option<Credential>,
 ) {
-    // Room for what is added here and for `Host`, which is set next.
+    // Room for what is added here and for `Host` (added next for a plain-HTTP provider, by
+    // the HTTP client for one over TLS that speaks HTTP/1.1).
     to.reserve(from.len() + 3);
     let anthropic = provider.kind == ProviderKind::Anthropic;
     for (name, value) in from {
