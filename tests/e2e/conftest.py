@@ -55,6 +55,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
     return result
 
 
+def jsonl_records(path: Path) -> list[dict]:
+    """The records of a JSON-lines file another process is appending to: only its complete lines,
+    as a reader may catch a write half done (the kernel copies a batch page by page)."""
+    text = path.read_text() if path.exists() else ""
+    return [json.loads(line) for line in text[:text.rfind("\n") + 1].splitlines()]
+
+
 _HANDED_OUT: set[int] = set()  # ports free_port() returned: the OS may offer one again
 
 

@@ -12,13 +12,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from conftest import ALICE_KEY, MODEL, Launcher, binary, wait_for
+from conftest import ALICE_KEY, MODEL, Launcher, binary, jsonl_records, wait_for
 from otlp import start_collector
-
-
-def records(path: Path) -> list[dict]:
-    text = path.read_text() if path.exists() else ""
-    return [json.loads(line) for line in text.splitlines()]
 
 
 def verify(*files: Path) -> subprocess.CompletedProcess:
@@ -40,7 +35,7 @@ def test_every_request_is_recorded_and_the_chain_verifies(launcher: Launcher, tm
     with pytest.raises(openai.NotFoundError):
         gateway.client().chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
 
-    written = wait_for(lambda: len(r := records(log)) == 4 and r, 10, "four audit records")
+    written = wait_for(lambda: len(r := jsonl_records(log)) == 4 and r, 10, "four audit records")
     ok, streamed, unauthenticated, unrouted = written
     assert ok["request_id"] == request_id and ok["event"] == "request"
     assert (ok["status"], ok["outcome"], ok["method"], ok["path"]) == (200, "ok", "POST", "/v1/chat/completions")
@@ -115,7 +110,7 @@ def test_a_captured_request_replays_against_the_mock(launcher: Launcher, tmp_pat
     list(stream.parse())
     client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "my card-1234"}])
 
-    written = wait_for(lambda: len(r := records(log)) == 3 and r, 10, "three audit records")
+    written = wait_for(lambda: len(r := jsonl_records(log)) == 3 and r, 10, "three audit records")
     whole, streamed, secret = written
     capture = whole["capture"]
     assert "authorization" not in capture["request_headers"]
@@ -159,7 +154,7 @@ def test_audit_records_also_go_out_as_otlp_logs(launcher: Launcher, tmp_path: Pa
         assert record.event_name == "tollgate.request" and record.service == "tollgate"
         assert record.attributes["tollgate.request_id"] == answer.headers["x-request-id"]
         body = json.loads(record.body)
-        (written,) = wait_for(lambda: records(log), 10, "the file record")
+        (written,) = wait_for(lambda: jsonl_records(log), 10, "the file record")
         assert body == {k: v for k, v in written.items() if k not in ("seq", "prev", "hash")}
     finally:
         stop()

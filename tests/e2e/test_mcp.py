@@ -32,7 +32,7 @@ from mcp import types
 from mcp.types import InitializeResult, Tool
 
 from conftest import (ALICE_KEY, HTTP_TIMEOUT, LOOPBACK, MODEL, READY_TIMEOUT_S, REPO_ROOT, Gateway, Launcher,
-                      Mock, Process, binary, free_port, wait_for)
+                      Mock, Process, binary, free_port, jsonl_records, wait_for)
 
 EVERYTHING_JS = REPO_ROOT / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
 LOCAL_PY = Path(__file__).with_name("mcp_upstream.py")
@@ -761,8 +761,7 @@ def test_every_tool_call_is_audited_traced_and_counted(launcher: Launcher, mock:
         assert refused["error"]["code"] == NOT_PERMITTED
 
         def tool_calls():
-            text = log.read_text() if log.exists() else ""
-            calls = [json.loads(line) for line in text.splitlines() if '"event":"tool_call"' in line]
+            calls = [record for record in jsonl_records(log) if record["event"] == "tool_call"]
             return calls if len(calls) == 2 else None
 
         ok, denied = wait_for(tool_calls, 10, "two tool call records")
