@@ -6,7 +6,7 @@ Starts, on loopback, the release mock provider, nginx (bench/nginx.conf.template
 store, metrics, the audit log; see MANIFEST; `--otlp-closed` also points trace export at a
 closed port), drives each with oha at fixed rates and at maximum (after --warmup seconds of the same load),
 for whole and streamed (20-chunk) chat completions, in --rounds rounds where the three targets take
-turns (the table shows medians, so one disturbed round does not flip a ratio), with the CPU time each proxy (and the mock,
+turns (the table shows medians, so one disturbed round does not flip a ratio), with the CPU time (user and system) each proxy (and the mock,
 for direct calls) spends per request, measures time to first byte of streams and
 Tollgate's RSS idle and under 1,000 open streams, and the cost of configuration swaps under load
 (whole@1000 again while the manifests, with --swap-routes more AIRoutes, are rewritten every
@@ -105,13 +105,14 @@ def wait_port(port: int, timeout: float = 15) -> None:
     raise RuntimeError(f"nothing listens on {port} after {timeout}s")
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """CPU time (user and system) the processes `pids` have used so far."""
-    total = 0
+def cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """CPU time the processes `pids` have used so far: in their own code (user), and in the
+    kernel on their behalf (system: system calls, and on loopback the network stack too)."""
+    user = system = 0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        user, system = user + int(fields[11]), system + int(fields[12])
+    return user / os.sysconf("SC_CLK_TCK"), system / os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:
@@ -301,7 +302,8 @@ def medians(runs: list[dict]) -> dict:
     machine's other work disturbed moves none of them), errors and requests summed, and the
     rounds themselves."""
     merged = {key: statistics.median(run[key] for run in runs)
-              for key in ("rps", "p50_ms", "p99_ms", "p999_ms", "cpu_us_per_request")}
+              for key in ("rps", "p50_ms", "p99_ms", "p999_ms", "cpu_us_per_request", "user_us_per_request",
+                          "system_us_per_request")}
     merged["errors"] = sum(run["errors"] for run in runs)
     merged["requests"] = sum(run["requests"] for run in runs)
     merged["error_kinds"] = {}
@@ -355,7 +357,10 @@ def main() -> int:
                         pids = stack.processes(target)
                         before = cpu_seconds(pids)
                         result = oha(port, body, args.seconds, rate, connections)
-                        result["cpu_us_per_request"] = (cpu_seconds(pids) - before) / max(result["requests"], 1) * 1e6
+                        after = cpu_seconds(pids)
+                        for key, spent in (("user", after[0] - before[0]), ("system", after[1] - before[1])):
+                            result[f"{key}_us_per_request"] = spent / max(result["requests"], 1) * 1e6
+                        result["cpu_us_per_request"] = result["user_us_per_request"] + result["system_us_per_request"]
                         rounds[target].append(result)
                         print(f"{step:14} {target:9} round {round_ + 1} {json.dumps(result)}", flush=True)
                 results["steps"][step] = {target: medians(runs) for target, runs in rounds.items()}
@@ -389,13 +394,13 @@ def main() -> int:
 
 
 def print_table(results: dict) -> None:
-    print("\nstep            target    rps      p50 ms  p99 ms  p99.9 ms  errors  cpu us/req  added p50 / p99 (ms)")
+    print("\nstep            target    rps      p50 ms  p99 ms  p99.9 ms  errors  cpu us/req (user+sys)  added p50 / p99 (ms)")
     for step, targets in results["steps"].items():
         direct = targets["direct"]
         for target, r in targets.items():
             added = "" if target == "direct" else f"{r['p50_ms'] - direct['p50_ms']:.3f} / {r['p99_ms'] - direct['p99_ms']:.3f}"
             print(f"{step:15} {target:9} {r['rps']:8.0f} {r['p50_ms']:7.3f} {r['p99_ms']:7.3f} {r['p999_ms']:9.3f} {r['errors']:7d}"
-                  f"  {r['cpu_us_per_request']:10.1f}  {added}")
+                  f"  {r['cpu_us_per_request']:6.1f} ({r['user_us_per_request']:5.1f}+{r['system_us_per_request']:5.1f})  {added}")
         t, n = targets["tollgate"], targets["nginx"]
         def ratio(a: float, b: float) -> str:
             return f"{a / b:.2f}" if b > 0 else "n/a"
