@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::stack::GatewayService;
-use crate::workers::Workers;
+use crate::workers::{Placement, Workers};
 
 /// How long a client may take to send request headers, and to finish a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,8 +31,8 @@ pub(crate) struct RunningListener {
 
 impl RunningListener {
     /// Starts accepting on `socket` on every worker, serving with `service`. Each worker
-    /// watches its own copy of the socket and the kernel gives each connection to one of
-    /// those that wait.
+    /// watches its own copy of the socket, the kernel gives each connection to one of those
+    /// that wait, and that one has the least busy worker serve it (see [`Placement`]).
     pub(crate) fn start(
         socket: std::net::TcpListener,
         service: GatewayService,
@@ -42,11 +42,11 @@ impl RunningListener {
     ) -> std::io::Result<Self> {
         socket.set_nonblocking(true)?;
         let copies = (0..workers.count())
-            .map(|_| socket.try_clone())
+            .map(|index| Ok((socket.try_clone()?, workers.placement(index))))
             .collect::<std::io::Result<Vec<_>>>()?;
         let tls = Arc::new(ArcSwapOption::from(tls.map(Arc::new)));
         let (stop, stopped) = watch::channel(false);
-        let tasks = workers.spawn_on_each(copies, |socket| {
+        let tasks = workers.spawn_on_each(copies, |(socket, placement)| {
             let (service, tls, graceful, stopped) = (
                 service.clone(),
                 tls.clone(),
@@ -55,7 +55,9 @@ impl RunningListener {
             );
             async move {
                 match TcpListener::from_std(socket) {
-                    Ok(socket) => accept_loop(socket, service, tls, graceful, stopped).await,
+                    Ok(socket) => {
+                        accept_loop(socket, placement, service, tls, graceful, stopped).await
+                    }
                     Err(error) => {
                         tracing::error!(%error, "a worker cannot watch the listening socket")
                     }
@@ -76,6 +78,7 @@ impl RunningListener {
 
 async fn accept_loop(
     socket: TcpListener,
+    placement: Placement,
     service: GatewayService,
     tls: Arc<ArcSwapOption<TlsAcceptor>>,
     graceful: Arc<GracefulShutdown>,
@@ -110,7 +113,7 @@ async fn accept_loop(
         let service = TowerToHyperService::new(service.clone());
         let builder = builder.clone();
         let acceptor = tls.load_full();
-        tokio::spawn(async move {
+        placement.serve(stream, move |stream| async move {
             match acceptor {
                 None => serve(builder, stream, service, watcher).await,
                 Some(acceptor) => match handshake(&acceptor, stream).await {
