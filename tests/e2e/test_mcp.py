@@ -761,7 +761,7 @@ def test_every_tool_call_is_audited_traced_and_counted(launcher: Launcher, mock:
         assert refused["error"]["code"] == NOT_PERMITTED
 
         def tool_calls():
-            calls = [record for record in jsonl_records(log) if record["event"] == "tool_call"]
+            calls = [record for record in jsonl_records(log) if record.get("event") == "tool_call"]
             return calls if len(calls) == 2 else None
 
         ok, denied = wait_for(tool_calls, 10, "two tool call records")
