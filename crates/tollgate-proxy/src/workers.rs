@@ -143,15 +143,10 @@ impl Placement {
 
 /// The worker with the fewest connections in `open`: `local` when none has fewer.
 fn least_busy(open: &[AtomicUsize], local: usize) -> usize {
-    let count = |index: usize| open[index].load(Ordering::Relaxed);
-    let fewest = (0..open.len())
-        .min_by_key(|&index| count(index))
-        .unwrap_or(local);
-    if count(local) <= count(fewest) {
-        local
-    } else {
-        fewest
-    }
+    // On a tie `false` (the local worker) sorts first.
+    (0..open.len())
+        .min_by_key(|&index| (open[index].load(Ordering::Relaxed), index != local))
+        .unwrap_or(local)
 }
 
 /// One connection counted in a worker's `open`, until dropped.
