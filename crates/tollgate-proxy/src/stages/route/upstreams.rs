@@ -115,20 +115,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn urls_that_name_no_model_are_prepared_as_wire_makes_them() {
+    fn upstreams(providers: Vec<Provider>) -> Upstreams {
         let config = GatewayConfig {
-            providers: vec![
-                provider(ProviderKind::OpenAI, "https://api.openai.com/v1"),
-                provider(ProviderKind::Gemini, "https://g/v1beta"),
-                provider(
-                    ProviderKind::AzureOpenAI,
-                    "https://r.openai.azure.com/openai",
-                ),
-            ],
+            providers,
             ..GatewayConfig::default()
         };
-        let upstreams = Upstreams::of(&Snapshot { version: 1, config });
+        Upstreams::of(&Snapshot { version: 1, config })
+    }
+
+    #[test]
+    fn urls_that_name_no_model_are_prepared_as_wire_makes_them() {
+        let upstreams = upstreams(vec![
+            provider(ProviderKind::OpenAI, "https://api.openai.com/v1"),
+            provider(ProviderKind::Gemini, "https://g/v1beta"),
+            provider(
+                ProviderKind::AzureOpenAI,
+                "https://r.openai.azure.com/openai",
+            ),
+        ]);
         let chat = upstreams.url(ProviderId(0), Operation::Chat, true).unwrap();
         assert_eq!(chat, "https://api.openai.com/v1/chat/completions");
         assert!(
@@ -171,17 +175,13 @@ mod tests {
 
     #[test]
     fn the_host_header_of_plain_http_names_the_port_unless_it_is_80() {
-        let config = GatewayConfig {
-            providers: vec![
-                provider(ProviderKind::OpenAI, "http://user@127.0.0.1:8080/v1"),
-                provider(ProviderKind::OpenAI, "http://h:80/v1"),
-                provider(ProviderKind::OpenAI, "http://h:443/v1"),
-                provider(ProviderKind::OpenAI, "https://api.openai.com/v1"),
-                provider(ProviderKind::OpenAI, "not a url"),
-            ],
-            ..GatewayConfig::default()
-        };
-        let upstreams = Upstreams::of(&Snapshot { version: 1, config });
+        let upstreams = upstreams(vec![
+            provider(ProviderKind::OpenAI, "http://user@127.0.0.1:8080/v1"),
+            provider(ProviderKind::OpenAI, "http://h:80/v1"),
+            provider(ProviderKind::OpenAI, "http://h:443/v1"),
+            provider(ProviderKind::OpenAI, "https://api.openai.com/v1"),
+            provider(ProviderKind::OpenAI, "not a url"),
+        ]);
         let host = |id, uri: &str| {
             let uri = Uri::try_from(uri).unwrap();
             upstreams
