@@ -135,24 +135,19 @@ def rss_mib(pid: int) -> float:
 
 
 class Stack:
-    """The mock, nginx and Tollgate, started in a temporary folder and stopped on exit."""
+    """The mock, nginx and Tollgate, started in a temporary folder and stopped on exit. Without
+    `reference`, nginx is not started (PGO training needs none, and the image build has none)."""
 
-    def __init__(self, workers: int, otlp_closed: bool = False, tollgate: Path = RELEASE / "tollgate") -> None:
+    def __init__(self, workers: int, otlp_closed: bool = False, tollgate: Path = RELEASE / "tollgate",
+                 mock: Path = RELEASE / "tollgate-mock", reference: bool = True) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
         os.chmod(self.dir, 0o777)
         self.procs: list[subprocess.Popen] = []
         self.mock_port, self.nginx_port, self.tollgate_port, self.admin_port = (free_port() for _ in range(4))
-        self.start([str(RELEASE / "tollgate-mock"), "--listen", f"127.0.0.1:{self.mock_port}", "--chunks", "20"], "mock")
+        self.start([str(mock), "--listen", f"127.0.0.1:{self.mock_port}", "--chunks", "20"], "mock")
         wait_port(self.mock_port)
-        conf = (ROOT / "bench" / "nginx.conf.template").read_text()
-        for name, value in {"WORKERS": workers, "DIR": self.dir, "PORT": self.nginx_port, "UPSTREAM_PORT": self.mock_port}.items():
-            conf = conf.replace("${" + name + "}", str(value))
-        (self.dir / "nginx.conf").write_text(conf)
-        nginx = [shutil.which("nginx") or "/usr/sbin/nginx", "-e", str(self.dir / "error.log"), "-p", str(self.dir), "-c", str(self.dir / "nginx.conf")]
-        if os.geteuid() == 0:  # run it unprivileged
-            nginx = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *nginx]
-        self.nginx = self.start(nginx, "nginx")
-        wait_port(self.nginx_port)
+        if reference:
+            self.start_nginx(workers)
         self.manifests = self.dir / "manifests"
         self.manifests.mkdir()
         self.write_manifest("")
@@ -163,6 +158,17 @@ class Stack:
             argv += ["--otlp-endpoint", f"http://127.0.0.1:{free_port()}"]
         self.tollgate = self.start(argv, "tollgate", env)
         wait_port(self.tollgate_port)
+
+    def start_nginx(self, workers: int) -> None:
+        conf = (ROOT / "bench" / "nginx.conf.template").read_text()
+        for name, value in {"WORKERS": workers, "DIR": self.dir, "PORT": self.nginx_port, "UPSTREAM_PORT": self.mock_port}.items():
+            conf = conf.replace("${" + name + "}", str(value))
+        (self.dir / "nginx.conf").write_text(conf)
+        nginx = [shutil.which("nginx") or "/usr/sbin/nginx", "-e", str(self.dir / "error.log"), "-p", str(self.dir), "-c", str(self.dir / "nginx.conf")]
+        if os.geteuid() == 0:  # run it unprivileged
+            nginx = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *nginx]
+        self.nginx = self.start(nginx, "nginx")
+        wait_port(self.nginx_port)
 
     def start(self, argv: list[str], name: str, env: dict | None = None) -> subprocess.Popen:
         log = open(self.dir / f"{name}.log", "wb")
@@ -189,8 +195,9 @@ class Stack:
 
     def processes(self, target: str) -> list[int]:
         """The processes that do `target`'s work (for direct calls, the mock's)."""
-        return {"direct": [self.procs[0].pid], "nginx": [self.nginx.pid, *children(self.nginx.pid)],
-                "tollgate": [self.tollgate.pid]}[target]
+        if target == "nginx":
+            return [self.nginx.pid, *children(self.nginx.pid)]
+        return {"direct": [self.procs[0].pid], "tollgate": [self.tollgate.pid]}[target]
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -332,7 +339,7 @@ def main() -> int:
     parser.add_argument("--swap-routes", type=int, default=1000,
                         help="AIRoutes added to the configuration swapped under load")
     parser.add_argument("--tollgate", type=Path, default=RELEASE / "tollgate",
-                        help="the Tollgate binary to measure (make bench-pgo passes its profile-guided build)")
+                        help="the Tollgate binary to measure (make bench passes the image's build, bench/pgo.sh)")
     parser.add_argument("--otlp-closed", action="store_true",
                         help="also export traces to a closed port (export must not slow requests)")
     args = parser.parse_args()

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""The training load of `make bench-pgo`: drives an instrumented Tollgate (built with
-`-Cprofile-generate`) with the benchmark's configuration, so that the profile it writes on exit
-tells the compiler which code the request path runs.
+"""The training load of the profile-guided build (bench/pgo.sh, which `make bench` and the image
+build run): drives an instrumented Tollgate (built with `-Cprofile-generate`) with the
+benchmark's configuration, so that the profile it writes on exit tells the compiler which code
+the request path runs.
 
 The mix is the benchmark's (whole and streamed OpenAI chat completions, at a fixed rate and at
-maximum) plus the same calls in Anthropic's dialect, translated to the OpenAI provider: code that
-no training request runs is laid out as cold, so every path the benchmark measures is trained.
-Fails when any request fails. Set LLVM_PROFILE_FILE to choose where the profile goes. Standard
-library only; needs the release mock, nginx and oha, as bench/harness.py does.
+maximum) plus every caller dialect (Anthropic Messages, OpenAI Responses, embeddings) and every
+provider type the mock speaks without a cloud credential exchange (Anthropic, Gemini, Bedrock
+with SigV4), whole and streamed: code that no training request runs is laid out as cold, so every
+path whose speed matters is trained. Fails when any request fails. Set LLVM_PROFILE_FILE to
+choose where the profile goes. Standard library only; needs a release mock (--mock) and oha, but
+no nginx: the image build runs it too.
 """
 
 from __future__ import annotations
@@ -15,14 +18,84 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
-from harness import BODY, STREAM_BODY, Stack, oha
+from harness import BODY, RELEASE, STREAM_BODY, Stack, oha
 
-ANTHROPIC_BODY = json.dumps({"model": "gpt-4o-mini", "max_tokens": 64,
-                             "messages": [{"role": "user", "content": "Say hello to the benchmark"}]})
-ANTHROPIC_STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "max_tokens": 64, "stream": True,
-                                    "messages": [{"role": "user", "content": "Say hello"}]})
+# Providers of every type the mock serves, each with a model of its own, on the benchmark's
+# Gateway (the mock checks Bedrock's signatures with this key pair, crates/tollgate-mock).
+PROVIDERS = """
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: aws-credentials, namespace: default}}
+stringData: {{AWS_ACCESS_KEY_ID: AKIDTOLLGATEMOCK, AWS_SECRET_ACCESS_KEY: tollgate-mock-secret-access-key}}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: {{name: claude, namespace: default}}
+spec:
+  type: Anthropic
+  endpoint: http://127.0.0.1:{upstream}
+  auth: {{secretRef: {{name: upstream, key: apiKey}}}}
+  models: [{{name: claude-bench, pricing: {{inputPerMillionTokens: "3", outputPerMillionTokens: "15"}}}}]
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: {{name: gemini, namespace: default}}
+spec:
+  type: Gemini
+  endpoint: http://127.0.0.1:{upstream}
+  auth: {{secretRef: {{name: upstream, key: apiKey}}}}
+  models: [{{name: gemini-bench, pricing: {{inputPerMillionTokens: "0.1", outputPerMillionTokens: "0.4"}}}}]
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: {{name: bedrock, namespace: default}}
+spec:
+  type: Bedrock
+  endpoint: http://127.0.0.1:{upstream}
+  bedrock: {{region: us-east-1, credentialsSecretRef: {{name: aws-credentials}}}}
+  models: [{{name: bedrock-bench, pricing: {{inputPerMillionTokens: "3", outputPerMillionTokens: "15"}}}}]
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: {{name: embeddings, namespace: default}}
+spec:
+  type: OpenAI
+  endpoint: http://127.0.0.1:{upstream}
+  auth: {{secretRef: {{name: upstream, key: apiKey}}}}
+  models: [{{name: text-embedding-3-small, pricing: {{inputPerMillionTokens: "0.02", outputPerMillionTokens: "0"}}}}]
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: AIRoute
+metadata: {{name: providers, namespace: default}}
+spec:
+  parentRefs: [{{name: bench}}]
+  rules:
+    - matches: [{{model: claude-bench}}]
+      backends: [{{provider: claude}}]
+    - matches: [{{model: gemini-bench}}]
+      backends: [{{provider: gemini}}]
+    - matches: [{{model: bedrock-bench}}]
+      backends: [{{provider: bedrock}}]
+    - matches: [{{model: text-embedding-3-small}}]
+      backends: [{{provider: embeddings}}]
+"""
+
+
+def chat(model: str, stream: bool) -> str:
+    return json.dumps({"model": model, "stream": stream, "messages": [{"role": "user", "content": "Say hello"}]})
+
+
+def messages(model: str, stream: bool) -> str:
+    return json.dumps({"model": model, "max_tokens": 64, "stream": stream,
+                       "messages": [{"role": "user", "content": "Say hello to the benchmark"}]})
+
+
+RESPONSES_BODY = json.dumps({"model": "gpt-4o-mini", "instructions": "Be brief.", "input": "Say hello"})
+EMBEDDINGS_BODY = json.dumps({"model": "text-embedding-3-small", "input": ["the first text", "the second"]})
 
 # (what, body, path, rate; None is as fast as it goes)
 MIX = [
@@ -30,20 +103,38 @@ MIX = [
     ("openai whole", BODY, "/v1/chat/completions", None),
     ("openai stream", STREAM_BODY, "/v1/chat/completions", 1000),
     ("openai stream", STREAM_BODY, "/v1/chat/completions", None),
-    ("anthropic whole", ANTHROPIC_BODY, "/v1/messages", 500),
-    ("anthropic stream", ANTHROPIC_STREAM_BODY, "/v1/messages", 500),
+    *[(f"{dialect} {'stream' if stream else 'whole'} -> {model}", body(model, stream), path, 300)
+      for dialect, body, path in (("openai", chat, "/v1/chat/completions"), ("anthropic", messages, "/v1/messages"))
+      for model in ("gpt-4o-mini", "claude-bench", "gemini-bench", "bedrock-bench")
+      for stream in (False, True)],
+    ("responses whole", RESPONSES_BODY, "/v1/responses", 300),
+    ("embeddings", EMBEDDINGS_BODY, "/v1/embeddings", 300),
 ]
+
+
+def add_providers(stack: Stack) -> None:
+    """Adds PROVIDERS to the stack's configuration and waits until Tollgate has applied it."""
+    before = stack.reloads()
+    stack.write_manifest(PROVIDERS.format(upstream=stack.mock_port))
+    deadline = time.monotonic() + 15
+    while stack.reloads() == before:
+        if time.monotonic() > deadline:
+            raise RuntimeError("Tollgate did not apply the training providers")
+        time.sleep(0.1)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tollgate", type=Path, required=True, help="the instrumented Tollgate binary")
-    parser.add_argument("--seconds", type=float, default=4, help="duration of each part of the mix")
+    parser.add_argument("--mock", type=Path, default=RELEASE / "tollgate-mock", help="the release mock provider")
+    parser.add_argument("--seconds", type=float, default=4, help="duration of each part of the mix at maximum")
     args = parser.parse_args()
-    stack = Stack(2, tollgate=args.tollgate)
+    stack = Stack(2, tollgate=args.tollgate, mock=args.mock, reference=False)
     try:
+        add_providers(stack)
         for what, body, path, rate in MIX:
-            result = oha(stack.tollgate_port, body, args.seconds, rate, 50 if rate else 64, path=path)
+            seconds = args.seconds if rate is None or rate >= 1000 else args.seconds / 2
+            result = oha(stack.tollgate_port, body, seconds, rate, 50 if rate else 64, path=path)
             print(f"trained {what} @{rate or 'max'}: "
                   f"{result['requests']} requests, {result['errors']} errors", flush=True)
             if result["errors"] or not result["requests"]:
