@@ -12,7 +12,7 @@ CHART := charts/tollgate
 RENDERED := target/rendered
 DEPLOY_NAMESPACE := tollgate-system
 
-.PHONY: build run test fmt-check lint test-rust test-chart test-e2e crds deploy-manifests tools venv bench bench-pgo bench-instructions
+.PHONY: build run test fmt-check lint test-rust test-chart test-e2e crds deploy-manifests tools venv bench bench-plain bench-instructions
 
 ## Build the tollgate and tollgate-mock binaries (debug).
 build:
@@ -56,16 +56,15 @@ test-chart: venv tools
 test-e2e: build venv tools
 	$(PYTHON) -m pytest tests/e2e -q
 
-## Tollgate against nginx and a direct call on loopback, plus the hot-path micro-benchmarks.
+## Tollgate as the image ships it (profile-guided: bench/pgo.sh) against nginx and a
+## direct call on loopback, plus the hot-path micro-benchmarks.
 bench:
 	./bench/run.sh
 	$(CARGO) bench --workspace
 
-## `make bench` against a profile-guided build of Tollgate (trained on the benchmark's load by
-## bench/train.py; see bench/pgo.sh). What it gains is not yet in the image, whose build does
-## not train a profile.
-bench-pgo:
-	./bench/run.sh --pgo
+## `make bench` against the plain release build (no profile): quicker, for A/B of code changes.
+bench-plain:
+	./bench/run.sh --plain
 
 ## Tollgate's own cost per request in CPU instructions, counted by callgrind (repeatable where
 ## wall-clock numbers are not): bench/callgrind.py. ARGS="--syscalls" counts system calls instead.
