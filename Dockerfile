@@ -9,9 +9,10 @@
 # against the mock with bench/train.py's load, then the optimised build), and linked against
 # glibc rather than statically against musl: musl's memcpy, which the request path calls for
 # every body and header it moves, took 15% of the gateway's CPU time at saturation against
-# glibc's 4% (perf, same load), more than the profile gains. The program brings its own
-# allocator (mimalloc) either way. Debian 12's glibc in the build stage and in distroless's
-# runtime stage, so the binary runs on the glibc it was linked against.
+# glibc's 4% (perf, same load), giving back most of what the profile gains (README,
+# Benchmarks). The program brings its own allocator (mimalloc) either way. Debian 12's glibc
+# in the build stage and in distroless's runtime stage, so the binary runs on the glibc it was
+# linked against.
 
 ARG RUST_VERSION=1.95.0
 
