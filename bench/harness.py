@@ -152,12 +152,15 @@ class Stack:
         self.manifests.mkdir()
         self.write_manifest("")
         env = {**os.environ, "RUST_LOG": "warn", "TOLLGATE_WORKER_THREADS": str(workers)}
+        # A drain shorter than stop()'s wait: Tollgate must exit by itself (an instrumented
+        # build writes its profile only then).
         argv = [str(tollgate), "run", "-f", str(self.manifests), "--admin-addr", f"127.0.0.1:{self.admin_port}",
-                "--audit-log", str(self.dir / "audit.jsonl")]
+                "--audit-log", str(self.dir / "audit.jsonl"), "--drain-timeout", "5s"]
         if otlp_closed:
             argv += ["--otlp-endpoint", f"http://127.0.0.1:{free_port()}"]
         self.tollgate = self.start(argv, "tollgate", env)
         wait_port(self.tollgate_port)
+        wait_port(self.admin_port)
 
     def start_nginx(self, workers: int) -> None:
         conf = (ROOT / "bench" / "nginx.conf.template").read_text()

@@ -37,7 +37,8 @@ if [ -z "$profdata" ]; then
   if ! command -v "llvm-profdata-$llvm_major" >/dev/null; then
     apt-get update -q && apt-get install -y -q "llvm-$llvm_major"
   fi
-  profdata=$(command -v "llvm-profdata-$llvm_major")
+  profdata=$(command -v "llvm-profdata-$llvm_major") ||
+    { echo "no llvm-profdata for rustc's LLVM $llvm_major (rustup's llvm-tools or llvm-$llvm_major)" >&2; exit 1; }
 fi
 
 pgo="$PWD/target/pgo"
@@ -48,7 +49,13 @@ RUSTFLAGS="-Cprofile-generate=$pgo/build-profiles" \
   cargo build --release --locked --target-dir "$pgo/generate" -p tollgate --bin tollgate
 LLVM_PROFILE_FILE="$pgo/profiles/tollgate-%p-%m.profraw" \
   python3 bench/train.py --tollgate "$pgo/generate/release/tollgate" --mock target/release/tollgate-mock
-"$profdata" merge -o "$pgo/tollgate.profdata" "$pgo"/profiles/*.profraw
+shopt -s nullglob
+profiles=("$pgo"/profiles/*.profraw)
+if [ ${#profiles[@]} -eq 0 ]; then
+  echo "the instrumented Tollgate wrote no profile to $pgo/profiles (did it exit by itself?)" >&2
+  exit 1
+fi
+"$profdata" merge -o "$pgo/tollgate.profdata" "${profiles[@]}"
 RUSTFLAGS="-Cprofile-use=$pgo/tollgate.profdata -Cllvm-args=-pgo-warn-missing-function=false" \
   cargo build --release --locked --target-dir "$pgo/use" -p tollgate --bin tollgate
 if [ -n "$out" ]; then

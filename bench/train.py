@@ -113,14 +113,19 @@ MIX = [
 
 
 def add_providers(stack: Stack) -> None:
-    """Adds PROVIDERS to the stack's configuration and waits until Tollgate has applied it."""
+    """Adds PROVIDERS to the stack's configuration and waits until Tollgate has applied it. The
+    manifest is written again every 2 s until then: Tollgate starts watching its files only
+    after its ports are open, so a change written at once after start-up can go unseen."""
     before = stack.reloads()
-    stack.write_manifest(PROVIDERS.format(upstream=stack.mock_port))
-    deadline = time.monotonic() + 15
-    while stack.reloads() == before:
-        if time.monotonic() > deadline:
-            raise RuntimeError("Tollgate did not apply the training providers")
-        time.sleep(0.1)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        stack.write_manifest(PROVIDERS.format(upstream=stack.mock_port))
+        written = time.monotonic()
+        while time.monotonic() < written + 2:
+            if stack.reloads() > before:
+                return
+            time.sleep(0.1)
+    raise RuntimeError("Tollgate did not apply the training providers")
 
 
 def main() -> int:
