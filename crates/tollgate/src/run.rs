@@ -83,7 +83,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     let paths = args.files.files.clone();
+    // Watched before they are first read, so that no change made after that read (while the
+    // listeners and the admin server start, say) goes unseen; a path that cannot be read is
+    // reported by the read, whose error says more.
+    let (changed_tx, mut changed) = mpsc::channel(1);
+    let watcher = files::watch(&paths, RELOAD_DEBOUNCE, changed_tx);
     let translation = load_and_translate(&paths)?;
+    let _watcher = watcher?;
     log_diagnostics(&translation.diagnostics);
     if translation.has_errors() {
         anyhow::bail!("the manifests have errors (listed above); nothing was started");
@@ -102,8 +108,6 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     proxy.spawn_budget_gauges(args.proxy.budget_gauge_interval);
     runtime.serve_admin(args.proxy.admin_addr, registry).await?;
 
-    let (changed_tx, mut changed) = mpsc::channel(1);
-    let _watcher = files::watch(&paths, RELOAD_DEBOUNCE, changed_tx)?;
     let shutdown = shutdown_signal()?;
     tokio::pin!(shutdown);
     loop {
