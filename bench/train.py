@@ -106,26 +106,22 @@ MIX = [
     *[(f"{dialect} {'stream' if stream else 'whole'} -> {model}", body(model, stream), path, 300)
       for dialect, body, path in (("openai", chat, "/v1/chat/completions"), ("anthropic", messages, "/v1/messages"))
       for model in ("gpt-4o-mini", "claude-bench", "gemini-bench", "bedrock-bench")
-      for stream in (False, True)],
+      for stream in (False, True)
+      if (dialect, model) != ("openai", "gpt-4o-mini")],  # the benchmark's own, above
     ("responses whole", RESPONSES_BODY, "/v1/responses", 300),
     ("embeddings", EMBEDDINGS_BODY, "/v1/embeddings", 300),
 ]
 
 
 def add_providers(stack: Stack) -> None:
-    """Adds PROVIDERS to the stack's configuration and waits until Tollgate has applied it. The
-    manifest is written again every 2 s until then: Tollgate starts watching its files only
-    after its ports are open, so a change written at once after start-up can go unseen."""
+    """Adds PROVIDERS to the stack's configuration and waits until Tollgate has applied it."""
     before = stack.reloads()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        stack.write_manifest(PROVIDERS.format(upstream=stack.mock_port))
-        written = time.monotonic()
-        while time.monotonic() < written + 2:
-            if stack.reloads() > before:
-                return
-            time.sleep(0.1)
-    raise RuntimeError("Tollgate did not apply the training providers")
+    stack.write_manifest(PROVIDERS.format(upstream=stack.mock_port))
+    deadline = time.monotonic() + 15
+    while stack.reloads() == before:
+        if time.monotonic() > deadline:
+            raise RuntimeError("Tollgate did not apply the training providers")
+        time.sleep(0.1)
 
 
 def main() -> int:
