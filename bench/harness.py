@@ -335,7 +335,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured load before each step")
     parser.add_argument("--workers", type=int, default=2, help="nginx workers and Tollgate threads")
     parser.add_argument("--connections", type=int, default=64, help="connections for the maximum-rate steps")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="rounds of each step, the targets taking turns; the table shows each figure's median")
     parser.add_argument("--steps", default="whole@1000,whole@3000,whole@max,stream@1000,stream@3000,stream@max",
                         help="load steps to run (a quicker look while profiling; the swap ratio needs whole@1000)")
