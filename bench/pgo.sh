@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 out=""
 case "${1:-}" in
   "") ;;
-  --out) out="$2" ;;
+  --out) out="${2:?usage: $0 [--out PATH]}" ;;
   *) echo "usage: $0 [--out PATH]" >&2; exit 2 ;;
 esac
 

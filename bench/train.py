@@ -24,65 +24,39 @@ from pathlib import Path
 from harness import BODY, RELEASE, STREAM_BODY, Stack, oha
 
 # Providers of every type the mock serves, each with a model of its own, on the benchmark's
-# Gateway (the mock checks Bedrock's signatures with this key pair, crates/tollgate-mock).
-PROVIDERS = """
----
+# Gateway: (name, type, model, input and output USD per million tokens).
+TRAINED_PROVIDERS = [
+    ("claude", "Anthropic", "claude-bench", "3", "15"),
+    ("gemini", "Gemini", "gemini-bench", "0.1", "0.4"),
+    ("bedrock", "Bedrock", "bedrock-bench", "3", "15"),
+    ("embeddings", "OpenAI", "text-embedding-3-small", "0.02", "0"),
+]
+
+# The key pair the mock checks Bedrock's signatures with (crates/tollgate-mock).
+AWS_CREDENTIALS = """---
 apiVersion: v1
 kind: Secret
-metadata: {{name: aws-credentials, namespace: default}}
-stringData: {{AWS_ACCESS_KEY_ID: AKIDTOLLGATEMOCK, AWS_SECRET_ACCESS_KEY: tollgate-mock-secret-access-key}}
----
-apiVersion: tollgate.dev/v1alpha1
-kind: ModelProvider
-metadata: {{name: claude, namespace: default}}
-spec:
-  type: Anthropic
-  endpoint: http://127.0.0.1:{upstream}
-  auth: {{secretRef: {{name: upstream, key: apiKey}}}}
-  models: [{{name: claude-bench, pricing: {{inputPerMillionTokens: "3", outputPerMillionTokens: "15"}}}}]
----
-apiVersion: tollgate.dev/v1alpha1
-kind: ModelProvider
-metadata: {{name: gemini, namespace: default}}
-spec:
-  type: Gemini
-  endpoint: http://127.0.0.1:{upstream}
-  auth: {{secretRef: {{name: upstream, key: apiKey}}}}
-  models: [{{name: gemini-bench, pricing: {{inputPerMillionTokens: "0.1", outputPerMillionTokens: "0.4"}}}}]
----
-apiVersion: tollgate.dev/v1alpha1
-kind: ModelProvider
-metadata: {{name: bedrock, namespace: default}}
-spec:
-  type: Bedrock
-  endpoint: http://127.0.0.1:{upstream}
-  bedrock: {{region: us-east-1, credentialsSecretRef: {{name: aws-credentials}}}}
-  models: [{{name: bedrock-bench, pricing: {{inputPerMillionTokens: "3", outputPerMillionTokens: "15"}}}}]
----
-apiVersion: tollgate.dev/v1alpha1
-kind: ModelProvider
-metadata: {{name: embeddings, namespace: default}}
-spec:
-  type: OpenAI
-  endpoint: http://127.0.0.1:{upstream}
-  auth: {{secretRef: {{name: upstream, key: apiKey}}}}
-  models: [{{name: text-embedding-3-small, pricing: {{inputPerMillionTokens: "0.02", outputPerMillionTokens: "0"}}}}]
----
-apiVersion: tollgate.dev/v1alpha1
-kind: AIRoute
-metadata: {{name: providers, namespace: default}}
-spec:
-  parentRefs: [{{name: bench}}]
-  rules:
-    - matches: [{{model: claude-bench}}]
-      backends: [{{provider: claude}}]
-    - matches: [{{model: gemini-bench}}]
-      backends: [{{provider: gemini}}]
-    - matches: [{{model: bedrock-bench}}]
-      backends: [{{provider: bedrock}}]
-    - matches: [{{model: text-embedding-3-small}}]
-      backends: [{{provider: embeddings}}]
+metadata: {name: aws-credentials, namespace: default}
+stringData: {AWS_ACCESS_KEY_ID: AKIDTOLLGATEMOCK, AWS_SECRET_ACCESS_KEY: tollgate-mock-secret-access-key}
 """
+
+
+def providers(upstream: int) -> str:
+    """TRAINED_PROVIDERS as manifests (all on the mock at `upstream`), and the AIRoute to them."""
+    docs, rules = [AWS_CREDENTIALS], []
+    for name, kind, model, input_price, output_price in TRAINED_PROVIDERS:
+        access = ("bedrock: {region: us-east-1, credentialsSecretRef: {name: aws-credentials}}" if kind == "Bedrock"
+                  else "auth: {secretRef: {name: upstream, key: apiKey}}")
+        docs.append(f"---\napiVersion: tollgate.dev/v1alpha1\nkind: ModelProvider\n"
+                    f"metadata: {{name: {name}, namespace: default}}\n"
+                    f"spec:\n  type: {kind}\n  endpoint: http://127.0.0.1:{upstream}\n  {access}\n"
+                    f"  models: [{{name: {model}, pricing: {{inputPerMillionTokens: \"{input_price}\", "
+                    f"outputPerMillionTokens: \"{output_price}\"}}}}]\n")
+        rules.append(f"    - matches: [{{model: {model}}}]\n      backends: [{{provider: {name}}}]\n")
+    docs.append("---\napiVersion: tollgate.dev/v1alpha1\nkind: AIRoute\n"
+                "metadata: {name: providers, namespace: default}\n"
+                "spec:\n  parentRefs: [{name: bench}]\n  rules:\n" + "".join(rules))
+    return "".join(docs)
 
 
 def chat(model: str, stream: bool) -> str:
@@ -114,9 +88,10 @@ MIX = [
 
 
 def add_providers(stack: Stack) -> None:
-    """Adds PROVIDERS to the stack's configuration and waits until Tollgate has applied it."""
+    """Adds the trained providers to the stack's configuration and waits until Tollgate has
+    applied them."""
     before = stack.reloads()
-    stack.write_manifest(PROVIDERS.format(upstream=stack.mock_port))
+    stack.write_manifest(providers(stack.mock_port))
     deadline = time.monotonic() + 15
     while stack.reloads() == before:
         if time.monotonic() > deadline:
